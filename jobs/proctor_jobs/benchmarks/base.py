@@ -1,0 +1,138 @@
+"""The adapter contract: what a benchmark tells Proctor about itself.
+
+A benchmark adapter knows its input formats (tasks and answers), the stages an item goes through,
+how to process one item in each stage (a `StageProcessor`), and how to turn the records into the
+benchmark's published numbers. Everything else — sharding, retries, skipping finished items,
+progress, storage — is the worker's and the control plane's job and the same for every benchmark.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from proctor_jobs.layout import RunLayout
+from proctor_jobs.manifest import ShardManifest
+from proctor_jobs.records import ItemRecord
+from proctor_jobs.store import Store
+
+
+class FormatError(ValueError):
+    """A record does not match its format. Names the record and the field, as users need to fix it."""
+
+    def __init__(self, record: int | str, field: str, message: str, source: str = "") -> None:
+        self.record, self.field, self.message, self.source = record, field, message, source
+        where = f"{source}: " if source else ""
+        label = f"record {record}" if isinstance(record, int) else f"record {record!r}"
+        super().__init__(f"{where}{label}: field {field!r}: {message}")
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    name: str
+    kind: str  # generate | render | judge | oracle | agent
+    needs_judge: bool = False
+    per_item_jobs: bool = False  # one Job per item instead of one Indexed Job (heavy, heterogeneous items)
+    description: str = ""
+    skip_reason: str | None = None  # set when the stage does not run in this configuration (no judge, ...)
+
+
+@dataclass
+class StageContext:
+    """What a processor may use while working on a shard."""
+
+    store: Store
+    layout: RunLayout
+    manifest: ShardManifest
+    scratch: Path
+    worker: str = "local"
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("proctor.worker"))
+
+    def put_evidence(self, item_id: str, name: str, data: bytes, content_type: str | None = None) -> str:
+        key = self.layout.evidence(self.manifest.stage, item_id, name)
+        self.store.put_bytes(key, data, content_type)
+        return key
+
+
+class StageProcessor(ABC):
+    """Processes items of one stage. One instance per shard; `process` may run concurrently."""
+
+    #: items processed concurrently in one worker
+    concurrency: int = 1
+    #: the worker's own deadline per item (a safety net; processors enforce tighter ones themselves)
+    item_deadline_s: float | None = None
+    #: whether `process` wants items whose upstream record is not ok (e.g. a judge that can judge
+    #: an answer on text alone when its render failed); otherwise such items are skipped
+    accepts_failed_upstream: bool = False
+
+    async def start(self, ctx: StageContext) -> None:  # noqa: B027 - optional hook
+        """Acquire shared resources (a browser, a sandbox server) before the first item."""
+
+    async def prepare(  # noqa: B027 - optional hook
+        self, items: list[dict[str, Any]], upstream: dict[str, ItemRecord], ctx: StageContext
+    ) -> None:
+        """See every pending item once before `process`, to batch work (e.g. one linter run per shard)."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook
+        """Release them after the last item, also after a failure."""
+
+    @abstractmethod
+    async def process(
+        self, item: dict[str, Any], upstream: ItemRecord | None, ctx: StageContext
+    ) -> ItemRecord:
+        """Work one item and return its record. Raising is allowed: the worker records the failure."""
+
+
+class Benchmark(ABC):
+    name: str
+    title: str = ""
+
+    @abstractmethod
+    def parse_tasks(self, records: list[dict[str, Any]], source: str = "") -> list[dict[str, Any]]:
+        """Validate and normalise task records; raise FormatError naming the record and field."""
+
+    @abstractmethod
+    def parse_answers(self, records: list[dict[str, Any]], source: str = "") -> list[dict[str, Any]]:
+        """Validate and normalise answer records; raise FormatError naming the record and field."""
+
+    def categories(self, tasks: list[dict[str, Any]]) -> dict[str, int]:
+        """Item counts per category, for the Artifact's status."""
+        return {}
+
+    @abstractmethod
+    def stages(self, spec: dict[str, Any]) -> list[StageInfo]:
+        """The stages a run of this benchmark goes through, in order, given the EvalRun spec."""
+
+    @abstractmethod
+    def work_items(
+        self, tasks: list[dict[str, Any]], answers: list[dict[str, Any]] | None, spec: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """The run's items (each with a unique `id`) and warnings about the inputs' join."""
+
+    def stage_config(self, stage: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """The JSON configuration a stage's workers receive (part of the config hash)."""
+        return {}
+
+    @abstractmethod
+    def processor(self, stage: str, config: dict[str, Any]) -> StageProcessor: ...
+
+    @abstractmethod
+    def aggregate(
+        self,
+        items: list[dict[str, Any]],
+        records: dict[str, dict[str, ItemRecord]],
+        spec: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Scores from the records: `{"headline": name, "scores": {...}, "breakdowns": {...}}`."""
+
+    def exports(
+        self,
+        items: list[dict[str, Any]],
+        records: dict[str, dict[str, ItemRecord]],
+        spec: dict[str, Any],
+    ) -> dict[str, bytes]:
+        """Files in the benchmark's original result format (name -> content)."""
+        return {}

@@ -1,0 +1,228 @@
+"""The sandbox client: run untrusted Python source or commands in confined child processes.
+
+The worker talks to a fork server (`forkserver.py`) over pipes; the server, not the worker, forks
+the confined children. If the server dies, in-flight programs are reported as crashed and the next
+request starts a new server, so one disaster costs one item, not the shard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+DEFAULT_PRELOAD = ("math", "re", "collections", "itertools", "functools", "heapq", "typing", "numpy")
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Per-program limits. `cpu_seconds` defaults to the wall time plus one second."""
+
+    wall_seconds: float = 2.0
+    cpu_seconds: float | None = None
+    memory_mb: int = 2048
+    max_processes: int = 64
+    max_file_mb: int = 64
+    max_open_files: int = 256
+    network: bool = False
+
+
+@dataclass
+class SandboxResult:
+    status: str  # exited | timeout | crashed
+    mode: str = "python"  # python | exec
+    exit_code: int | None = None
+    signal: int | None = None
+    completed: bool = False  # python mode: the program ran to its last line
+    exception: dict | None = None  # python mode: {"type", "message"} of an uncaught exception
+    duration_s: float = 0.0
+    cpu_s: float = 0.0
+    max_rss_mb: float = 0.0
+    stdout: str = ""
+    stderr: str = ""
+    isolation: list[str] = field(default_factory=list)
+    tier: str = ""
+    scratch: str | None = None
+    error: str | None = None
+    collected: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """The program finished on its own with exit status 0 (python mode: ran to its last line)."""
+        return self.status == "exited" and self.exit_code == 0 and (self.completed or self.mode == "exec")
+
+    @property
+    def reason(self) -> str:
+        """A short, human-readable reason for a program that did not succeed."""
+        if self.status == "timeout":
+            return f"timeout: killed after {self.duration_s:.1f} s wall clock"
+        if self.status == "crashed":
+            return f"sandbox error: {self.error or 'unknown'}"
+        if self.exception:
+            kind = self.exception.get("type", "Exception")
+            message = self.exception.get("message", "")
+            return f"{kind}: {message}" if message else kind
+        if self.signal:
+            names = {
+                9: "SIGKILL (CPU or memory limit)",
+                24: "SIGXCPU (CPU limit)",
+                25: "SIGXFSZ (file size limit)",
+            }
+            return f"killed by signal {names.get(self.signal, self.signal)}"
+        if self.exit_code == 0 and not self.completed:
+            return "exited before the program finished (exit status 0 from inside the program)"
+        if self.exit_code not in (0, None):
+            tail = self.stderr.strip().splitlines()[-1:] or [""]
+            return f"exit status {self.exit_code}: {tail[0][:300]}"
+        return "ok"
+
+
+class SandboxCrashed(RuntimeError):
+    pass
+
+
+class Sandbox:
+    """An async handle on a fork server. Use as `async with Sandbox() as sb:`.
+
+    `concurrency` bounds programs in flight (default: the CPUs this process may use).
+    """
+
+    def __init__(
+        self,
+        concurrency: int | None = None,
+        preload: tuple[str, ...] = DEFAULT_PRELOAD,
+        base_dir: str | Path | None = None,
+        hide: list[str] | None = None,
+    ) -> None:
+        self.concurrency = concurrency or len(os.sched_getaffinity(0))
+        self.preload = preload
+        self._base_dir = Path(base_dir) if base_dir else None
+        self._own_base: tempfile.TemporaryDirectory | None = None
+        self.hide = list(hide or [])
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task | None = None
+        self._pending: dict[int, asyncio.Future] = {}
+        self._ids = itertools.count(1)
+        self._slots = asyncio.Semaphore(self.concurrency)
+        self._start_lock = asyncio.Lock()
+        self.tier: str | None = None
+
+    async def __aenter__(self) -> Sandbox:
+        await self._ensure_server()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._proc and self._proc.returncode is None:
+            with contextlib.suppress(Exception):
+                self._proc.stdin.close()
+            try:
+                await asyncio.wait_for(self._proc.wait(), 5)
+            except TimeoutError:
+                self._proc.kill()
+                await self._proc.wait()
+        if self._reader:
+            self._reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reader
+        if self._own_base:
+            self._own_base.cleanup()
+            self._own_base = None
+
+    async def run_python(
+        self,
+        code: str,
+        limits: SandboxLimits = SandboxLimits(),
+        files: dict[str, str] | None = None,
+        keep: bool = False,
+        env: dict[str, str] | None = None,
+        filename: str = "<solution>",
+    ) -> SandboxResult:
+        """Execute Python source in a confined child of the pre-warmed server."""
+        req = {"mode": "python", "code": code, "filename": filename}
+        return await self._request(req, limits, files, keep, env)
+
+    async def run_command(
+        self,
+        argv: list[str],
+        limits: SandboxLimits = SandboxLimits(),
+        files: dict[str, str] | None = None,
+        cwd: str | Path | None = None,
+        keep: bool = False,
+        env: dict[str, str] | None = None,
+        readable: list[str] | None = None,
+    ) -> SandboxResult:
+        """Execute a command confined the same way (its working directory is the only writable place)."""
+        req: dict = {"mode": "exec", "argv": [str(a) for a in argv], "readable": readable or []}
+        if cwd:
+            req["cwd"] = str(cwd)
+        return await self._request(req, limits, files, keep, env)
+
+    async def _request(self, req, limits, files, keep, env) -> SandboxResult:
+        async with self._slots:
+            await self._ensure_server()
+            req = {
+                **req,
+                "id": next(self._ids),
+                "limits": asdict(limits),
+                "files": files or {},
+                "keep": keep,
+                "env": env or {},
+                "hide": self.hide,
+            }
+            future = asyncio.get_running_loop().create_future()
+            self._pending[req["id"]] = future
+            try:
+                self._proc.stdin.write((json.dumps(req) + "\n").encode())
+                await self._proc.stdin.drain()
+                reply = await future
+            except (SandboxCrashed, ConnectionError, BrokenPipeError) as exc:
+                self._pending.pop(req["id"], None)
+                return SandboxResult(status="crashed", mode=req["mode"], error=str(exc), tier=self.tier or "")
+            known = SandboxResult.__dataclass_fields__
+            return SandboxResult(mode=req["mode"], **{k: v for k, v in reply.items() if k in known})
+
+    async def _ensure_server(self) -> None:
+        async with self._start_lock:
+            if self._proc and self._proc.returncode is None:
+                return
+            if self._base_dir is None and self._own_base is None:
+                self._own_base = tempfile.TemporaryDirectory(prefix="proctor-sandbox-")
+            base = self._base_dir or Path(self._own_base.name)
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "proctor_jobs.oracle.forkserver",
+                str(base),
+                ",".join(self.preload),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                limit=64 * 1024 * 1024,
+            )
+            hello = json.loads(await self._proc.stdout.readline() or b"{}")
+            if not hello.get("ready"):
+                raise SandboxCrashed("the sandbox server failed to start")
+            self.tier = hello["tier"]
+            self._reader = asyncio.create_task(self._read_replies(self._proc))
+
+    async def _read_replies(self, proc: asyncio.subprocess.Process) -> None:
+        try:
+            while line := await proc.stdout.readline():
+                reply = json.loads(line)
+                future = self._pending.pop(reply.get("id"), None)
+                if future and not future.done():
+                    future.set_result(reply)
+        finally:
+            # The server is gone: fail whatever was in flight so callers record it and move on.
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(SandboxCrashed("the sandbox server exited"))
+            self._pending.clear()

@@ -1,0 +1,60 @@
+"""Item records: the one durable fact per (stage, item).
+
+A record is written once, atomically, when an item finishes in a stage. Its `status` says whether
+the *evaluation* worked, not whether the answer was good:
+
+- ``ok``      the stage produced its output (a wrong answer, a blank page, a failing test: still ok,
+              with the outcome in `score`/`data` and the why in `reason`);
+- ``failed``  the stage could not evaluate the item (renderer crashed, judge unreachable after its
+              retry budget, sandbox broke); `reason` says why;
+- ``skipped`` the stage did not apply (no judge configured, nothing upstream to work on).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+STATUSES = ("ok", "failed", "skipped")
+
+
+@dataclass
+class ItemRecord:
+    id: str
+    stage: str
+    status: str
+    score: float | None = None
+    reason: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, str] = field(default_factory=dict)  # name -> store key
+    duration_s: float = 0.0
+    config_hash: str = ""
+    worker: str = ""
+    finished_at: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"record status must be one of {STATUSES}, not {self.status!r}")
+        if not self.finished_at:
+            self.finished_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ItemRecord:
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def ok(item_id: str, stage: str, **kw: Any) -> ItemRecord:
+    return ItemRecord(id=item_id, stage=stage, status="ok", **kw)
+
+
+def failed(item_id: str, stage: str, reason: str, **kw: Any) -> ItemRecord:
+    return ItemRecord(id=item_id, stage=stage, status="failed", reason=reason, **kw)
+
+
+def skipped(item_id: str, stage: str, reason: str, **kw: Any) -> ItemRecord:
+    return ItemRecord(id=item_id, stage=stage, status="skipped", reason=reason, **kw)

@@ -1,0 +1,270 @@
+"""The shard loop: the same function processes a shard in a Job pod and in local mode.
+
+    proctor-worker --store s3://bucket/proctor --run runs/ns/name/uid --stage oracle   # index from
+                                                                                        # JOB_COMPLETION_INDEX
+
+Guarantees, whatever happens to the process:
+- an item already recorded (under the same stage configuration) is never worked again;
+- one item's failure — bad answer, crash, hang — is a record with a reason, never a lost shard;
+- progress is written to the store while the shard runs, so the control plane can report it.
+
+The exit status is non-zero only when the shard itself could not be processed (store unreachable,
+manifest missing), which is what Job retries are for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from proctor_jobs.benchmarks import StageContext, get_benchmark
+from proctor_jobs.layout import RunLayout
+from proctor_jobs.manifest import ShardManifest
+from proctor_jobs.records import ItemRecord, failed, skipped
+from proctor_jobs.store import KeyNotFound, Store, open_store
+
+log = logging.getLogger("proctor.worker")
+
+
+@dataclass
+class ShardOutcome:
+    stage: str
+    index: int
+    total: int
+    processed: int = 0  # items worked by this invocation
+    reused: int = 0  # items whose record already existed
+    counts: dict[str, int] = field(default_factory=lambda: {"ok": 0, "failed": 0, "skipped": 0})
+    processed_ids: list[str] = field(default_factory=list)
+
+
+def load_shard_records(store: Store, layout: RunLayout, stage: str, index: int) -> dict[str, ItemRecord]:
+    """Every record of a shard: the compacted file when the shard finished, else the item records."""
+    records: dict[str, ItemRecord] = {}
+    with contextlib.suppress(KeyNotFound):
+        for row in store.get_jsonl(layout.results(stage, index)):
+            records[row["id"]] = ItemRecord.from_dict(row)
+    for key in store.list(layout.item_records_prefix(stage, index)):
+        with contextlib.suppress(KeyNotFound, ValueError):
+            row = store.get_json(key)
+            records[row["id"]] = ItemRecord.from_dict(row)
+    return records
+
+
+def shard_finished(store: Store, layout: RunLayout, stage: str, index: int) -> bool:
+    return store.exists(layout.results(stage, index))
+
+
+def run_shard(
+    store: Store,
+    run_prefix: str,
+    stage: str,
+    index: int,
+    *,
+    worker: str | None = None,
+    progress_every_s: float = 1.0,
+    wait_upstream_s: float = 0.0,
+    on_record: Callable[[ItemRecord], None] | None = None,
+) -> ShardOutcome:
+    """Process one shard of one stage to completion. Safe to call again after any interruption."""
+    layout = RunLayout(run_prefix)
+    manifest = ShardManifest.from_dict(store.get_json(layout.shard_manifest(stage, index)))
+    worker = worker or os.environ.get("HOSTNAME") or socket.gethostname()
+    outcome = ShardOutcome(stage=stage, index=index, total=len(manifest.items))
+
+    existing = {
+        item_id: rec
+        for item_id, rec in load_shard_records(store, layout, stage, index).items()
+        if rec.config_hash == manifest.config_hash
+    }
+    pending = [item for item in manifest.items if item["id"] not in existing]
+    outcome.reused = outcome.total - len(pending)
+    for rec in existing.values():
+        outcome.counts[rec.status] = outcome.counts.get(rec.status, 0) + 1
+
+    upstream: dict[str, ItemRecord] = {}
+    if manifest.upstream and pending:
+        upstream = _wait_for_upstream(store, layout, manifest, wait_upstream_s)
+
+    progress = _ProgressWriter(store, layout, manifest, outcome, worker, progress_every_s)
+    progress.write(force=True)
+    if pending:
+        benchmark = get_benchmark(manifest.benchmark)
+        processor = benchmark.processor(stage, manifest.config)
+        with tempfile.TemporaryDirectory(prefix=f"proctor-{stage}-{index}-") as scratch:
+            ctx = StageContext(store, layout, manifest, Path(scratch), worker=worker, log=log)
+            lock = threading.Lock()  # records arrive from executor threads
+
+            def record(rec: ItemRecord) -> None:
+                rec.config_hash = manifest.config_hash
+                rec.worker = worker
+                store.put_json(layout.item_record(stage, index, rec.id), rec.to_dict())
+                with lock:
+                    _account(rec)
+
+            def _account(rec: ItemRecord) -> None:
+                existing[rec.id] = rec
+                outcome.processed += 1
+                outcome.processed_ids.append(rec.id)
+                outcome.counts[rec.status] = outcome.counts.get(rec.status, 0) + 1
+                progress.write()
+                if on_record:
+                    on_record(rec)
+
+            asyncio.run(_process_items(processor, pending, upstream, ctx, record))
+
+    # Compact: one file per finished shard, in manifest order. Item records stay as the audit trail.
+    rows = [existing[item["id"]].to_dict() for item in manifest.items if item["id"] in existing]
+    if len(rows) == outcome.total:
+        store.put_jsonl(layout.results(stage, index), rows)
+    progress.write(force=True, done=len(rows) == outcome.total)
+    return outcome
+
+
+async def _process_items(processor, pending, upstream, ctx: StageContext, record) -> None:
+    semaphore = asyncio.Semaphore(max(1, processor.concurrency))
+    loop = asyncio.get_running_loop()
+
+    async def one(item: dict[str, Any]) -> None:
+        async with semaphore:
+            rec = await _process_one(processor, item, upstream.get(item["id"]), ctx)
+            # Store writes block; keep them off the event loop so concurrent items keep moving.
+            await loop.run_in_executor(None, record, rec)
+
+    await processor.start(ctx)
+    try:
+        await processor.prepare(pending, upstream, ctx)
+        await asyncio.gather(*(one(item) for item in pending))
+    finally:
+        await processor.stop()
+
+
+async def _process_one(processor, item, up: ItemRecord | None, ctx: StageContext) -> ItemRecord:
+    stage = ctx.manifest.stage
+    if ctx.manifest.upstream:
+        if up is None:
+            return skipped(item["id"], stage, f"no record from upstream stage {ctx.manifest.upstream!r}")
+        if up.status != "ok" and not processor.accepts_failed_upstream:
+            return skipped(item["id"], stage, f"upstream {up.stage} {up.status}: {up.reason}")
+    started = time.monotonic()
+    try:
+        coro = processor.process(item, up, ctx)
+        deadline = processor.item_deadline_s
+        rec = await (asyncio.wait_for(coro, deadline) if deadline else coro)
+    except TimeoutError:
+        rec = failed(item["id"], stage, f"worker deadline of {processor.item_deadline_s:g} s exceeded")
+    except Exception as exc:  # one item's failure must not cost the shard
+        ctx.log.warning("item %s failed in %s: %s", item["id"], stage, traceback.format_exc())
+        rec = failed(item["id"], stage, f"{type(exc).__name__}: {exc}")
+    rec.duration_s = round(time.monotonic() - started, 3)
+    return rec
+
+
+def _wait_for_upstream(
+    store, layout: RunLayout, manifest: ShardManifest, wait_s: float
+) -> dict[str, ItemRecord]:
+    """Upstream records for this shard, waiting (in a cluster) until the upstream shard is done."""
+    deadline = time.monotonic() + wait_s
+    while not shard_finished(store, layout, manifest.upstream, manifest.index):
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(2.0)
+    return load_shard_records(store, layout, manifest.upstream, manifest.index)
+
+
+class _ProgressWriter:
+    def __init__(self, store, layout, manifest, outcome: ShardOutcome, worker: str, every_s: float):
+        self.store, self.layout, self.manifest, self.outcome = store, layout, manifest, outcome
+        self.worker, self.every_s, self.last = worker, every_s, 0.0
+
+    def write(self, force: bool = False, done: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < self.every_s:
+            return
+        self.last = now
+        o = self.outcome
+        self.store.put_json(
+            self.layout.progress(o.stage, o.index),
+            {
+                "stage": o.stage,
+                "index": o.index,
+                "total": o.total,
+                "ok": o.counts.get("ok", 0),
+                "failed": o.counts.get("failed", 0),
+                "skipped": o.counts.get("skipped", 0),
+                "processed": o.processed,
+                "reused": o.reused,
+                "done": done,
+                "worker": self.worker,
+                "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            },
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="proctor-worker",
+        description="Process one shard of one stage of a Proctor run (inside a Job, or by hand).",
+    )
+    parser.add_argument(
+        "--store", default=os.environ.get("PROCTOR_STORE"), help="store URL (env PROCTOR_STORE)"
+    )
+    parser.add_argument("--run", default=os.environ.get("PROCTOR_RUN_PREFIX"), help="run prefix in the store")
+    parser.add_argument("--stage", default=os.environ.get("PROCTOR_STAGE"), help="stage name")
+    parser.add_argument(
+        "--index",
+        type=int,
+        default=None,
+        help="shard index (default: JOB_COMPLETION_INDEX, set by an Indexed Job)",
+    )
+    parser.add_argument(
+        "--wait-upstream", type=float, default=float(os.environ.get("PROCTOR_WAIT_UPSTREAM", "0"))
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    index = args.index if args.index is not None else os.environ.get("JOB_COMPLETION_INDEX")
+    missing = [n for n, v in (("--store", args.store), ("--run", args.run), ("--stage", args.stage)) if not v]
+    if index is None:
+        missing.append("--index (or JOB_COMPLETION_INDEX)")
+    if missing:
+        parser.error("missing " + ", ".join(missing))
+    store = open_store(args.store)
+    try:
+        outcome = run_shard(store, args.run, args.stage, int(index), wait_upstream_s=args.wait_upstream)
+    except KeyNotFound as exc:
+        log.error("cannot process shard: %s", exc)
+        return 3
+    except Exception:
+        log.error("shard failed:\n%s", traceback.format_exc())
+        return 1
+    print(
+        json.dumps(
+            {
+                "stage": outcome.stage,
+                "index": outcome.index,
+                "total": outcome.total,
+                "processed": outcome.processed,
+                "reused": outcome.reused,
+                "counts": outcome.counts,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""EvalRun: one evaluation of one model's answers (or a candidate model) on one benchmark."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from proctor.api.artifact import ArtifactFormat
+from proctor.api.common import (
+    Condition,
+    LocalObjectReference,
+    Model,
+    ObjectMeta,
+    ResourceRequirements,
+    SecretKeyReference,
+    Source,
+)
+from proctor.api.options import (
+    AgentOptions,
+    CandidateOptions,
+    JudgeOptions,
+    OracleOptions,
+    RenderOptions,
+    ScoringOptions,
+)
+
+RunPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Suspended"]
+
+
+class InputRef(Model):
+    """A benchmark or answer set: a reference to an Artifact, or a source given in place."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.artifactRef) != has(self.source)",
+                    "message": "exactly one of artifactRef, source must be set",
+                },
+                {
+                    "rule": "!has(self.source) || has(self.format)",
+                    "message": "format is required with source",
+                },
+            ]
+        }
+    )
+
+    artifact_ref: LocalObjectReference | None = None
+    format: ArtifactFormat | None = None
+    source: Source | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> InputRef:
+        if (self.artifact_ref is None) == (self.source is None):
+            raise ValueError("exactly one of artifactRef, source must be set")
+        if self.source is not None and self.format is None:
+            raise ValueError("format is required with source")
+        return self
+
+
+class Sharding(Model):
+    shard_size: int = Field(default=50, ge=1, le=100000, description="items per shard")
+
+
+class Retries(Model):
+    backoff_limit_per_index: int = Field(default=2, ge=0, le=100, description="pod retries per shard")
+    max_failed_indexes: int | None = Field(default=None, ge=0, description="shards allowed to fail for good")
+
+
+class Timeouts(Model):
+    stage_seconds: int | None = Field(
+        default=None, ge=1, description="activeDeadlineSeconds of each stage Job"
+    )
+    wait_upstream_seconds: int = Field(
+        default=86400, ge=0, description="how long a shard waits for its input"
+    )
+
+
+class Images(Model):
+    """Worker images per stage kind; unset ones come from the operator's defaults."""
+
+    default: str | None = None
+    render: str | None = None
+    judge: str | None = None
+    oracle: str | None = None
+    agent: str | None = None
+    generate: str | None = None
+
+
+class Storage(Model):
+    bucket: str | None = Field(default=None, description="S3 bucket (default: the operator's)")
+    prefix: str = Field(default="proctor", description="key prefix inside the bucket")
+    endpoint: str | None = Field(default=None, description="S3 endpoint URL for S3-compatible stores")
+    region: str | None = None
+    addressing: Literal["auto", "path", "virtual"] = "auto"
+    credentials_secret_ref: LocalObjectReference | None = Field(
+        default=None, description="a Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    )
+    delete_on_finish: bool = Field(
+        default=False, description="delete the run's data when the EvalRun is deleted"
+    )
+
+
+class EvalRunSpec(Model):
+    """What to evaluate and how; defaults reproduce the benchmarks' original harnesses."""
+
+    benchmark: InputRef
+    answers: InputRef | None = Field(default=None, description="the answers to evaluate (or spec.candidate)")
+    candidate: CandidateOptions | None = None
+    judge: JudgeOptions | None = None
+    render: RenderOptions = Field(default_factory=RenderOptions)
+    oracle: OracleOptions = Field(default_factory=OracleOptions)
+    agent: AgentOptions | None = None
+    scoring: ScoringOptions = Field(default_factory=ScoringOptions)
+    sharding: Sharding = Field(default_factory=Sharding)
+    parallelism: int = Field(default=4, ge=1, le=10000, description="shards worked at once per stage")
+    retries: Retries = Field(default_factory=Retries)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+    images: Images = Field(default_factory=Images)
+    queue_name: str | None = Field(default=None, description="Kueue LocalQueue; Jobs are created suspended")
+    suspend: bool = False
+    storage: Storage = Field(default_factory=Storage)
+    runtime_class_name: str | None = Field(default=None, description="e.g. gvisor, for worker pods")
+    service_account_name: str | None = None
+    image_pull_secrets: list[LocalObjectReference] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict, description="extra environment for worker pods")
+    api_key_secret_ref: SecretKeyReference | None = None
+
+
+class StageStatus(Model):
+    name: str
+    total: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    shards: int = 0
+    shards_done: int = 0
+    job: str | None = None
+
+
+class ResultsRef(Model):
+    artifact: str | None = None
+    summary: str | None = None
+    report: str | None = None
+    report_html: str | None = None
+    records: str | None = None
+
+
+class EvalRunStatus(Model):
+    phase: RunPhase = "Pending"
+    progress: str | None = Field(default=None, description="items done / total over all stages")
+    score: float | None = Field(default=None, description="the benchmark's headline score")
+    score_name: str | None = None
+    scores: dict[str, float] = Field(default_factory=dict)
+    stages: list[StageStatus] = Field(default_factory=list)
+    results: ResultsRef | None = None
+    run_prefix: str | None = None
+    message: str | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: int | None = None
+    start_time: str | None = None
+    completion_time: str | None = None
+
+
+class EvalRun(Model):
+    """One evaluation: a benchmark, the answers (or a candidate model), a judge, and how to run it."""
+
+    api_version: Literal["proctor.dev/v1alpha1"] = "proctor.dev/v1alpha1"
+    kind: Literal["EvalRun"] = "EvalRun"
+    metadata: ObjectMeta
+    spec: EvalRunSpec
+    status: EvalRunStatus | None = None

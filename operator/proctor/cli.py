@@ -1,0 +1,55 @@
+"""`proctor` — the command line. Each subcommand lives in `proctor.commands.<name>` and imports its
+heavy dependencies only when it runs, so `proctor --help` is instant and needs no cluster libraries."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from proctor import __version__
+
+# Subcommand modules, in the order `proctor --help` lists them.
+COMMANDS = [
+    "run",
+    "crds",
+    "validate",
+    "worker",
+    "operator",
+    "cache",
+    "report",
+    "compare",
+    "agreement",
+    "judge",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="proctor",
+        description="Declarative evaluation of model-generated visual and executable programs.",
+    )
+    parser.add_argument("--version", action="version", version=f"proctor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"proctor.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"proctor.commands.{name}":
+                continue  # a command not shipped in this build
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `proctor` subcommand: `add_parser(subparsers)` registers it with a `handler`."""

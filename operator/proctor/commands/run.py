@@ -1,0 +1,141 @@
+"""`proctor run FILE.yaml`: run an EvalRun on this machine, no cluster needed.
+
+Exit status: 0 the run succeeded; 1 it failed (a shard could not be processed); 2 the manifest or
+its inputs are invalid (nothing was run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_STORE = ".proctor/store"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run an EvalRun manifest locally (same plan, workers and records as in a cluster)",
+        description="Run an EvalRun manifest on this machine. Re-running the same command resumes.",
+    )
+    p.add_argument("manifest", type=Path, help="EvalRun manifest (Artifacts/ConfigMaps next to it are used)")
+    p.add_argument(
+        "--store",
+        default=os.environ.get("PROCTOR_STORE", DEFAULT_STORE),
+        help=f"a directory or s3://bucket/prefix (default: {DEFAULT_STORE}, env PROCTOR_STORE)",
+    )
+    p.add_argument("--workers", type=int, default=0, help="worker processes (default: number of CPUs)")
+    p.add_argument("--fresh", action="store_true", help="discard this run's earlier records and start over")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+    p.add_argument("--name", help="which EvalRun, when the file holds several")
+    p.add_argument("--judge-url", help="OpenAI-compatible base URL of the judge (overrides spec.judge)")
+    p.add_argument("--judge-model", help="the judge's model name (overrides spec.judge.model)")
+    p.add_argument("--shard-size", type=int, help="override spec.sharding.shardSize")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    p.set_defaults(handler=run)
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    spec: dict = {}
+    if args.judge_url or args.judge_model:
+        spec["judge"] = {k: v for k, v in (("url", args.judge_url), ("model", args.judge_model)) if v}
+    if args.shard_size:
+        spec["sharding"] = {"shardSize": args.shard_size}
+    return spec
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from proctor.inputs import InputError
+    from proctor.local import execute, prepare
+    from proctor.manifests import ManifestError
+
+    # With --json, stdout carries only the JSON line; everything for humans goes to stderr.
+    console = Console(stderr=True) if args.json else Console()
+    try:
+        local = prepare(
+            args.manifest, args.store, name=args.name, fresh=args.fresh, overrides=_overrides(args)
+        )
+    except (ManifestError, InputError) as exc:
+        Console(stderr=True).print(f"[bold red]invalid input[/]\n{exc}", highlight=False, markup=True)
+        return 2
+    plan = local.plan
+    for notice in plan.notices:
+        console.print(f"[yellow]notice:[/] {notice}", highlight=False)
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    console.print(
+        f"run [bold]{local.evalrun.metadata.name}[/] · {plan.benchmark} · {plan.total_items} items · "
+        f"store {local.store.url}/{plan.run_prefix}",
+        highlight=False,
+    )
+    workers = args.workers or min(
+        len(os.sched_getaffinity(0)), max(1, max((s.shards for s in plan.stages), default=1))
+    )
+    result = _execute_with_progress(execute, local, workers, console, quiet=args.quiet)
+    _print_summary(console, result, local)
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_json()) + "\n")
+        sys.stdout.flush()
+    return 0 if result.phase == "Succeeded" else 1
+
+
+def _execute_with_progress(execute, local, workers, console, quiet):
+    if quiet:
+        return execute(local, workers)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [
+        TextColumn("{task.description:>10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[red]{task.fields[failed]} failed[/]"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=console, transient=False) as progress:
+        bars = {s.name: progress.add_task(s.name, total=s.items, failed=0) for s in local.plan.active_stages}
+
+        def on_progress(stage: str, totals: dict) -> None:
+            done = totals["ok"] + totals["failed"] + totals["skipped"]
+            progress.update(bars[stage], completed=min(done, totals["total"]), failed=totals["failed"])
+
+        return execute(local, workers, on_progress=on_progress)
+
+
+def _print_summary(console, result, local) -> None:
+    from rich.table import Table
+
+    summary = result.summary
+    scores = Table(title=f"{local.evalrun.metadata.name}: {result.phase}", title_justify="left")
+    scores.add_column("metric")
+    scores.add_column("value", justify="right")
+    for name, value in summary.get("scores", {}).items():
+        style = "bold" if name == summary.get("headline") else ""
+        scores.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value), style=style)
+    console.print(scores)
+    stages = Table(show_header=True)
+    for col in ("stage", "total", "ok", "failed", "skipped"):
+        stages.add_column(col, justify="left" if col == "stage" else "right")
+    for s in summary.get("stages", []):
+        stages.add_row(s["name"], str(s["total"]), str(s["succeeded"]), str(s["failed"]), str(s["skipped"]))
+    console.print(stages)
+    console.print(
+        f"items {result.total}: processed {result.processed}, reused {result.reused}, failed {result.failed}",
+        highlight=False,
+    )
+    base = local.store.url
+    console.print(f"report: {base}/{local.plan.run_prefix}/report.md", highlight=False)
+    for error in result.errors:
+        console.print(f"[red]error:[/] {error}", highlight=False)

@@ -1,0 +1,205 @@
+"""Inputs: fetch records from a source, validate them against their format, store the bundle.
+
+The same code serves the operator (Artifact reconciliation) and local mode; only the lookup of
+ConfigMaps differs (the API server vs. manifests next to the EvalRun file).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from proctor_jobs.benchmarks import BENCHMARK_FORMATS, FormatError, get_benchmark
+from proctor_jobs.layout import artifact_prefix
+from proctor_jobs.store import Store, StoreError, open_store
+
+from proctor.api.common import Source
+
+IMAGE_FIELDS = ("diagram", "image", "reference_image", "image_path")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
+
+
+class InputError(ValueError):
+    """An input cannot be read or is invalid; the message names the source, record and field."""
+
+
+@dataclass
+class Bundle:
+    type: str
+    format: str
+    records: list[dict[str, Any]]
+    sha256: str
+    categories: dict[str, int] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def items(self) -> int:
+        return len(self.records)
+
+
+def parse_records(text: str, source: str) -> list[dict[str, Any]]:
+    """Records from a JSON array, a single JSON object, or JSON Lines (errors name the line)."""
+    stripped = text.strip()
+    if not stripped:
+        return []
+    if stripped[0] in "[{":
+        try:
+            value = json.loads(stripped)
+            return value if isinstance(value, list) else [value]
+        except json.JSONDecodeError:
+            if stripped[0] == "[":
+                raise InputError(f"{source}: not valid JSON") from None
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{source}:{number}: not valid JSON: {exc.msg}") from None
+    return records
+
+
+def canonical_jsonl(records: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records).encode()
+
+
+def validate_bundle(type_: str, format_: str, records: list[Any], source: str) -> Bundle:
+    """Normalise records through the benchmark adapter; InputError naming the record and field."""
+    try:
+        if format_ == "jsonl":
+            bad = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
+            if bad is not None:
+                raise FormatError(bad, "<record>", "expected a JSON object", source)
+            normalised, categories = list(records), {}
+        elif format_ in BENCHMARK_FORMATS:
+            adapter = get_benchmark(format_)
+            if type_ == "answers":
+                normalised, categories = adapter.parse_answers(records, source), {}
+            else:
+                normalised = adapter.parse_tasks(records, source)
+                categories = adapter.categories(normalised)
+        else:
+            raise InputError(f"{source}: unknown format {format_!r}")
+    except FormatError as exc:
+        raise InputError(str(exc)) from None
+    if not normalised:
+        raise InputError(f"{source}: no records")
+    sha = hashlib.sha256(canonical_jsonl(normalised)).hexdigest()
+    return Bundle(type_, format_, normalised, sha, categories, source)
+
+
+def store_bundle(store: Store, bundle: Bundle) -> str:
+    """Copy the bundle to artifacts/<sha256>/ (once: content addressing makes it immutable)."""
+    prefix = artifact_prefix(bundle.sha256)
+    manifest_key = f"{prefix}/manifest.json"
+    if not store.exists(manifest_key):
+        store.put_bytes(f"{prefix}/records.jsonl", canonical_jsonl(bundle.records), "application/x-ndjson")
+        store.put_json(
+            manifest_key,
+            {
+                "type": bundle.type,
+                "format": bundle.format,
+                "sha256": bundle.sha256,
+                "items": bundle.items,
+                "categories": bundle.categories,
+                "source": bundle.source,
+            },
+        )
+    return store.uri(prefix)
+
+
+def load_bundle(store: Store, sha256: str) -> Bundle:
+    prefix = artifact_prefix(sha256)
+    meta = store.get_json(f"{prefix}/manifest.json")
+    records = store.get_jsonl(f"{prefix}/records.jsonl")
+    return Bundle(
+        meta["type"], meta["format"], records, sha256, meta.get("categories", {}), meta.get("source", "")
+    )
+
+
+ConfigMapLookup = Callable[[str, str], str]  # (name, key) -> text
+
+
+def fetch_source(
+    source: Source,
+    label: str,
+    config_maps: ConfigMapLookup | None = None,
+    base_dir: Path | None = None,
+    allow_files: bool = True,
+) -> list[dict[str, Any]]:
+    """The raw records of a source (not yet validated)."""
+    if source.inline is not None:
+        return list(source.inline)
+    if source.config_map is not None:
+        if config_maps is None:
+            raise InputError(f"{label}: configMap sources need a cluster or a ConfigMap manifest")
+        cm = source.config_map
+        text = config_maps(cm.name, cm.key)
+        return parse_records(text, f"{label} (ConfigMap {cm.name}, key {cm.key})")
+    if source.file is not None:
+        if not allow_files:
+            raise InputError(
+                f"{label}: file sources work only in local mode (proctor run); use s3, http or configMap"
+            )
+        path = Path(source.file.path)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        return read_local_records(path)
+    if source.s3 is not None:
+        bucket, _, key = source.s3.uri.removeprefix("s3://").partition("/")
+        try:
+            data = open_store(f"s3://{bucket}").get_bytes(key)
+        except StoreError as exc:
+            raise InputError(f"{label}: {exc}") from None
+        return parse_records(data.decode(), source.s3.uri)
+    if source.http is not None:
+        data = http_get(source.http.url, label)
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != source.http.sha256:
+            raise InputError(f"{label}: {source.http.url} has sha256 {digest}, expected {source.http.sha256}")
+        return parse_records(data.decode(), source.http.url)
+    raise InputError(f"{label}: empty source")
+
+
+def read_local_records(path: Path) -> list[dict[str, Any]]:
+    """Records from a file or every .json/.jsonl file of a directory; image paths become base64."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    files = sorted(p for p in path.iterdir() if p.suffix in (".json", ".jsonl")) if path.is_dir() else [path]
+    records: list[dict[str, Any]] = []
+    for file in files:
+        for record in parse_records(file.read_text(), str(file)):
+            if isinstance(record, dict):
+                _inline_images(record, file.parent)
+            records.append(record)
+    return records
+
+
+def _inline_images(record: dict[str, Any], base: Path) -> None:
+    for name in IMAGE_FIELDS:
+        value = record.get(name)
+        if isinstance(value, str) and value.lower().endswith(IMAGE_SUFFIXES) and (base / value).is_file():
+            record[name] = base64.b64encode((base / value).read_bytes()).decode()
+
+
+def http_get(url: str, label: str, attempts: int = 4, timeout: float = 60.0) -> bytes:
+    """GET with retries and exponential backoff: downloads fail transiently more often than not."""
+    delay = 1.0
+    for attempt in range(1, attempts + 1):
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                return response.read()
+        except Exception as exc:
+            if attempt == attempts:
+                raise InputError(f"{label}: cannot download {url} after {attempts} attempts: {exc}") from None
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")

@@ -1,0 +1,275 @@
+"""Local mode: the cluster's plan and worker code, run in a local process pool.
+
+`proctor run evalrun.yaml` validates the manifests, resolves the inputs (Artifacts and ConfigMaps in
+the same directory, local files, S3, HTTP), plans shards exactly as the operator does, and runs
+`proctor_jobs.worker.run_shard` for each shard in a pool of processes. The run's store prefix is
+derived from the spec and inputs, so running the same command again resumes: finished items are
+reused, not recomputed. Worker processes die with the parent (PDEATHSIG), so a killed run leaves no
+orphans behind.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from proctor_jobs.benchmarks import get_benchmark
+from proctor_jobs.layout import RunLayout
+from proctor_jobs.store import Store, open_store
+from proctor_jobs.worker import ShardOutcome, run_shard, shard_finished
+
+from proctor.api import Artifact, EvalRun
+from proctor.api.evalrun import InputRef
+from proctor.inputs import Bundle, InputError, fetch_source, store_bundle, validate_bundle
+from proctor.manifests import Document, ManifestError, is_proctor, load_documents, validate
+from proctor.plan import Plan, plan_run, run_uid, write_plan
+from proctor.results import all_shards_finished, write_results
+
+
+@dataclass
+class LocalRun:
+    evalrun: EvalRun
+    spec: dict[str, Any]
+    plan: Plan
+    store: Store
+    manifests_dir: Path
+
+
+@dataclass
+class RunResult:
+    name: str
+    phase: str
+    run_prefix: str
+    store_url: str
+    summary: dict[str, Any]
+    total: int
+    processed: int
+    reused: int
+    failed: int
+    errors: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run": self.name,
+            "phase": self.phase,
+            "store": self.store_url,
+            "run_prefix": self.run_prefix,
+            "counts": {
+                "total": self.total,
+                "processed": self.processed,
+                "reused": self.reused,
+                "failed": self.failed,
+            },
+            "headline": self.summary.get("headline"),
+            "scores": self.summary.get("scores", {}),
+        }
+
+
+def load_run_manifests(path: Path, name: str | None = None) -> tuple[EvalRun, list[Document]]:
+    """Validate every Proctor object in the file and its directory; pick the EvalRun to run."""
+    path = Path(path)
+    docs = load_documents(path)
+    siblings = load_documents(path.parent) if path.is_file() else []
+    seen = {(d.kind, d.name) for d in docs}
+    context = docs + [d for d in siblings if (d.kind, d.name) not in seen]
+    for doc in docs:
+        if is_proctor(doc):
+            validate(doc)  # every object in the file must be valid, not only the EvalRun
+    runs = [d for d in docs if d.kind == "EvalRun"]
+    if name:
+        runs = [d for d in runs if d.name == name]
+    if not runs:
+        raise ManifestError(f"{path}: no EvalRun{f' named {name!r}' if name else ''} found")
+    if len(runs) > 1:
+        names = ", ".join(d.name for d in runs)
+        raise ManifestError(f"{path}: several EvalRuns ({names}); choose one with --name")
+    return validate(runs[0]), context
+
+
+class LocalResolver:
+    """Resolves an EvalRun's inputs from the manifests around it."""
+
+    def __init__(self, context: list[Document], base_dir: Path) -> None:
+        self.context = context
+        self.base_dir = base_dir
+
+    def _find(self, kind: str, name: str) -> Document | None:
+        return next((d for d in self.context if d.kind == kind and d.name == name), None)
+
+    def config_map(self, name: str, key: str) -> str:
+        doc = self._find("ConfigMap", name)
+        if doc is None:
+            raise InputError(f"ConfigMap {name!r} not found in {self.base_dir}")
+        data = doc.body.get("data") or {}
+        if key in data:
+            return str(data[key])
+        binary = doc.body.get("binaryData") or {}
+        if key in binary:
+            import base64
+
+            return base64.b64decode(binary[key]).decode()
+        raise InputError(f"{doc.label}: no key {key!r} (has {', '.join([*data, *binary]) or 'none'})")
+
+    def bundle(self, ref: InputRef, role: str, label: str) -> Bundle:
+        if ref.artifact_ref is not None:
+            doc = self._find("Artifact", ref.artifact_ref.name)
+            if doc is None:
+                raise InputError(
+                    f"{label}.artifactRef: Artifact {ref.artifact_ref.name!r} not found in {self.base_dir}"
+                )
+            artifact: Artifact = validate(doc)
+            source, format_, type_ = artifact.spec.source, artifact.spec.format, artifact.spec.type
+            where = doc.label
+        else:
+            source, format_, type_, where = ref.source, ref.format, role, f"{label}.source"
+        records = fetch_source(source, where, self.config_map, self.base_dir)
+        return validate_bundle(type_, format_, records, where)
+
+
+def prepare(
+    manifest: Path,
+    store_url: str,
+    name: str | None = None,
+    fresh: bool = False,
+    overrides: dict[str, Any] | None = None,
+) -> LocalRun:
+    """Validate, resolve and plan; raises ManifestError / InputError before any work is done."""
+    evalrun, context = load_run_manifests(manifest, name)
+    if overrides:
+        evalrun = EvalRun.model_validate(_merge(evalrun.dump(), {"spec": overrides}))
+    spec = evalrun.spec.dump()
+    base_dir = Path(manifest).parent if Path(manifest).is_file() else Path(manifest)
+    resolver = LocalResolver(context, base_dir)
+    store = open_store(store_url)
+    benchmark_bundle = resolver.bundle(evalrun.spec.benchmark, "benchmark", "spec.benchmark")
+    answers_bundle = (
+        resolver.bundle(evalrun.spec.answers, "answers", "spec.answers") if evalrun.spec.answers else None
+    )
+    adapter = get_benchmark(benchmark_bundle.format)
+    inputs = {"benchmark": benchmark_bundle.sha256}
+    for bundle in (benchmark_bundle, answers_bundle):
+        if bundle is not None:
+            store_bundle(store, bundle)
+    if answers_bundle is not None:
+        inputs["answers"] = answers_bundle.sha256
+    items, warnings = adapter.work_items(
+        benchmark_bundle.records, answers_bundle.records if answers_bundle else None, spec
+    )
+    meta = evalrun.metadata
+    layout = RunLayout.for_run(meta.namespace, meta.name, run_uid(spec, inputs))
+    if fresh:
+        store.delete_prefix(layout.prefix + "/")
+    plan, manifests = plan_run(adapter, spec, items, layout.prefix, inputs, warnings)
+    write_plan(store, plan, manifests, items)
+    return LocalRun(evalrun, spec, plan, store, base_dir)
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = (
+            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
+    return out
+
+
+def _init_worker() -> None:
+    # Die with the parent: a SIGKILLed `proctor run` must not leave workers (or their sandboxes) running.
+    from proctor_jobs.oracle import linux
+
+    linux.set_parent_death_signal()
+
+
+def _shard_task(store_url: str, run_prefix: str, stage: str, index: int) -> ShardOutcome:
+    store = open_store(store_url)
+    return run_shard(store, run_prefix, stage, index, worker=f"local-{os.getpid()}")
+
+
+ProgressCallback = Callable[[str, dict[str, int]], None]
+
+
+def execute(
+    run: LocalRun, workers: int, on_progress: ProgressCallback | None = None, poll_s: float = 0.5
+) -> RunResult:
+    """Run every unfinished shard; stage k+1 of a shard starts once stage k of that shard is done."""
+    plan, store = run.plan, run.store
+    stages = plan.active_stages
+    pending = [(0, i) for i in range(stages[0].shards)] if stages else []
+    outcomes: list[ShardOutcome] = []
+    errors: list[str] = []
+    context = multiprocessing.get_context("spawn")  # the parent has threads (progress display)
+    with cf.ProcessPoolExecutor(
+        max_workers=max(1, workers), mp_context=context, initializer=_init_worker
+    ) as pool:
+        futures: dict[cf.Future, tuple[int, int]] = {}
+
+        def submit(stage_pos: int, index: int) -> None:
+            stage = stages[stage_pos]
+            futures[pool.submit(_shard_task, store.url, plan.run_prefix, stage.name, index)] = (
+                stage_pos,
+                index,
+            )
+
+        for stage_pos, index in pending:
+            submit(stage_pos, index)
+        last_poll = 0.0
+        while futures:
+            done, _ = cf.wait(list(futures), timeout=poll_s, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                stage_pos, index = futures.pop(future)
+                try:
+                    outcomes.append(future.result())
+                except Exception as exc:  # the shard itself failed (store error, worker crash)
+                    errors.append(f"{stages[stage_pos].name}[{index}]: {type(exc).__name__}: {exc}")
+                    continue
+                if stage_pos + 1 < len(stages):
+                    submit(stage_pos + 1, index)
+            if on_progress and time.monotonic() - last_poll >= poll_s:
+                last_poll = time.monotonic()
+                _report_progress(store, plan, on_progress)
+    if on_progress:
+        _report_progress(store, plan, on_progress)
+    finished = all_shards_finished(store, plan)
+    phase = "Succeeded" if finished and not errors else "Failed"
+    meta = run.evalrun.metadata
+    summary, records = write_results(
+        store, plan, run.spec, {"name": meta.name, "namespace": meta.namespace}, phase
+    )
+    processed_ids: set[str] = set()
+    for outcome in outcomes:
+        processed_ids.update(outcome.processed_ids)
+    failed_ids = {
+        i for stage_records in records.values() for i, r in stage_records.items() if r.status == "failed"
+    }
+    total = plan.total_items
+    return RunResult(
+        name=meta.name,
+        phase=phase,
+        run_prefix=plan.run_prefix,
+        store_url=store.url,
+        summary=summary,
+        total=total,
+        processed=len(processed_ids),
+        reused=total - len(processed_ids),
+        failed=len(failed_ids),
+        errors=errors,
+    )
+
+
+def _report_progress(store: Store, plan: Plan, on_progress: ProgressCallback) -> None:
+    layout = plan.layout
+    for stage in plan.active_stages:
+        totals = {"total": stage.items, "ok": 0, "failed": 0, "skipped": 0}
+        for index in range(stage.shards):
+            progress = store.get_json_or(layout.progress(stage.name, index)) or {}
+            if not progress and shard_finished(store, layout, stage.name, index):
+                continue
+            for key in ("ok", "failed", "skipped"):
+                totals[key] += int(progress.get(key, 0))
+        on_progress(stage.name, totals)

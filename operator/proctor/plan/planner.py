@@ -1,0 +1,159 @@
+"""Plan a run: which stages, how many shards each, and the manifest of every shard.
+
+Every stage is sharded identically (shard i of stage k+1 holds the same items as shard i of stage
+k), so a shard of a later stage can start as soon as the same shard upstream is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from proctor_jobs.benchmarks import Benchmark
+from proctor_jobs.layout import RunLayout
+from proctor_jobs.manifest import ShardManifest, config_hash
+from proctor_jobs.store import Store
+
+
+@dataclass
+class StagePlan:
+    name: str
+    kind: str
+    shards: int
+    items: int
+    upstream: str | None
+    config: dict[str, Any]
+    config_hash: str
+    needs_judge: bool = False
+    per_item_jobs: bool = False
+    skip_reason: str | None = None
+
+    @property
+    def runs(self) -> bool:
+        return self.skip_reason is None
+
+
+@dataclass
+class Plan:
+    run_prefix: str
+    benchmark: str
+    shard_size: int
+    total_items: int
+    stages: list[StagePlan]
+    inputs: dict[str, str] = field(default_factory=dict)  # role -> sha256
+    warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.run_prefix)
+
+    def stage(self, name: str) -> StagePlan:
+        return next(s for s in self.stages if s.name == name)
+
+    @property
+    def active_stages(self) -> list[StagePlan]:
+        return [s for s in self.stages if s.runs]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        stages = [StagePlan(**s) for s in data.pop("stages")]
+        return cls(stages=stages, **data)
+
+
+def run_uid(spec: dict[str, Any], inputs: dict[str, str]) -> str:
+    """A local run's identity: the same spec on the same inputs resumes; anything else is a new run."""
+    canonical = json.dumps({"spec": spec, "inputs": inputs}, sort_keys=True, separators=(",", ":"))
+    return "local-" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def shard_count(items: int, shard_size: int) -> int:
+    return max(1, -(-items // shard_size)) if items else 0
+
+
+def plan_run(
+    benchmark: Benchmark,
+    spec: dict[str, Any],
+    items: list[dict[str, Any]],
+    run_prefix: str,
+    inputs: dict[str, str] | None = None,
+    warnings: list[str] | None = None,
+) -> tuple[Plan, list[ShardManifest]]:
+    """The plan and every shard manifest; pure (no I/O)."""
+    ids = [item["id"] for item in items]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise ValueError(f"duplicate item id {dup!r}")
+    shard_size = int((spec.get("sharding") or {}).get("shardSize", 50))
+    stage_infos = benchmark.stages(spec)
+    stages: list[StagePlan] = []
+    manifests: list[ShardManifest] = []
+    notices = []
+    upstream = None
+    for info in stage_infos:
+        size = 1 if info.per_item_jobs else shard_size
+        config = benchmark.stage_config(info.name, spec)
+        plan = StagePlan(
+            name=info.name,
+            kind=info.kind,
+            shards=shard_count(len(items), size),
+            items=len(items),
+            upstream=upstream,
+            config=config,
+            config_hash=config_hash({"stage": info.name, "config": config}),
+            needs_judge=info.needs_judge,
+            per_item_jobs=info.per_item_jobs,
+            skip_reason=info.skip_reason,
+        )
+        stages.append(plan)
+        if not plan.runs:
+            notices.append(f"stage {info.name!r} is skipped: {info.skip_reason}")
+            continue
+        for index in range(plan.shards):
+            chunk = items[index * size : (index + 1) * size]
+            manifests.append(
+                ShardManifest(
+                    run_prefix=run_prefix,
+                    benchmark=benchmark.name,
+                    stage=info.name,
+                    index=index,
+                    shards=plan.shards,
+                    items=chunk,
+                    config=config,
+                    upstream=upstream,
+                )
+            )
+        upstream = info.name
+    plan = Plan(
+        run_prefix=run_prefix,
+        benchmark=benchmark.name,
+        shard_size=shard_size,
+        total_items=len(items),
+        stages=stages,
+        inputs=dict(inputs or {}),
+        warnings=list(warnings or []),
+        notices=notices,
+    )
+    return plan, manifests
+
+
+def write_plan(store: Store, plan: Plan, manifests: list[ShardManifest], items: list[dict[str, Any]]) -> None:
+    """Write the items and shard manifests, then the plan last: a visible plan means a complete one."""
+    layout = plan.layout
+    store.put_jsonl(layout.items, items)
+    for manifest in manifests:
+        key = layout.shard_manifest(manifest.stage, manifest.index)
+        data = manifest.to_dict()
+        if store.get_json_or(key) != data:
+            store.put_json(key, data)
+    store.put_json(layout.plan, plan.to_dict())
+
+
+def read_plan(store: Store, run_prefix: str) -> Plan | None:
+    data = store.get_json_or(RunLayout(run_prefix).plan)
+    return Plan.from_dict(data) if data else None

@@ -1,0 +1,170 @@
+"""From records to results: aggregate a finished (or partial) run and write its summary and report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any
+
+from proctor_jobs.benchmarks import get_benchmark
+from proctor_jobs.records import ItemRecord
+from proctor_jobs.store import Store
+from proctor_jobs.worker import load_shard_records, shard_finished
+
+from proctor.plan import Plan
+
+
+def collect_records(store: Store, plan: Plan) -> dict[str, dict[str, ItemRecord]]:
+    """Stage -> item id -> record, for records made under the stage's current configuration."""
+    out: dict[str, dict[str, ItemRecord]] = {}
+    for stage in plan.active_stages:
+        records: dict[str, ItemRecord] = {}
+        for index in range(stage.shards):
+            for item_id, rec in load_shard_records(store, plan.layout, stage.name, index).items():
+                if rec.config_hash == stage.config_hash:
+                    records[item_id] = rec
+        out[stage.name] = records
+    return out
+
+
+def stage_counts(plan: Plan, records: dict[str, dict[str, ItemRecord]]) -> list[dict[str, Any]]:
+    rows = []
+    for stage in plan.stages:
+        counts = Counter(r.status for r in records.get(stage.name, {}).values())
+        rows.append(
+            {
+                "name": stage.name,
+                "kind": stage.kind,
+                "total": stage.items,
+                "succeeded": counts.get("ok", 0),
+                "failed": counts.get("failed", 0),
+                "skipped": counts.get("skipped", 0) if stage.runs else stage.items,
+                "shards": stage.shards if stage.runs else 0,
+                "skip_reason": stage.skip_reason,
+            }
+        )
+    return rows
+
+
+def all_shards_finished(store: Store, plan: Plan) -> bool:
+    return all(
+        shard_finished(store, plan.layout, stage.name, index)
+        for stage in plan.active_stages
+        for index in range(stage.shards)
+    )
+
+
+def summarize(
+    store: Store, plan: Plan, spec: dict[str, Any], run: dict[str, str], phase: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, dict[str, ItemRecord]]]:
+    items = store.get_jsonl(plan.layout.items)
+    records = collect_records(store, plan)
+    benchmark = get_benchmark(plan.benchmark)
+    scores = benchmark.aggregate(items, records, spec)
+    summary = {
+        "run": run,
+        "benchmark": plan.benchmark,
+        "phase": phase,
+        "run_prefix": plan.run_prefix,
+        "headline": scores.get("headline"),
+        "scores": scores.get("scores", {}),
+        "breakdowns": scores.get("breakdowns", {}),
+        "counts": scores.get("counts", {}),
+        "stages": stage_counts(plan, records),
+        "items": len(items),
+        "inputs": plan.inputs,
+        "warnings": plan.warnings,
+        "notices": plan.notices,
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    return summary, items, records
+
+
+def write_results(
+    store: Store, plan: Plan, spec: dict[str, Any], run: dict[str, str], phase: str
+) -> tuple[dict[str, Any], dict[str, dict[str, ItemRecord]]]:
+    """summary.json, report.md and the benchmark's original-format exports; returns (summary, records)."""
+    summary, items, records = summarize(store, plan, spec, run, phase)
+    benchmark = get_benchmark(plan.benchmark)
+    for name, data in benchmark.exports(items, records, spec).items():
+        store.put_bytes(plan.layout.export(name), data)
+    store.put_text(plan.layout.report_md, render_markdown(summary, items, records, plan), "text/markdown")
+    store.put_json(plan.layout.summary, summary)
+    return summary, records
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:.1f}"
+    return str(value)
+
+
+def _cell(text: Any) -> str:
+    return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")[:160]
+
+
+def render_markdown(
+    summary: dict[str, Any],
+    items: list[dict[str, Any]],
+    records: dict[str, dict[str, ItemRecord]],
+    plan: Plan,
+) -> str:
+    run = summary["run"]
+    lines = [
+        f"# {run.get('name', 'run')} — {get_benchmark(plan.benchmark).title or plan.benchmark}",
+        "",
+        f"- Phase: **{summary['phase']}**",
+        f"- Items: {summary['items']}",
+        f"- Store prefix: `{plan.run_prefix}`",
+        f"- Finished: {summary['finished_at']}",
+        "",
+        "## Scores",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
+    headline = summary.get("headline")
+    for name, value in summary["scores"].items():
+        label = f"**{name}**" if name == headline else name
+        lines.append(f"| {label} | {_fmt(value)} |")
+    lines += [
+        "",
+        "## Stages",
+        "",
+        "| stage | total | ok | failed | skipped | note |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in summary["stages"]:
+        lines.append(
+            f"| {s['name']} | {s['total']} | {s['succeeded']} | {s['failed']} | {s['skipped']} | "
+            f"{_cell(s.get('skip_reason') or '')} |"
+        )
+    for title, key in (("Notices", "notices"), ("Warnings", "warnings")):
+        if summary.get(key):
+            lines += ["", f"## {title}", ""] + [f"- {_cell(w)}" for w in summary[key]]
+    reasons: Counter[str] = Counter()
+    for stage_records in records.values():
+        for rec in stage_records.values():
+            if rec.reason and (rec.status != "ok" or not rec.score):
+                reasons[f"{rec.stage}: {rec.reason.splitlines()[0][:90]}"] += 1
+    if reasons:
+        lines += ["", "## Failure reasons", "", "| reason | items |", "|---|---|"]
+        lines += [f"| {_cell(r)} | {n} |" for r, n in reasons.most_common(25)]
+    stage_names = [s.name for s in plan.active_stages]
+    lines += [
+        "",
+        "## Items",
+        "",
+        "| item | " + " | ".join(stage_names) + " | score | reason |",
+        "|---|" + "---|" * (len(stage_names) + 2),
+    ]
+    for item in items:
+        recs = [records.get(name, {}).get(item["id"]) for name in stage_names]
+        outcome = [r.status if r else "—" for r in recs]
+        last = next((r for r in reversed(recs) if r is not None and r.status == "ok"), None) or next(
+            (r for r in reversed(recs) if r is not None), None
+        )
+        score = _fmt(last.score) if last and last.score is not None else ""
+        reason = next((r.reason for r in reversed(recs) if r is not None and r.reason), "")
+        lines.append(f"| {_cell(item['id'])} | " + " | ".join(outcome) + f" | {score} | {_cell(reason)} |")
+    return "\n".join(lines) + "\n"
