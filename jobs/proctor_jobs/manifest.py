@@ -28,6 +28,10 @@ class ShardManifest:
     items: list[dict[str, Any]]  # each has "id" plus the stage's payload
     config: dict[str, Any] = field(default_factory=dict)
     upstream: str | None = None  # the stage whose records feed this one
+    # With a candidate model, answers are produced by the "generate" stage; later stages read the
+    # answer from its records into `item[answer_field]` (see worker.attach_generated_answers).
+    answers_from: str | None = None
+    answer_field: str | None = None
     config_hash: str = ""
 
     def __post_init__(self) -> None:

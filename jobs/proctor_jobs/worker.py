@@ -102,9 +102,10 @@ def run_shard(
 
     progress = _ProgressWriter(store, layout, manifest, outcome, worker, progress_every_s)
     progress.write(force=True)
+    if pending and manifest.answers_from:
+        pending = attach_generated_answers(store, layout, manifest, pending, wait_upstream_s)
     if pending:
-        benchmark = get_benchmark(manifest.benchmark)
-        processor = benchmark.processor(stage, manifest.config)
+        processor = stage_processor(manifest)
         with tempfile.TemporaryDirectory(prefix=f"proctor-{stage}-{index}-") as scratch:
             ctx = StageContext(store, layout, manifest, Path(scratch), worker=worker, log=log)
             lock = threading.Lock()  # records arrive from executor threads
@@ -172,6 +173,27 @@ async def _process_one(processor, item, up: ItemRecord | None, ctx: StageContext
         rec = failed(item["id"], stage, f"{type(exc).__name__}: {exc}")
     rec.duration_s = round(time.monotonic() - started, 3)
     return rec
+
+
+def stage_processor(manifest: ShardManifest):
+    """The processor for a shard: the candidate-generation stage is the same for every benchmark."""
+    if manifest.stage == "generate":
+        from proctor_jobs.generate import GenerateProcessor
+
+        return GenerateProcessor(manifest.config)
+    return get_benchmark(manifest.benchmark).processor(manifest.stage, manifest.config)
+
+
+def attach_generated_answers(store, layout, manifest: ShardManifest, items, wait_s: float) -> list[dict]:
+    """Copy each item's generated answer (from the generate stage's records) into its payload."""
+    source = ShardManifest(**{**manifest.to_dict(), "upstream": manifest.answers_from})
+    generated = _wait_for_upstream(store, layout, source, wait_s)
+    out = []
+    for item in items:
+        rec = generated.get(item["id"])
+        answer = rec.data.get("answer") if rec is not None and rec.status == "ok" else None
+        out.append({**item, manifest.answer_field or "answer": answer or "", "generated": answer is not None})
+    return out
 
 
 def _wait_for_upstream(

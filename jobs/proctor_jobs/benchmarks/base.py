@@ -89,6 +89,8 @@ class StageProcessor(ABC):
 class Benchmark(ABC):
     name: str
     title: str = ""
+    #: the item payload field holding the answer; a candidate model's "generate" stage fills it
+    answer_field: str = "answer"
 
     @abstractmethod
     def parse_tasks(self, records: list[dict[str, Any]], source: str = "") -> list[dict[str, Any]]:
@@ -110,7 +112,10 @@ class Benchmark(ABC):
     def work_items(
         self, tasks: list[dict[str, Any]], answers: list[dict[str, Any]] | None, spec: dict[str, Any]
     ) -> tuple[list[dict[str, Any]], list[str]]:
-        """The run's items (each with a unique `id`) and warnings about the inputs' join."""
+        """The run's items (each with a unique `id`) and warnings about the inputs' join.
+
+        With `answers=None` and `spec["candidate"]` set, make `candidate.samples` items per task with
+        an empty `answer_field`: the generate stage fills it in."""
 
     def stage_config(self, stage: str, spec: dict[str, Any]) -> dict[str, Any]:
         """The JSON configuration a stage's workers receive (part of the config hash)."""

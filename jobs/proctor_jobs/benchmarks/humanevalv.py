@@ -57,6 +57,7 @@ def decode_image(value: Any) -> bytes | None:
 class HumanEvalV(Benchmark):
     name = "humanevalv"
     title = "HumanEval-V"
+    answer_field = "prediction"
 
     def parse_tasks(self, records: list[dict[str, Any]], source: str = "") -> list[dict[str, Any]]:
         tasks, seen = [], set()
@@ -125,7 +126,11 @@ class HumanEvalV(Benchmark):
 
     def work_items(self, tasks, answers, spec):
         if answers is None:
-            raise ValueError("HumanEval-V needs answers (spec.answers) or a candidate model (spec.candidate)")
+            samples = int((spec.get("candidate") or {}).get("samples", 0))
+            if not samples:
+                raise ValueError("HumanEval-V needs spec.answers or a candidate model (spec.candidate)")
+            # The generate stage fills in each sample's prediction.
+            answers = [{"qid": t["qid"], "predictions": [""] * samples} for t in tasks]
         by_qid = {a["qid"]: a for a in answers}
         warnings = [
             f"answers for qid {q!r} match no task and are ignored"

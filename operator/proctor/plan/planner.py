@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from proctor_jobs.benchmarks import Benchmark
+from proctor_jobs.benchmarks import Benchmark, StageInfo
 from proctor_jobs.layout import RunLayout
 from proctor_jobs.manifest import ShardManifest, config_hash
 from proctor_jobs.store import Store
@@ -91,13 +91,21 @@ def plan_run(
         raise ValueError(f"duplicate item id {dup!r}")
     shard_size = int((spec.get("sharding") or {}).get("shardSize", 50))
     stage_infos = benchmark.stages(spec)
+    generating = bool(spec.get("candidate"))
+    if generating:
+        # A candidate model answers first; every later stage reads its answers from those records.
+        stage_infos = [StageInfo("generate", "generate", description="candidate model answers"), *stage_infos]
     stages: list[StagePlan] = []
     manifests: list[ShardManifest] = []
     notices = []
     upstream = None
     for info in stage_infos:
         size = 1 if info.per_item_jobs else shard_size
-        config = benchmark.stage_config(info.name, spec)
+        config = (
+            generation_config(benchmark.name, spec)
+            if info.name == "generate"
+            else benchmark.stage_config(info.name, spec)
+        )
         plan = StagePlan(
             name=info.name,
             kind=info.kind,
@@ -126,6 +134,8 @@ def plan_run(
                     items=chunk,
                     config=config,
                     upstream=upstream,
+                    answers_from="generate" if generating and info.name != "generate" else None,
+                    answer_field=benchmark.answer_field,
                 )
             )
         upstream = info.name
@@ -140,6 +150,11 @@ def plan_run(
         notices=notices,
     )
     return plan, manifests
+
+
+def generation_config(benchmark: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The generate stage's configuration: the candidate options and the benchmark whose prompts apply."""
+    return {"benchmark": benchmark, "candidate": dict(spec.get("candidate") or {})}
 
 
 def write_plan(store: Store, plan: Plan, manifests: list[ShardManifest], items: list[dict[str, Any]]) -> None:
