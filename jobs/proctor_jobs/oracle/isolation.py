@@ -19,14 +19,13 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import signal
 import stat
 import sys
 from pathlib import Path
 
 from proctor_jobs.oracle import linux
 
-_SANDBOX_UID_BASE = 61000
-_SANDBOX_UID_SLOTS = 2000
 _BASE_NS = linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
 
 
@@ -79,7 +78,7 @@ def describe(tier: str, network: bool) -> list[str]:
     return parts
 
 
-def prepare_workdir(workdir: Path, req: dict, tier: str, slot: int) -> dict:
+def prepare_workdir(workdir: Path, req: dict, tier: str, uid: int) -> dict:
     """Create the request's directories and input files before anything is confined."""
     workdir.mkdir(mode=0o711, parents=True)
     scratch = Path(req["cwd"]) if req.get("cwd") else workdir / "scratch"
@@ -90,8 +89,6 @@ def prepare_workdir(workdir: Path, req: dict, tier: str, slot: int) -> dict:
             raise ValueError(f"input file {name!r} would land outside the scratch directory")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content)
-    # A uid per concurrent program, so process-count limits are per program and not shared.
-    uid = _SANDBOX_UID_BASE + (slot % _SANDBOX_UID_SLOTS)
     if tier == "root":
         for path in [scratch, *scratch.rglob("*")]:
             os.lchown(path, uid, uid)
@@ -104,11 +101,16 @@ def prepare_workdir(workdir: Path, req: dict, tier: str, slot: int) -> dict:
     }
 
 
-def confine_program(req: dict, paths: dict, tier: str) -> None:
-    """Runs in the program's process (PID 1 of its namespace when there is one)."""
+def confine_program(req: dict, paths: dict, tier: str, filesystem: bool = True) -> None:
+    """Runs in the program's process. `filesystem=False` when the server already confined it."""
     scratch: Path = paths["scratch"]
-    if tier in ("root", "userns"):
-        _confine_filesystem(req, scratch, expose=tier == "root")
+    if filesystem and tier in ("root", "userns"):
+        confine_filesystem(
+            writable=[str(scratch), *req.get("writable", [])],
+            readable=req.get("readable", []),
+            hide=req.get("hide", []),
+            expose=tier == "root",
+        )
     os.chdir(scratch)
     os.environ.clear()
     os.environ.update(_program_env(scratch, req.get("env") or {}))
@@ -118,10 +120,26 @@ def confine_program(req: dict, paths: dict, tier: str) -> None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
+        # Leftovers of an earlier program with this uid (a daemonised fork bomb) die now; kill(-1)
+        # reaches every process this uid may signal in our PID namespace, except the caller.
+        with contextlib.suppress(OSError):
+            os.kill(-1, signal.SIGKILL)
     with contextlib.suppress(OSError):
         linux.set_no_new_privs()
-    # Changing uid clears the parent-death signal; set it again so the program dies with its supervisor.
+    # Changing uid clears the parent-death signal; set it again so the program dies with its server.
     linux.set_parent_death_signal()
+
+
+def kill_uid(uid: int) -> None:
+    """Kill every process of `uid` visible here, from a short-lived child that becomes that uid."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
 
 
 def _program_env(scratch: Path, extra: dict) -> dict:
@@ -150,15 +168,17 @@ def _python_paths() -> list[str]:
     return sorted(os.path.realpath(p) for p in paths if os.path.exists(p))
 
 
-def _confine_filesystem(req: dict, scratch: Path, expose: bool) -> None:
+def confine_filesystem(writable: list[str], readable: list[str], hide: list[str], expose: bool) -> None:
+    """Make this mount namespace read-only except `writable`; hide `hide`; with `expose`, make the
+    Python installation and `readable` reachable for an unprivileged uid (see `_make_reachable`)."""
     linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)
-    writable = [str(scratch.resolve()), *(os.path.realpath(p) for p in req.get("writable", []))]
-    readable = _python_paths() + [os.path.realpath(p) for p in req.get("readable", [])]
+    writable = [os.path.realpath(p) for p in writable]
+    readable = _python_paths() + [os.path.realpath(p) for p in readable]
     if expose:
         _make_reachable(readable + writable)
     for path in writable:
         linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC)
-    for path in req.get("hide", []):
+    for path in hide:
         if os.path.isdir(path) and not any(p.startswith(os.path.realpath(path) + "/") for p in writable):
             with contextlib.suppress(OSError):
                 linux.mount("tmpfs", path, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=4k,mode=755")

@@ -87,9 +87,75 @@ class SandboxCrashed(RuntimeError):
     pass
 
 
-class Sandbox:
-    """An async handle on a fork server. Use as `async with Sandbox() as sb:`.
+class _ServerHandle:
+    """One fork-server process and the replies it owes."""
 
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.proc: asyncio.subprocess.Process | None = None
+        self.reader: asyncio.Task | None = None
+        self.pending: dict[int, asyncio.Future] = {}
+        self.tier: str | None = None
+        self.lock = asyncio.Lock()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def start(self, base: Path, preload: tuple[str, ...], hide: list[str]) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "proctor_jobs.oracle.forkserver",
+            str(base),
+            ",".join(preload),
+            self.mode,
+            json.dumps(hide),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=64 * 1024 * 1024,
+        )
+        hello = json.loads(await self.proc.stdout.readline() or b"{}")
+        if not hello.get("ready"):
+            raise SandboxCrashed("the sandbox server failed to start")
+        self.tier = hello["tier"]
+        self.reader = asyncio.create_task(self._read_replies(self.proc))
+
+    async def _read_replies(self, proc: asyncio.subprocess.Process) -> None:
+        try:
+            while line := await proc.stdout.readline():
+                reply = json.loads(line)
+                future = self.pending.pop(reply.get("id"), None)
+                if future and not future.done():
+                    future.set_result(reply)
+        finally:
+            # The server is gone: fail whatever was in flight so callers record it and move on.
+            for future in self.pending.values():
+                if not future.done():
+                    future.set_exception(SandboxCrashed("the sandbox server exited"))
+            self.pending.clear()
+
+    async def close(self) -> None:
+        if self.alive:
+            with contextlib.suppress(Exception):
+                self.proc.stdin.close()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        if self.reader:
+            self.reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self.reader
+
+
+class Sandbox:
+    """An async handle on the fork servers. Use as `async with Sandbox() as sb:`.
+
+    Programs that need only a scratch directory go to a `shared` server (confined once, one fork
+    per program); commands with their own working directory or extra readable paths go to an
+    `isolated` server (fresh namespaces per program). Each is started on first use.
     `concurrency` bounds programs in flight (default: the CPUs this process may use).
     """
 
@@ -105,34 +171,24 @@ class Sandbox:
         self._base_dir = Path(base_dir) if base_dir else None
         self._own_base: tempfile.TemporaryDirectory | None = None
         self.hide = list(hide or [])
-        self._proc: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.Task | None = None
-        self._pending: dict[int, asyncio.Future] = {}
+        self._servers = {"shared": _ServerHandle("shared"), "isolated": _ServerHandle("isolated")}
         self._ids = itertools.count(1)
         self._slots = asyncio.Semaphore(self.concurrency)
-        self._start_lock = asyncio.Lock()
-        self.tier: str | None = None
+
+    @property
+    def tier(self) -> str | None:
+        return self._servers["shared"].tier or self._servers["isolated"].tier
 
     async def __aenter__(self) -> Sandbox:
-        await self._ensure_server()
+        await self._server("shared")
         return self
 
     async def __aexit__(self, *exc) -> None:
         await self.close()
 
     async def close(self) -> None:
-        if self._proc and self._proc.returncode is None:
-            with contextlib.suppress(Exception):
-                self._proc.stdin.close()
-            try:
-                await asyncio.wait_for(self._proc.wait(), 5)
-            except TimeoutError:
-                self._proc.kill()
-                await self._proc.wait()
-        if self._reader:
-            self._reader.cancel()
-            with contextlib.suppress(BaseException):
-                await self._reader
+        for server in self._servers.values():
+            await server.close()
         if self._own_base:
             self._own_base.cleanup()
             self._own_base = None
@@ -161,14 +217,28 @@ class Sandbox:
         readable: list[str] | None = None,
     ) -> SandboxResult:
         """Execute a command confined the same way (its working directory is the only writable place)."""
-        req: dict = {"mode": "exec", "argv": [str(a) for a in argv], "readable": readable or []}
+        req: dict = {"mode": "exec", "argv": [str(a) for a in argv]}
+        if readable:
+            req["readable"] = [str(p) for p in readable]
         if cwd:
             req["cwd"] = str(cwd)
         return await self._request(req, limits, files, keep, env)
 
+    async def _server(self, mode: str) -> _ServerHandle:
+        server = self._servers[mode]
+        async with server.lock:
+            if not server.alive:
+                if self._base_dir is None and self._own_base is None:
+                    self._own_base = tempfile.TemporaryDirectory(prefix="proctor-sandbox-")
+                root = self._base_dir or Path(self._own_base.name)
+                # Each server confines its own base directory; keep them apart.
+                await server.start(root / mode, self.preload, self.hide)
+        return server
+
     async def _request(self, req, limits, files, keep, env) -> SandboxResult:
+        mode = "isolated" if (req.get("cwd") or req.get("readable") or limits.network) else "shared"
         async with self._slots:
-            await self._ensure_server()
+            server = await self._server(mode)
             req = {
                 **req,
                 "id": next(self._ids),
@@ -176,53 +246,17 @@ class Sandbox:
                 "files": files or {},
                 "keep": keep,
                 "env": env or {},
-                "hide": self.hide,
             }
             future = asyncio.get_running_loop().create_future()
-            self._pending[req["id"]] = future
+            server.pending[req["id"]] = future
             try:
-                self._proc.stdin.write((json.dumps(req) + "\n").encode())
-                await self._proc.stdin.drain()
+                server.proc.stdin.write((json.dumps(req) + "\n").encode())
+                await server.proc.stdin.drain()
                 reply = await future
             except (SandboxCrashed, ConnectionError, BrokenPipeError) as exc:
-                self._pending.pop(req["id"], None)
-                return SandboxResult(status="crashed", mode=req["mode"], error=str(exc), tier=self.tier or "")
+                server.pending.pop(req["id"], None)
+                return SandboxResult(
+                    status="crashed", mode=req["mode"], error=str(exc), tier=server.tier or ""
+                )
             known = SandboxResult.__dataclass_fields__
             return SandboxResult(mode=req["mode"], **{k: v for k, v in reply.items() if k in known})
-
-    async def _ensure_server(self) -> None:
-        async with self._start_lock:
-            if self._proc and self._proc.returncode is None:
-                return
-            if self._base_dir is None and self._own_base is None:
-                self._own_base = tempfile.TemporaryDirectory(prefix="proctor-sandbox-")
-            base = self._base_dir or Path(self._own_base.name)
-            self._proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "proctor_jobs.oracle.forkserver",
-                str(base),
-                ",".join(self.preload),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                limit=64 * 1024 * 1024,
-            )
-            hello = json.loads(await self._proc.stdout.readline() or b"{}")
-            if not hello.get("ready"):
-                raise SandboxCrashed("the sandbox server failed to start")
-            self.tier = hello["tier"]
-            self._reader = asyncio.create_task(self._read_replies(self._proc))
-
-    async def _read_replies(self, proc: asyncio.subprocess.Process) -> None:
-        try:
-            while line := await proc.stdout.readline():
-                reply = json.loads(line)
-                future = self._pending.pop(reply.get("id"), None)
-                if future and not future.done():
-                    future.set_result(reply)
-        finally:
-            # The server is gone: fail whatever was in flight so callers record it and move on.
-            for future in self._pending.values():
-                if not future.done():
-                    future.set_exception(SandboxCrashed("the sandbox server exited"))
-            self._pending.clear()
