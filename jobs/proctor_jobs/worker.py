@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from proctor_jobs.benchmarks import StageContext, get_benchmark
+from proctor_jobs.benchmarks.base import ShardMetrics
 from proctor_jobs.layout import RunLayout
 from proctor_jobs.manifest import ShardManifest
 from proctor_jobs.records import ItemRecord, failed, skipped
@@ -100,14 +101,17 @@ def run_shard(
     if manifest.upstream and pending:
         upstream = _wait_for_upstream(store, layout, manifest, wait_upstream_s)
 
-    progress = _ProgressWriter(store, layout, manifest, outcome, worker, progress_every_s)
+    metrics = ShardMetrics()
+    progress = _ProgressWriter(store, layout, manifest, outcome, worker, progress_every_s, metrics)
     progress.write(force=True)
     if pending and manifest.answers_from:
         pending = attach_generated_answers(store, layout, manifest, pending, wait_upstream_s)
     if pending:
         processor = stage_processor(manifest)
         with tempfile.TemporaryDirectory(prefix=f"proctor-{stage}-{index}-") as scratch:
-            ctx = StageContext(store, layout, manifest, Path(scratch), worker=worker, log=log)
+            ctx = StageContext(
+                store, layout, manifest, Path(scratch), worker=worker, log=log, metrics=metrics
+            )
             lock = threading.Lock()  # records arrive from executor threads
 
             def record(rec: ItemRecord) -> None:
@@ -119,6 +123,7 @@ def run_shard(
 
             def _account(rec: ItemRecord) -> None:
                 existing[rec.id] = rec
+                metrics.observe("item_duration_seconds", rec.duration_s)
                 outcome.processed += 1
                 outcome.processed_ids.append(rec.id)
                 outcome.counts[rec.status] = outcome.counts.get(rec.status, 0) + 1
@@ -209,9 +214,22 @@ def _wait_for_upstream(
 
 
 class _ProgressWriter:
-    def __init__(self, store, layout, manifest, outcome: ShardOutcome, worker: str, every_s: float):
+    def __init__(self, store, layout, manifest, outcome: ShardOutcome, worker: str, every_s: float, metrics):
         self.store, self.layout, self.manifest, self.outcome = store, layout, manifest, outcome
-        self.worker, self.every_s, self.last = worker, every_s, 0.0
+        self.worker, self.every_s, self.last, self.metrics = worker, every_s, 0.0, metrics
+        # Keep what earlier attempts of this shard measured: metrics are cumulative per shard.
+        previous = (store.get_json_or(layout.progress(outcome.stage, outcome.index)) or {}).get(
+            "metrics"
+        ) or {}
+        for name, series in previous.get("counters", {}).items():
+            for label, value in series.items():
+                metrics.inc(name, label, value)
+        for name, buckets in previous.get("histograms", {}).items():
+            merged = metrics.histograms.setdefault(name, {})
+            for bucket, count in buckets.items():
+                merged[bucket] = merged.get(bucket, 0.0) + count
+        for name, total in previous.get("sums", {}).items():
+            metrics.sums[name] = metrics.sums.get(name, 0.0) + total
 
     def write(self, force: bool = False, done: bool = False) -> None:
         now = time.monotonic()
@@ -232,6 +250,7 @@ class _ProgressWriter:
                 "reused": o.reused,
                 "done": done,
                 "worker": self.worker,
+                "metrics": self.metrics.snapshot(),
                 "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             },
         )

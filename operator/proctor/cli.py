@@ -16,6 +16,7 @@ COMMANDS = [
     "validate",
     "worker",
     "operator",
+    "ingest",
     "cache",
     "report",
     "compare",

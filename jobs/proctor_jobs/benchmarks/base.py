@@ -40,6 +40,37 @@ class StageInfo:
     skip_reason: str | None = None  # set when the stage does not run in this configuration (no judge, ...)
 
 
+#: upper bounds (seconds) of the duration histograms workers report in their progress records
+DURATION_BUCKETS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0, float("inf"))
+
+
+def bucket_of(seconds: float) -> str:
+    return next(("+Inf" if b == float("inf") else f"{b:g}") for b in DURATION_BUCKETS if seconds <= b)
+
+
+@dataclass
+class ShardMetrics:
+    """Counters and duration histograms a shard reports through its progress record; the operator
+    sums them over shards and exposes them to Prometheus (workers never serve metrics themselves)."""
+
+    counters: dict[str, dict[str, float]] = field(default_factory=dict)
+    histograms: dict[str, dict[str, float]] = field(default_factory=dict)
+    sums: dict[str, float] = field(default_factory=dict)
+
+    def inc(self, name: str, label: str, by: float = 1.0) -> None:
+        series = self.counters.setdefault(name, {})
+        series[label] = series.get(label, 0.0) + by
+
+    def observe(self, name: str, seconds: float) -> None:
+        buckets = self.histograms.setdefault(name, {})
+        key = bucket_of(seconds)
+        buckets[key] = buckets.get(key, 0.0) + 1
+        self.sums[name] = self.sums.get(name, 0.0) + seconds
+
+    def snapshot(self) -> dict:
+        return {"counters": self.counters, "histograms": self.histograms, "sums": self.sums}
+
+
 @dataclass
 class StageContext:
     """What a processor may use while working on a shard."""
@@ -50,6 +81,8 @@ class StageContext:
     scratch: Path
     worker: str = "local"
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("proctor.worker"))
+    #: counters and histograms (e.g. judge requests by outcome, their latency) for the operator's metrics
+    metrics: ShardMetrics = field(default_factory=ShardMetrics)
 
     def put_evidence(self, item_id: str, name: str, data: bytes, content_type: str | None = None) -> str:
         key = self.layout.evidence(self.manifest.stage, item_id, name)

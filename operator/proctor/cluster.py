@@ -1,0 +1,120 @@
+"""The operator's few writes to the Kubernetes API, behind one small async interface.
+
+Reads of Jobs, Artifacts and JudgeServers come from kopf's in-memory indexes (one watch each), so a
+reconciliation in steady state makes no API request at all; this client is for creating children,
+the occasional patch, and the objects kopf does not watch (ConfigMaps, Secrets, judge pods).
+Every call is counted (`proctor_api_requests_total`) so the cost per run item stays visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import threading
+from collections import Counter
+from typing import Any
+
+API_REQUESTS: Counter[tuple[str, str]] = Counter()
+_LOCK = threading.Lock()
+
+
+class Conflict(Exception):
+    """The object already exists (creating deterministic names makes this the normal, safe outcome)."""
+
+
+class NotFound(Exception):
+    pass
+
+
+def _count(verb: str, resource: str) -> None:
+    with _LOCK:
+        API_REQUESTS[(verb, resource)] += 1
+
+
+class Cluster:
+    def __init__(self, api_client=None) -> None:
+        from kubernetes import client, config
+
+        if api_client is None:
+            try:
+                config.load_incluster_config()
+            except config.ConfigException:
+                config.load_kube_config()
+            api_client = client.ApiClient()
+        self.api = api_client
+        self.core = client.CoreV1Api(api_client)
+        self.batch = client.BatchV1Api(api_client)
+        self.apps = client.AppsV1Api(api_client)
+        self.networking = client.NetworkingV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+
+    async def _call(self, verb: str, resource: str, fn, *args, **kwargs) -> Any:
+        from kubernetes.client.exceptions import ApiException
+
+        _count(verb, resource)
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except ApiException as exc:
+            if exc.status == 409:
+                raise Conflict(f"{resource} already exists") from None
+            if exc.status == 404:
+                raise NotFound(f"{resource} not found") from None
+            raise
+
+    async def create(self, body: dict[str, Any]) -> bool:
+        """Create an object; False when it already exists."""
+        kind, ns = body["kind"], body["metadata"].get("namespace")
+        creators = {
+            "Job": lambda: self.batch.create_namespaced_job(ns, body),
+            "Deployment": lambda: self.apps.create_namespaced_deployment(ns, body),
+            "Service": lambda: self.core.create_namespaced_service(ns, body),
+            "NetworkPolicy": lambda: self.networking.create_namespaced_network_policy(ns, body),
+            "Artifact": lambda: self.custom.create_namespaced_custom_object(
+                "proctor.dev", "v1alpha1", ns, "artifacts", body
+            ),
+        }
+        try:
+            await self._call("create", kind, creators[kind])
+            return True
+        except Conflict:
+            return False
+
+    async def patch(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        patchers = {
+            "Job": self.batch.patch_namespaced_job,
+            "Deployment": self.apps.patch_namespaced_deployment,
+            "Service": self.core.patch_namespaced_service,
+            "NetworkPolicy": self.networking.patch_namespaced_network_policy,
+        }
+        await self._call("patch", kind, patchers[kind], name, namespace, patch)
+
+    async def read_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj = await self._call("get", "Deployment", self.apps.read_namespaced_deployment, name, namespace)
+        except NotFound:
+            return None
+        return self.api.sanitize_for_serialization(obj)
+
+    async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        result = await self._call(
+            "list", "Pod", self.core.list_namespaced_pod, namespace, label_selector=selector
+        )
+        return self.api.sanitize_for_serialization(result).get("items", [])
+
+    async def config_map_value(self, namespace: str, name: str, key: str) -> str:
+        cm = await self._call("get", "ConfigMap", self.core.read_namespaced_config_map, name, namespace)
+        if cm.data and key in cm.data:
+            return cm.data[key]
+        if cm.binary_data and key in cm.binary_data:
+            return base64.b64decode(cm.binary_data[key]).decode()
+        raise NotFound(f"ConfigMap {namespace}/{name} has no key {key!r}")
+
+    async def secret_value(self, namespace: str, name: str, key: str) -> str:
+        secret = await self._call("get", "Secret", self.core.read_namespaced_secret, name, namespace)
+        if not secret.data or key not in secret.data:
+            raise NotFound(f"Secret {namespace}/{name} has no key {key!r}")
+        return base64.b64decode(secret.data[key]).decode()
+
+    async def secret_data(self, namespace: str, name: str) -> dict[str, str]:
+        secret = await self._call("get", "Secret", self.core.read_namespaced_secret, name, namespace)
+        return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}

@@ -1,0 +1,72 @@
+"""`proctor operator`: run the kopf operator (the same handlers as `kopf run -m proctor.handlers`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "operator", help="run the Kubernetes operator (reconciles EvalRun, JudgeServer, Artifact)"
+    )
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--namespace", "-n", action="append", default=[], help="watch this namespace (repeatable)"
+    )
+    scope.add_argument(
+        "--all-namespaces", "-A", action="store_true", help="watch the whole cluster (default)"
+    )
+    peering = p.add_mutually_exclusive_group()
+    peering.add_argument("--standalone", action="store_true", help="no peering: this is the only operator")
+    peering.add_argument(
+        "--peering", default=None, help="kopf peering object name (two replicas never both act)"
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("PROCTOR_METRICS_PORT", "8080")),
+        help="port for /metrics (0 disables)",
+    )
+    p.add_argument(
+        "--liveness-port",
+        type=int,
+        default=int(os.environ.get("PROCTOR_LIVENESS_PORT", "8081")),
+        help="port for kopf's /healthz (0 disables)",
+    )
+    p.add_argument(
+        "--bind", default=os.environ.get("PROCTOR_BIND", "0.0.0.0"), help="address the endpoints bind to"
+    )
+    p.add_argument("--verbose", "-v", action="store_true")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    import kopf
+
+    import proctor.handlers  # noqa: F401 - registers the handlers
+    from proctor.controllers.bootstrap import runtime_from_env
+
+    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
+    if not args.verbose:
+        # kopf logs every successful timer pass at INFO; on a busy cluster that is noise, not news.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    os.environ["PROCTOR_METRICS_HOST"] = args.bind
+    namespaces = args.namespace or [n for n in os.environ.get("PROCTOR_NAMESPACES", "").split(",") if n]
+    memo = kopf.Memo(runtime=runtime_from_env(metrics_port=args.metrics_port))
+    liveness = f"http://{args.bind}:{args.liveness_port}/healthz" if args.liveness_port else None
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not namespaces,
+            namespaces=namespaces or None,
+            standalone=args.standalone
+            or (args.peering is None and os.environ.get("PROCTOR_PEERING") is None),
+            peering_name=args.peering or os.environ.get("PROCTOR_PEERING"),
+            liveness_endpoint=liveness,
+            memo=memo,
+        )
+    )
+    return 0

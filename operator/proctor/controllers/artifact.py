@@ -1,0 +1,172 @@
+"""The Artifact controller: validate the records and store the bundle, content-addressed.
+
+Small sources (inline, ConfigMap) are ingested by the operator itself; large ones (S3, HTTP) by an
+ingest Job running `proctor ingest`, whose outcome the operator reads back from the store. Either way
+an invalid record sets phase Invalid with a condition naming the record and the field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from proctor.api.common import Source
+from proctor.controllers.runtime import Runtime
+from proctor.inputs import InputError, fetch_source, store_bundle, validate_bundle
+from proctor.k8s.names import MANAGED_BY, dns_label, owner_reference
+from proctor.reconcile.artifact import invalid_status, pending_status, ready_status
+
+log = logging.getLogger("proctor.artifact")
+
+
+def ingest_result_key(namespace: str, name: str, uid: str, generation: int | None) -> str:
+    return f"ingest/{namespace}/{name}/{uid}-{generation or 0}.json"
+
+
+def build_ingest_job(
+    rt: Runtime, body: dict[str, Any], store_url: str, env: dict[str, str], secret
+) -> dict[str, Any]:
+    meta, spec = body["metadata"], body["spec"]
+    result = ingest_result_key(meta["namespace"], meta["name"], meta["uid"], meta.get("generation"))
+    args = [
+        "--source",
+        json.dumps(spec["source"]),
+        "--format",
+        spec["format"],
+        "--type",
+        spec["type"],
+        "--store",
+        store_url,
+        "--result",
+        result,
+        "--label",
+        f"Artifact {meta['namespace']}/{meta['name']}",
+    ]
+    container: dict[str, Any] = {
+        "name": "ingest",
+        "image": rt.config.image_for("default"),
+        "command": list(rt.config.ingest_command),
+        "args": args,
+        "env": [
+            {"name": "TMPDIR", "value": "/scratch"},
+            *({"name": k, "value": v} for k, v in sorted(env.items())),
+        ],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+        },
+        "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
+    }
+    if secret:
+        container["envFrom"] = [{"secretRef": {"name": secret}}]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": dns_label(meta["name"], "ingest", str(meta.get("generation") or 0)),
+            "namespace": meta["namespace"],
+            "labels": {
+                **MANAGED_BY,
+                "proctor.dev/artifact": meta["name"][:63],
+                "proctor.dev/component": "ingest",
+            },
+            "ownerReferences": [
+                owner_reference("proctor.dev/v1alpha1", "Artifact", meta["name"], meta["uid"])
+            ],
+        },
+        "spec": {
+            "backoffLimit": 3,
+            "ttlSecondsAfterFinished": 3600,
+            "template": {
+                "metadata": {"labels": {"proctor.dev/component": "ingest"}},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": rt.config.run_as_user,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [container],
+                    "volumes": [{"name": "scratch", "emptyDir": {}}],
+                },
+            },
+        },
+    }
+
+
+async def reconcile(rt: Runtime, body: dict[str, Any], post_event) -> dict[str, Any] | None:
+    meta, spec, status = body["metadata"], body["spec"], dict(body.get("status") or {})
+    namespace, name = meta["namespace"], meta["name"]
+    generation = meta.get("generation")
+    if status.get("observedGeneration") == generation and status.get("phase") in ("Ready", "Invalid"):
+        return None
+    label = f"Artifact {namespace}/{name}"
+    store = await rt.store_for(namespace, None)
+    source = Source.model_validate(spec["source"])
+    if source.file is not None:
+        new = invalid_status(
+            status, "LocalOnlySource", f"{label}: spec.source.file works only with `proctor run`", generation
+        )
+    elif source.inline is not None or source.config_map is not None:
+        config_maps: dict[tuple[str, str], str] = {}
+        if source.config_map is not None:
+            cm = source.config_map
+            try:
+                config_maps[(cm.name, cm.key)] = await rt.cluster.config_map_value(namespace, cm.name, cm.key)
+            except Exception as exc:
+                new = pending_status(
+                    status, "ConfigMapNotFound", f"{label}: ConfigMap {cm.name!r}: {exc}", generation
+                )
+                return _finish(status, new, post_event)
+
+        def ingest():
+            records = fetch_source(source, label, lambda n, k: config_maps[(n, k)], allow_files=False)
+            bundle = validate_bundle(spec["type"], spec["format"], records, label)
+            return bundle, store_bundle(store, bundle)
+
+        try:
+            bundle, uri = await asyncio.to_thread(ingest)
+            new = ready_status(status, bundle.sha256, uri, bundle.items, bundle.categories, generation)
+        except InputError as exc:
+            new = invalid_status(status, "InvalidRecord", str(exc), generation)
+    else:
+        url, env, secret = rt.store_settings(None)
+        key = ingest_result_key(namespace, name, meta["uid"], generation)
+        outcome = await asyncio.to_thread(store.get_json_or, key)
+        if outcome is None:
+            await rt.cluster.create(build_ingest_job(rt, body, url, env, secret))
+            new = pending_status(
+                status, "Ingesting", f"{label}: an ingest Job validates the source", generation
+            )
+        elif outcome.get("ok"):
+            new = ready_status(
+                status,
+                outcome["sha256"],
+                outcome["uri"],
+                outcome["items"],
+                outcome.get("categories") or {},
+                generation,
+            )
+        else:
+            new = invalid_status(
+                status, outcome.get("reason", "InvalidRecord"), outcome.get("message", ""), generation
+            )
+    return _finish(status, new, post_event)
+
+
+def _finish(status: dict[str, Any], new: dict[str, Any], post_event) -> dict[str, Any] | None:
+    if new.get("phase") != status.get("phase"):
+        post_event(
+            "Warning" if new["phase"] == "Invalid" else "Normal", new["phase"], new.get("message") or "stored"
+        )
+    comparable = ("phase", "sha256", "uri", "items", "categories", "message", "observedGeneration")
+    if all(status.get(k) == new.get(k) for k in comparable) and len(status.get("conditions") or []) == len(
+        new["conditions"]
+    ):
+        return None
+    return new

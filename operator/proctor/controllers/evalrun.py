@@ -1,0 +1,417 @@
+"""The EvalRun controller: level-based, run on a timer, safe to kill at any point.
+
+Each pass recomputes everything from observed state — the run, its inputs (kopf indexes), the plan
+and per-shard progress (the store), its Jobs (kopf index) — so a missed event or an operator restart
+cannot strand a run. Every write is idempotent: the plan is written once per run UID (and reused if
+present), Job names are deterministic (a second create is AlreadyExists), results are recomputed from
+records. The status is patched only when it changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+import logging
+from typing import Any
+
+from proctor_jobs.benchmarks import get_benchmark
+from proctor_jobs.layout import RunLayout
+from proctor_jobs.store import KeyNotFound, Store
+
+from proctor.api import EvalRun
+from proctor.api.common import Source
+from proctor.controllers.runtime import Runtime
+from proctor.inputs import InputError, fetch_source, load_bundle, store_bundle, validate_bundle
+from proctor.k8s.jobs import WorkerContext
+from proctor.k8s.names import stage_job_name
+from proctor.k8s.netpol import build_network_policy
+from proctor.metrics import RunMetrics, sum_shard_metrics
+from proctor.plan import Plan, plan_run, read_plan, write_plan
+from proctor.reconcile import evalrun as logic
+from proctor.reconcile.conditions import Blocker, same_conditions, set_condition
+from proctor.results import write_results
+
+log = logging.getLogger("proctor.evalrun")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def reconcile(
+    rt: Runtime,
+    body: dict[str, Any],
+    artifacts: dict[str, dict[str, Any]],
+    judges: dict[str, dict[str, Any]],
+    jobs: dict[str, dict[str, Any]],
+    post_event,
+) -> dict[str, Any] | None:
+    """One pass over one EvalRun. Returns the status to patch, or None when nothing changed."""
+    meta, status = body["metadata"], dict(body.get("status") or {})
+    namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+    generation = meta.get("generation")
+    cache = rt.run_cache(uid)
+    try:
+        run = EvalRun.model_validate({**body, "status": None})
+    except Exception as exc:  # the CRD schema should stop this; an old object may still slip through
+        return _terminal(status, "Failed", "InvalidSpec", str(exc)[:1000], generation)
+    spec = run.spec.dump()
+    if status.get("phase") in logic.TERMINAL and status.get("observedGeneration") == generation:
+        _publish(rt, uid, namespace, name, status, cache)
+        return None
+
+    benchmark_format = _benchmark_format(spec, artifacts)
+    needs_judge = bool((spec.get("judge") or {}).get("serverRef"))
+    blockers = logic.input_blockers(spec, artifacts, judges, needs_judge)
+    store = await rt.store_for(namespace, spec.get("storage"))
+    run_prefix = status.get("runPrefix") or RunLayout.for_run(namespace, name, uid).prefix
+
+    plan = cache.plan or await asyncio.to_thread(read_plan, store, run_prefix)
+    if plan is None and not blockers:
+        try:
+            plan = await _make_plan(
+                rt, namespace, spec, benchmark_format, artifacts, judges, store, run_prefix
+            )
+        except (InputError, ValueError) as exc:
+            blockers.append(Blocker("InputInvalid", str(exc)))
+    cache.plan = plan
+
+    new = dict(status)
+    new.update(runPrefix=run_prefix, observedGeneration=generation, benchmark=benchmark_format)
+    if status.get("startTime") is None:
+        new["startTime"] = _now()
+    conditions = set_condition(
+        status.get("conditions") or [],
+        "InputsReady",
+        not blockers,
+        blockers[0].reason if blockers else "InputsReady",
+        "; ".join(b.message for b in blockers) or "benchmark, answers and judge are ready",
+        generation,
+    )
+    stages: list[logic.StageProgress] = []
+    all_finished = False
+    job_states: dict[str, tuple[str, str]] = {}
+    shard_metrics: dict[str, dict[str, Any]] = {}
+    if plan is not None:
+        ctx = _worker_context(rt, namespace, name, uid, spec, plan)
+        items = await _items_for_item_jobs(cache, store, plan)
+        create, patches = logic.desired_children(plan, ctx, items, jobs)
+        for job in create:
+            if await rt.cluster.create(job):
+                log.info("created Job %s/%s", namespace, job["metadata"]["name"])
+        for job_name, patch in patches:
+            await rt.cluster.patch("Job", namespace, job_name, patch)
+        if rt.config.network_policy and not cache.network_policy:
+            await rt.cluster.create(_network_policy(ctx, spec, judges))
+            cache.network_policy = True
+        progress, finished, shard_metrics = await asyncio.to_thread(_read_progress, store, plan, cache)
+        stages = logic.stage_progress(plan, progress, finished)
+        all_finished = all(len(finished.get(s.name, ())) == s.shards for s in plan.active_stages)
+        job_states = {n: logic.job_state(j) for n, j in jobs.items()}
+        conditions = set_condition(
+            conditions, "Planned", True, "Planned", f"{plan.total_items} items", generation
+        )
+
+    suspended = bool(spec.get("suspend"))
+    phase, reason, message = logic.run_phase(suspended, blockers, plan is not None, job_states, all_finished)
+    if phase == "Succeeded" and status.get("phase") != "Succeeded":
+        try:
+            summary = await asyncio.to_thread(_finish, store, plan, spec, namespace, name)
+        except Exception as exc:
+            rt.state.error("EvalRun", "AggregationFailed")
+            phase, reason, message = (
+                "Running",
+                "Aggregating",
+                f"aggregating results failed, will retry: {exc}",
+            )
+        else:
+            new.update(_results_status(store, plan, summary, f"{name}-results"))
+            if not cache.results_artifact:
+                await rt.cluster.create(_results_artifact(namespace, name, uid, store, plan))
+                cache.results_artifact = True
+    conditions = set_condition(conditions, "Ready", phase == "Succeeded", reason, message, generation)
+    new.update(
+        phase=phase,
+        message=message,
+        conditions=conditions,
+        stages=[s.to_status(_job_for(plan, s.name, name)) for s in stages],
+        progress=logic.progress_text(stages) if stages else status.get("progress"),
+    )
+    if phase in logic.TERMINAL and not status.get("completionTime"):
+        new["completionTime"] = _now()
+    if phase != status.get("phase"):
+        post_event("Warning" if phase == "Failed" else "Normal", phase, message)
+    rt.state.update_run(
+        uid,
+        RunMetrics(
+            namespace,
+            name,
+            benchmark_format or "",
+            phase,
+            stages,
+            shard_metrics,
+            {k: v for k, v in (new.get("scores") or {}).items() if isinstance(v, int | float)},
+        ),
+    )
+    return None if _same_status(status, new) else new
+
+
+def _terminal(status, phase, reason, message, generation) -> dict[str, Any]:
+    conditions = set_condition(status.get("conditions") or [], "Ready", False, reason, message, generation)
+    return {
+        **status,
+        "phase": phase,
+        "message": message,
+        "conditions": conditions,
+        "observedGeneration": generation,
+    }
+
+
+def _same_status(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    strip = ("conditions",)
+    a = {k: v for k, v in old.items() if k not in strip and k != "kopf"}
+    b = {k: v for k, v in new.items() if k not in strip and k != "kopf"}
+    return a == b and same_conditions(old.get("conditions") or [], new.get("conditions") or [])
+
+
+def _publish(rt: Runtime, uid, namespace, name, status, cache) -> None:
+    stages = [
+        logic.StageProgress(
+            s["name"],
+            s.get("total", 0),
+            s.get("succeeded", 0),
+            s.get("failed", 0),
+            s.get("skipped", 0),
+            s.get("shards", 0),
+            s.get("shardsDone", 0),
+        )
+        for s in status.get("stages") or []
+    ]
+    scores = {k: v for k, v in (status.get("scores") or {}).items() if isinstance(v, int | float)}
+    benchmark = cache.plan.benchmark if cache.plan else ""
+    rt.state.update_run(uid, RunMetrics(namespace, name, benchmark, status["phase"], stages, {}, scores))
+
+
+def _benchmark_format(spec: dict[str, Any], artifacts: dict[str, dict[str, Any]]) -> str | None:
+    bench = spec["benchmark"]
+    if bench.get("format"):
+        return bench["format"]
+    artifact = artifacts.get((bench.get("artifactRef") or {}).get("name", ""))
+    return ((artifact or {}).get("spec") or {}).get("format")
+
+
+async def _make_plan(
+    rt, namespace, spec, benchmark_format, artifacts, judges, store: Store, run_prefix
+) -> Plan:
+    bench_bundle = await _input_bundle(rt, namespace, spec["benchmark"], "benchmark", artifacts, store)
+    answers_bundle = (
+        await _input_bundle(rt, namespace, spec["answers"], "answers", artifacts, store)
+        if spec.get("answers")
+        else None
+    )
+    spec = _resolve_judge(rt, namespace, copy.deepcopy(spec), judges)
+    adapter = get_benchmark(bench_bundle.format)
+
+    def build() -> Plan:
+        items, warnings = adapter.work_items(
+            bench_bundle.records, answers_bundle.records if answers_bundle else None, spec
+        )
+        inputs = {
+            "benchmark": bench_bundle.sha256,
+            **({"answers": answers_bundle.sha256} if answers_bundle else {}),
+        }
+        plan, manifests = plan_run(adapter, spec, items, run_prefix, inputs, warnings)
+        write_plan(store, plan, manifests, items)
+        return plan
+
+    return await asyncio.to_thread(build)
+
+
+async def _input_bundle(rt: Runtime, namespace, ref, role, artifacts, store: Store):
+    if ref.get("artifactRef"):
+        artifact = artifacts[ref["artifactRef"]["name"]]
+        sha = artifact["status"]["sha256"]
+        art_store = await rt.store_for(namespace, None)
+        bundle = await asyncio.to_thread(load_bundle, art_store, sha)
+        if art_store is not store:
+            await asyncio.to_thread(store_bundle, store, bundle)
+        return bundle
+    # An inline / ConfigMap source given in the EvalRun itself: ingest it here.
+    source = Source.model_validate(ref["source"])
+    config_maps = {}
+    if source.config_map is not None:
+        cm = source.config_map
+        config_maps[(cm.name, cm.key)] = await rt.cluster.config_map_value(namespace, cm.name, cm.key)
+
+    def ingest():
+        records = fetch_source(
+            source, f"spec.{role}.source", lambda n, k: config_maps[(n, k)], allow_files=False
+        )
+        bundle = validate_bundle(role, ref["format"], records, f"spec.{role}")
+        store_bundle(store, bundle)
+        return bundle
+
+    return await asyncio.to_thread(ingest)
+
+
+def _resolve_judge(rt: Runtime, namespace: str, spec: dict[str, Any], judges) -> dict[str, Any]:
+    """Put the JudgeServer's endpoint, model and this run's share of its concurrency into the spec."""
+    judge = spec.get("judge") or {}
+    ref = (judge.get("serverRef") or {}).get("name")
+    if not ref or ref not in judges:
+        return spec
+    server = judges[ref]
+    server_status = server.get("status") or {}
+    judge["url"] = server_status.get("endpoint")
+    judge["model"] = judge.get("model") or server_status.get("model")
+    sharing = sum(1 for r in rt.runs.values() if r.plan is not None) + 1
+    budget = logic.judge_concurrency(
+        int((server.get("spec") or {}).get("maxConcurrency", 32)),
+        int(server_status.get("readyReplicas") or 1),
+        sharing,
+        int(spec.get("parallelism", 4)),
+    )
+    judge["concurrency"] = min(budget, int(judge.get("concurrency") or budget))
+    spec["judge"] = judge
+    return spec
+
+
+def _worker_context(rt: Runtime, namespace, name, uid, spec, plan: Plan) -> WorkerContext:
+    url, env, secret = rt.store_settings(spec.get("storage"))
+    judge_key = (spec.get("judge") or {}).get("apiKeySecretRef") or spec.get("apiKeySecretRef")
+    return WorkerContext(
+        namespace=namespace,
+        run_name=name,
+        run_uid=uid,
+        spec=spec,
+        run_prefix=plan.run_prefix,
+        store_url=url,
+        config=rt.config,
+        store_env=env,
+        credentials_secret=secret,
+        judge_api_key=dict(judge_key) if judge_key else None,
+    )
+
+
+def _network_policy(ctx: WorkerContext, spec, judges) -> dict[str, Any]:
+    ref = ((spec.get("judge") or {}).get("serverRef") or {}).get("name")
+    server = judges.get(ref or "", {})
+    server_spec = server.get("spec") or {}
+    if server_spec.get("vllm"):
+        return build_network_policy(
+            ctx, judge_server=ref, judge_port=int(server_spec["vllm"].get("port", 8000))
+        )
+    external = bool(server_spec.get("external")) or bool((spec.get("judge") or {}).get("url"))
+    return build_network_policy(ctx, external_judge=external)
+
+
+async def _items_for_item_jobs(cache, store: Store, plan: Plan) -> list[dict[str, Any]]:
+    if not any(s.per_item_jobs for s in plan.active_stages):
+        return []
+    if cache.items is None:
+        cache.items = await asyncio.to_thread(store.get_jsonl, plan.layout.items)
+    return cache.items
+
+
+def _read_progress(store: Store, plan: Plan, cache):
+    """Per-shard progress records and which shards are finished (a results file exists).
+
+    Finished shards' final progress is cached, so a long run costs one LIST per stage plus one GET per
+    unfinished shard per pass.
+    """
+    layout = plan.layout
+    progress: dict[str, list[dict[str, Any]]] = {}
+    finished: dict[str, set[int]] = {}
+    metrics: dict[str, dict[str, Any]] = {}
+    for stage in plan.active_stages:
+        done = {
+            int(key.rsplit("/", 1)[1].split(".")[0]) for key in store.list(layout.results_prefix(stage.name))
+        }
+        finished[stage.name] = done
+        records = []
+        for index in range(stage.shards):
+            cached = cache.finished_progress.get((stage.name, index))
+            if cached is not None:
+                records.append(cached)
+                continue
+            try:
+                record = store.get_json(layout.progress(stage.name, index))
+            except KeyNotFound:
+                continue
+            if index in done and record.get("done"):
+                cache.finished_progress[(stage.name, index)] = record
+            records.append(record)
+        progress[stage.name] = records
+        metrics[stage.name] = sum_shard_metrics([r.get("metrics") or {} for r in records])
+    return progress, finished, metrics
+
+
+def _finish(store: Store, plan: Plan, spec, namespace, name) -> dict[str, Any]:
+    summary, records = write_results(store, plan, spec, {"name": name, "namespace": namespace}, "Succeeded")
+    rows = [rec.to_dict() for stage_records in records.values() for rec in stage_records.values()]
+    store.put_jsonl(f"{plan.run_prefix}/records.jsonl", rows)
+    return summary
+
+
+def _results_status(store: Store, plan: Plan, summary: dict[str, Any], artifact: str) -> dict[str, Any]:
+    scores = {k: v for k, v in (summary.get("scores") or {}).items() if isinstance(v, int | float)}
+    headline = summary.get("headline")
+    layout = plan.layout
+    return {
+        "scores": scores,
+        "scoreName": headline,
+        "score": scores.get(headline) if headline else None,
+        "results": {
+            "summary": store.uri(layout.summary),
+            "report": store.uri(layout.report_md),
+            "reportHtml": store.uri(layout.report_html) if store.exists(layout.report_html) else None,
+            "records": store.uri(f"{plan.run_prefix}/records.jsonl"),
+            "artifact": artifact,
+        },
+    }
+
+
+def _results_artifact(namespace, name, uid, store: Store, plan: Plan) -> dict[str, Any]:
+    return {
+        "apiVersion": "proctor.dev/v1alpha1",
+        "kind": "Artifact",
+        "metadata": {
+            "name": f"{name}-results"[:253],
+            "namespace": namespace,
+            "labels": {"proctor.dev/run": name[:63]},
+            "ownerReferences": [
+                {
+                    "apiVersion": "proctor.dev/v1alpha1",
+                    "kind": "EvalRun",
+                    "name": name,
+                    "uid": uid,
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "type": "results",
+            "format": "jsonl",
+            "description": f"records of EvalRun {namespace}/{name}",
+            "source": {"s3": {"uri": store.uri(f"{plan.run_prefix}/records.jsonl")}},
+        },
+    }
+
+
+def _job_for(plan: Plan | None, stage: str, run_name: str) -> str | None:
+    if plan is None:
+        return None
+    stage_plan = plan.stage(stage)
+    if not stage_plan.runs:
+        return None
+    return None if stage_plan.per_item_jobs else stage_job_name(run_name, stage)
+
+
+async def delete_data(rt: Runtime, body: dict[str, Any]) -> None:
+    """spec.storage.deleteOnFinish: remove the run's records from the store with the EvalRun."""
+    meta, status = body["metadata"], body.get("status") or {}
+    prefix = status.get("runPrefix") or RunLayout.for_run(meta["namespace"], meta["name"], meta["uid"]).prefix
+    store = await rt.store_for(meta["namespace"], (body.get("spec") or {}).get("storage"))
+    removed = await asyncio.to_thread(store.delete_prefix, prefix + "/")
+    log.info("deleted %d objects of %s/%s from the store", removed, meta["namespace"], meta["name"])

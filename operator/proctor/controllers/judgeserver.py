@@ -1,0 +1,165 @@
+"""The JudgeServer controller: deploy vLLM (or trust an external endpoint), then prove it serves.
+
+Ready requires the functional check: the model is listed by `/v1/models` and one tiny chat
+completion with one image returns. Checked every few seconds until Ready, then every minute (a
+failing check on a Ready judge makes it Degraded). Replicas are only written when the spec sets
+them, so an autoscaler can own them.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from typing import Any
+
+from proctor.controllers.runtime import Runtime
+from proctor.k8s.judge import build_deployment, build_service, in_cluster_endpoint
+from proctor.k8s.names import COMPONENT_LABEL, JUDGE_LABEL, SPEC_HASH_ANNOTATION
+from proctor.reconcile.conditions import same_conditions, set_condition
+from proctor.reconcile.judgeserver import CheckResult, judge_phase, pod_problems
+
+log = logging.getLogger("proctor.judgeserver")
+
+# An 8x8 grey PNG: the smallest image every multimodal server accepts.
+PROBE_IMAGE = base64.b64encode(
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000008000000080802000000"
+        "4b6d29dc0000001249444154789c636868f80f8750c10a00a1cf3fc1e4"
+        "3f29c70000000049454e44ae426082"
+    )
+).decode()
+CHECK_EVERY_NOT_READY_S = 5.0
+CHECK_EVERY_READY_S = 60.0
+
+
+async def functional_check(
+    endpoint: str, model: str, api_key: str | None, timeout: float = 30.0
+) -> CheckResult:
+    """`/v1/models` lists the model, and a one-image chat completion returns some text."""
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    base = endpoint.rstrip("/")
+    try:
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=timeout), headers=headers
+        ) as session:
+            async with session.get(f"{base}/models") as response:
+                if response.status != 200:
+                    return CheckResult(False, f"GET /models answered {response.status}")
+                listed = [m.get("id") for m in (await response.json()).get("data", [])]
+            if model not in listed:
+                return CheckResult(
+                    False, f"model {model!r} is not served (served: {', '.join(map(str, listed))})"
+                )
+            payload = {
+                "model": model,
+                "max_tokens": 8,
+                "temperature": 0,
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "Reply with the word OK."},
+                            {
+                                "type": "image_url",
+                                "image_url": {"url": f"data:image/png;base64,{PROBE_IMAGE}"},
+                            },
+                        ],
+                    }
+                ],
+            }
+            async with session.post(f"{base}/chat/completions", json=payload) as response:
+                if response.status != 200:
+                    text = (await response.text())[:300]
+                    return CheckResult(
+                        False, f"a one-image chat completion answered {response.status}: {text}", True
+                    )
+                reply = await response.json()
+                if not reply.get("choices"):
+                    return CheckResult(False, "a one-image chat completion returned no choices", True)
+        return CheckResult(True, f"model {model!r} answered a one-image chat completion", True)
+    except Exception as exc:  # connection refused, timeout, bad JSON: all mean "not serving"
+        return CheckResult(False, f"cannot reach {base}: {type(exc).__name__}: {exc}")
+
+
+def served_model(spec: dict[str, Any]) -> str:
+    if spec.get("vllm"):
+        return spec["vllm"].get("servedModelName") or spec["vllm"]["model"]
+    return spec["external"]["model"]
+
+
+async def reconcile(rt: Runtime, body: dict[str, Any], post_event) -> dict[str, Any] | None:
+    meta, spec, status = body["metadata"], body["spec"], dict(body.get("status") or {})
+    namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+    generation = meta.get("generation")
+    kind = "vllm" if spec.get("vllm") else "external"
+    model = served_model(spec)
+    problems, ready_replicas, desired = [], 0, None
+    if kind == "vllm":
+        endpoint = in_cluster_endpoint(namespace, name, spec)
+        deployment = await rt.cluster.read_deployment(
+            namespace, build_deployment(namespace, name, uid, spec)["metadata"]["name"]
+        )
+        wanted = build_deployment(namespace, name, uid, spec)
+        if deployment is None:
+            await rt.cluster.create(wanted)
+            await rt.cluster.create(build_service(namespace, name, uid, spec))
+        elif (deployment["metadata"].get("annotations") or {}).get(SPEC_HASH_ANNOTATION) != wanted[
+            "metadata"
+        ]["annotations"][SPEC_HASH_ANNOTATION]:
+            await rt.cluster.patch("Deployment", namespace, wanted["metadata"]["name"], wanted)
+        if deployment:
+            ready_replicas = int((deployment.get("status") or {}).get("readyReplicas") or 0)
+            desired = (deployment.get("spec") or {}).get("replicas")
+        pods = await rt.cluster.list_pods(namespace, f"{JUDGE_LABEL}={name},{COMPONENT_LABEL}=judge")
+        problems = pod_problems(pods)
+        api_key = None
+    else:
+        endpoint = spec["external"]["baseUrl"]
+        ready_replicas = 1
+        ref = spec["external"].get("apiKeySecretRef")
+        api_key = await rt.cluster.secret_value(namespace, ref["name"], ref["key"]) if ref else None
+
+    was_ready = status.get("phase") in ("Ready", "Degraded")
+    key = (namespace, name)
+    last_at, last = rt.judge_checks.get(key, (0.0, None))
+    interval = CHECK_EVERY_READY_S if status.get("phase") == "Ready" else CHECK_EVERY_NOT_READY_S
+    check = last
+    if spec.get("healthCheck", True) is False:
+        check = CheckResult(True, "functional check disabled (spec.healthCheck: false)")
+    elif ready_replicas > 0 and (last is None or time.monotonic() - last_at >= interval):
+        check = await functional_check(endpoint, model, api_key)
+        rt.judge_checks[key] = (time.monotonic(), check)
+    phase, reason, message = judge_phase(kind, desired, ready_replicas, problems, check, was_ready)
+    conditions = set_condition(
+        status.get("conditions") or [], "Ready", phase == "Ready", reason, message, generation
+    )
+    conditions = set_condition(
+        conditions,
+        "PodsHealthy",
+        not problems,
+        problems[0].reason if problems else "NoProblems",
+        "; ".join(p.message for p in problems) or "no pod reports a problem",
+        generation,
+    )
+    new = {
+        **status,
+        "phase": phase,
+        "endpoint": endpoint,
+        "model": model,
+        "readyReplicas": ready_replicas if kind == "vllm" else (1 if phase == "Ready" else 0),
+        "message": message,
+        "conditions": conditions,
+        "observedGeneration": generation,
+    }
+    if check is not None and rt.judge_checks.get(key, (0, None))[1] is check:
+        new["lastCheckTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if phase != status.get("phase"):
+        post_event("Warning" if phase in ("Failed", "Degraded") else "Normal", phase, message)
+    rt.state.judges[key] = phase
+    unchanged = {k: v for k, v in status.items() if k not in ("conditions", "lastCheckTime")} == {
+        k: v for k, v in new.items() if k not in ("conditions", "lastCheckTime")
+    } and same_conditions(status.get("conditions") or [], conditions)
+    return None if unchanged else new

@@ -1,0 +1,99 @@
+"""What every controller shares for the operator's lifetime: configuration, API client, stores,
+metric state, and caches that spare the API server and the store repeated reads."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from proctor_jobs.store import Store, open_store
+
+from proctor.cluster import Cluster
+from proctor.config import OperatorConfig
+from proctor.metrics import OperatorState
+
+
+@dataclass
+class RunCache:
+    plan: Any = None
+    items: list[dict[str, Any]] | None = None
+    finished_progress: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    network_policy: bool = False
+    results_artifact: bool = False
+    last_phase: str | None = None
+
+
+@dataclass
+class Runtime:
+    config: OperatorConfig
+    cluster: Cluster
+    state: OperatorState
+    runs: dict[str, RunCache] = field(default_factory=dict)
+    judge_checks: dict[tuple[str, str], tuple[float, Any]] = field(default_factory=dict)
+    _stores: dict[tuple, Store] = field(default_factory=dict)
+
+    def run_cache(self, uid: str) -> RunCache:
+        return self.runs.setdefault(uid, RunCache())
+
+    def store_settings(self, storage: dict[str, Any] | None) -> tuple[str, dict[str, str], str | None]:
+        """(store URL for workers, env for workers, credentials Secret name) for a run's storage spec."""
+        storage = storage or {}
+        base = self.config.store_url
+        if storage.get("bucket"):
+            base = f"s3://{storage['bucket']}/{storage.get('prefix', 'proctor').strip('/')}"
+        endpoint = storage.get("endpoint") or self.config.store_endpoint
+        region = storage.get("region") or self.config.store_region
+        addressing = storage.get("addressing") or self.config.store_addressing
+        env = {}
+        query = {}
+        if endpoint:
+            env["AWS_ENDPOINT_URL"] = endpoint
+            query["endpoint"] = endpoint
+        if region:
+            env["AWS_REGION"] = region
+            env["AWS_DEFAULT_REGION"] = region
+            query["region"] = region
+        if addressing and addressing != "auto":
+            env["PROCTOR_S3_ADDRESSING"] = addressing
+            query["addressing"] = addressing
+        url = f"{base}?{urlencode(query)}" if query and base.startswith("s3://") else base
+        secret = (storage.get("credentialsSecretRef") or {}).get(
+            "name"
+        ) or self.config.store_credentials_secret
+        return url, env, secret
+
+    async def store_for(self, namespace: str, storage: dict[str, Any] | None) -> Store:
+        """The store a run writes to, with the credentials its spec names (read once, then cached)."""
+        url, _, secret = self.store_settings(storage)
+        explicit = (storage or {}).get("credentialsSecretRef")
+        key = (url, namespace if explicit else None, secret if explicit else None)
+        if key not in self._stores:
+            if explicit:
+                creds = await self.cluster.secret_data(namespace, secret)
+                self._stores[key] = await asyncio.to_thread(_s3_with_credentials, url, creds)
+            else:
+                self._stores[key] = await asyncio.to_thread(open_store, url)
+        return self._stores[key]
+
+
+def _s3_with_credentials(url: str, creds: dict[str, str]) -> Store:
+    import boto3
+    from botocore.config import Config
+    from proctor_jobs.store.s3 import S3Location, S3Store
+
+    location = S3Location.parse(url)
+    client = boto3.session.Session(
+        aws_access_key_id=creds.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=creds.get("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=creds.get("AWS_SESSION_TOKEN"),
+    ).client(
+        "s3",
+        endpoint_url=location.endpoint,
+        region_name=location.region,
+        config=Config(
+            retries={"max_attempts": 6, "mode": "standard"}, s3={"addressing_style": location.addressing}
+        ),
+    )
+    return S3Store(url, client=client)

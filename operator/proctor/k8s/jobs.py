@@ -1,0 +1,251 @@
+"""Worker Jobs: one Indexed Job per stage, or one Job per item for heavy heterogeneous items.
+
+Worker pods are hardened the same way whatever they run: non-root, read-only root filesystem with a
+scratch `emptyDir`, no service-account token (workers never talk to the Kubernetes API), all
+capabilities dropped, seccomp `RuntimeDefault`, an optional runtime class (e.g. gVisor). Evictions
+and other disruptions do not count against a shard's retries (`podFailurePolicy`), and a replacement
+pod starts only after the old one is gone (`podReplacementPolicy: Failed`), so two pods never work
+the same shard at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from proctor.config import OperatorConfig
+from proctor.k8s.names import (
+    COMPONENT_LABEL,
+    QUEUE_LABEL,
+    STAGE_LABEL,
+    item_job_name,
+    owner_reference,
+    run_labels,
+    stage_job_name,
+)
+
+SCRATCH = "/scratch"
+WORKSPACE = "/workspace"
+
+
+@dataclass
+class WorkerContext:
+    """Everything about a run that shapes its worker pods."""
+
+    namespace: str
+    run_name: str
+    run_uid: str
+    spec: dict[str, Any]  # EvalRun.spec, camelCase
+    run_prefix: str
+    store_url: str
+    config: OperatorConfig
+    store_env: dict[str, str] = field(default_factory=dict)
+    credentials_secret: str | None = None
+    judge_api_key: dict[str, str] | None = None  # {"name": secret, "key": key}
+
+    @property
+    def owner(self) -> dict[str, Any]:
+        return owner_reference("proctor.dev/v1alpha1", "EvalRun", self.run_name, self.run_uid)
+
+    @property
+    def suspended(self) -> bool:
+        # Kueue admits a Job by unsuspending it; without Kueue, spec.suspend drives it directly.
+        return bool(self.spec.get("suspend")) or bool(self.spec.get("queueName"))
+
+
+def _env(ctx: WorkerContext) -> list[dict[str, Any]]:
+    env = [
+        {"name": "TMPDIR", "value": SCRATCH},
+        {"name": "HOME", "value": SCRATCH},
+        {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+        {"name": "PROCTOR_RUN", "value": f"{ctx.namespace}/{ctx.run_name}"},
+    ]
+    env += [{"name": k, "value": v} for k, v in sorted(ctx.store_env.items())]
+    if ctx.judge_api_key:
+        env.append({"name": "PROCTOR_JUDGE_API_KEY", "valueFrom": {"secretKeyRef": {**ctx.judge_api_key}}})
+    env += [{"name": k, "value": str(v)} for k, v in sorted((ctx.spec.get("env") or {}).items())]
+    return env
+
+
+def _resources(ctx: WorkerContext) -> dict[str, Any]:
+    requested = {k: v for k, v in (ctx.spec.get("resources") or {}).items() if v}
+    return requested or {k: dict(v) for k, v in ctx.config.default_resources.items()}
+
+
+def _pod_security(ctx: WorkerContext, privileged: bool) -> tuple[dict, dict]:
+    if privileged:
+        # Opt-in only (spec.oracle.privileged): some research artifacts run Docker or kind.
+        return {"seccompProfile": {"type": "RuntimeDefault"}}, {"privileged": True}
+    pod = {
+        "runAsNonRoot": True,
+        "runAsUser": ctx.config.run_as_user,
+        "runAsGroup": ctx.config.run_as_user,
+        "fsGroup": ctx.config.run_as_user,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    container = {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+    }
+    return pod, container
+
+
+def _pod_template(
+    ctx: WorkerContext,
+    labels: dict[str, str],
+    image: str,
+    args: list[str],
+    *,
+    privileged: bool = False,
+    resources: dict[str, Any] | None = None,
+    volumes: list[dict] | None = None,
+    mounts: list[dict] | None = None,
+    env: list[dict] | None = None,
+    node_selector: dict[str, str] | None = None,
+    tolerations: list[dict] | None = None,
+) -> dict[str, Any]:
+    pod_security, container_security = _pod_security(ctx, privileged)
+    container: dict[str, Any] = {
+        "name": "worker",
+        "image": image,
+        "imagePullPolicy": ctx.config.image_pull_policy,
+        "command": list(ctx.config.worker_command),
+        "args": args,
+        "env": _env(ctx) + (env or []),
+        "resources": resources if resources is not None else _resources(ctx),
+        "securityContext": container_security,
+        "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}, *(mounts or [])],
+    }
+    if ctx.credentials_secret:
+        container["envFrom"] = [{"secretRef": {"name": ctx.credentials_secret}}]
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security,
+        "containers": [container],
+        "volumes": [{"name": "scratch", "emptyDir": {}}, *(volumes or [])],
+    }
+    runtime_class = ctx.spec.get("runtimeClassName") or ctx.config.runtime_class_name
+    if runtime_class:
+        spec["runtimeClassName"] = runtime_class
+    if ctx.spec.get("serviceAccountName"):
+        spec["serviceAccountName"] = ctx.spec["serviceAccountName"]
+    if ctx.spec.get("imagePullSecrets"):
+        spec["imagePullSecrets"] = [dict(s) for s in ctx.spec["imagePullSecrets"]]
+    selector = {**ctx.config.node_selector, **(node_selector or {})}
+    if selector:
+        spec["nodeSelector"] = selector
+    tolerations = [*ctx.config.tolerations, *(tolerations or [])]
+    if tolerations:
+        spec["tolerations"] = tolerations
+    return {"metadata": {"labels": labels}, "spec": spec}
+
+
+def _failure_policy() -> dict[str, Any]:
+    # A pod evicted or preempted did nothing wrong: retry the shard without spending its budget.
+    return {
+        "rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]
+    }
+
+
+def _job(ctx: WorkerContext, name: str, labels: dict[str, str], job_spec: dict[str, Any]) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": ctx.namespace,
+        "labels": dict(labels),
+        "ownerReferences": [ctx.owner],
+    }
+    if ctx.spec.get("queueName"):
+        metadata["labels"][QUEUE_LABEL] = ctx.spec["queueName"]
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": job_spec}
+
+
+def _worker_args(ctx: WorkerContext, stage: str, index: int | None = None) -> list[str]:
+    wait = int((ctx.spec.get("timeouts") or {}).get("waitUpstreamSeconds", 86400))
+    args = ["--store", ctx.store_url, "--run", ctx.run_prefix, "--stage", stage, "--wait-upstream", str(wait)]
+    if index is not None:
+        args += ["--index", str(index)]
+    return args
+
+
+def build_stage_job(ctx: WorkerContext, stage: str, kind: str, shards: int) -> dict[str, Any]:
+    """One Indexed Job for a stage: `completions` = shards, each pod works shard JOB_COMPLETION_INDEX."""
+    labels = {**run_labels(ctx.run_name, ctx.run_uid), STAGE_LABEL: stage, COMPONENT_LABEL: "worker"}
+    retries = ctx.spec.get("retries") or {}
+    image = ctx.config.image_for(kind, ctx.spec.get("images"))
+    job_spec: dict[str, Any] = {
+        "completionMode": "Indexed",
+        "completions": shards,
+        "parallelism": min(int(ctx.spec.get("parallelism", 4)), shards),
+        "backoffLimitPerIndex": int(retries.get("backoffLimitPerIndex", 2)),
+        "podFailurePolicy": _failure_policy(),
+        "podReplacementPolicy": "Failed",
+        "suspend": ctx.suspended,
+        "template": _pod_template(ctx, labels, image, _worker_args(ctx, stage)),
+    }
+    if retries.get("maxFailedIndexes") is not None:
+        job_spec["maxFailedIndexes"] = int(retries["maxFailedIndexes"])
+    deadline = (ctx.spec.get("timeouts") or {}).get("stageSeconds")
+    if deadline:
+        job_spec["activeDeadlineSeconds"] = int(deadline)
+    return _job(ctx, stage_job_name(ctx.run_name, stage), labels, job_spec)
+
+
+def build_item_job(
+    ctx: WorkerContext, stage: str, kind: str, index: int, item: dict[str, Any]
+) -> dict[str, Any]:
+    """One Job for one heavy item (ArtEvalBench): its own image, GPU, deadline and workspace."""
+    labels = {
+        **run_labels(ctx.run_name, ctx.run_uid),
+        STAGE_LABEL: stage,
+        COMPONENT_LABEL: "worker",
+        "proctor.dev/item-index": str(index),
+    }
+    wants = item.get("job") or {}
+    image = wants.get("image") or ctx.config.image_for(kind, ctx.spec.get("images"))
+    privileged = bool(wants.get("privileged")) and bool((ctx.spec.get("oracle") or {}).get("privileged"))
+    resources = _resources(ctx)
+    node_selector: dict[str, str] = {}
+    tolerations: list[dict] = []
+    if wants.get("gpu"):
+        gpu = ctx.config.gpu_resource
+        resources = {
+            "requests": {**resources.get("requests", {}), gpu: "1"},
+            "limits": {**resources.get("limits", {}), gpu: "1"},
+        }
+        node_selector = dict(ctx.config.gpu_node_selector)
+        tolerations = [dict(t) for t in ctx.config.gpu_tolerations]
+    workspace = wants.get("workspace") or "emptyDir"
+    volume = (
+        {"name": "workspace", "emptyDir": {}}
+        if workspace == "emptyDir"
+        else {"name": "workspace", "persistentVolumeClaim": {"claimName": workspace}}
+    )
+    template = _pod_template(
+        ctx,
+        labels,
+        image,
+        _worker_args(ctx, stage, index),
+        privileged=privileged,
+        resources=resources,
+        volumes=[volume],
+        mounts=[{"name": "workspace", "mountPath": WORKSPACE}],
+        env=[{"name": "PROCTOR_WORKSPACE", "value": WORKSPACE}],
+        node_selector=node_selector,
+        tolerations=tolerations,
+    )
+    job_spec: dict[str, Any] = {
+        "completions": 1,
+        "parallelism": 1,
+        "backoffLimit": int((ctx.spec.get("retries") or {}).get("backoffLimitPerIndex", 2)),
+        "podFailurePolicy": _failure_policy(),
+        "podReplacementPolicy": "Failed",
+        "suspend": ctx.suspended,
+        "template": template,
+    }
+    if wants.get("timeout_seconds"):
+        job_spec["activeDeadlineSeconds"] = int(wants["timeout_seconds"])
+    return _job(ctx, item_job_name(ctx.run_name, stage, index), labels, job_spec)

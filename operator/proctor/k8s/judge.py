@@ -1,0 +1,159 @@
+"""A vLLM judge: Deployment + Service built from a JudgeServer spec.
+
+vLLM's OpenAI-compatible server (`vllm serve`): the model, served name, tensor parallelism, context
+length, images per prompt, dtype, GPU memory utilisation and extra arguments come from the spec.
+Probes: a startup probe on `/health` with a long budget (loading a 72B model takes many minutes),
+readiness on `/v1/models`. `/dev/shm` is a memory volume because tensor-parallel workers exchange
+tensors through it. Replicas are left out when the spec leaves them unset, so an autoscaler owns them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from proctor.k8s.names import (
+    COMPONENT_LABEL,
+    JUDGE_LABEL,
+    MANAGED_BY,
+    SPEC_HASH_ANNOTATION,
+    dns_label,
+    owner_reference,
+    spec_hash,
+)
+
+MODEL_CACHE = "/models"
+
+
+def judge_labels(name: str) -> dict[str, str]:
+    return {**MANAGED_BY, JUDGE_LABEL: name, COMPONENT_LABEL: "judge"}
+
+
+def service_name(name: str) -> str:
+    return dns_label(name, "judge")
+
+
+def vllm_args(vllm: dict[str, Any]) -> list[str]:
+    model = vllm["model"]
+    if vllm.get("modelCachePvc") and not model.startswith(("/", "hf://", "s3://")) and "/" not in model:
+        model = f"{MODEL_CACHE}/{model}"
+    args = [
+        "--model",
+        model,
+        "--served-model-name",
+        vllm.get("servedModelName") or vllm["model"],
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(vllm.get("port", 8000)),
+        "--tensor-parallel-size",
+        str(vllm.get("tensorParallelSize", 1)),
+        "--dtype",
+        vllm.get("dtype", "auto"),
+        "--gpu-memory-utilization",
+        str(vllm.get("gpuMemoryUtilization", 0.9)),
+        "--limit-mm-per-prompt",
+        json.dumps({"image": int(vllm.get("imagesPerPrompt", 8))}),
+    ]
+    if vllm.get("maxModelLen"):
+        args += ["--max-model-len", str(vllm["maxModelLen"])]
+    return args + list(vllm.get("extraArgs") or [])
+
+
+def build_deployment(namespace: str, name: str, uid: str, spec: dict[str, Any]) -> dict[str, Any]:
+    vllm = spec["vllm"]
+    labels = judge_labels(name)
+    port = int(vllm.get("port", 8000))
+    gpus = int(vllm.get("gpus", 1))
+    gpu_resource = vllm.get("gpuResource", "nvidia.com/gpu")
+    resources: dict[str, Any] = {"requests": dict(vllm.get("resources") or {}), "limits": {}}
+    if gpus:
+        resources["requests"][gpu_resource] = str(gpus)
+        resources["limits"][gpu_resource] = str(gpus)
+    env = [{"name": "VLLM_NO_USAGE_STATS", "value": "1"}, {"name": "HF_HOME", "value": f"{MODEL_CACHE}/hf"}]
+    if vllm.get("hfTokenSecretRef"):
+        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": dict(vllm["hfTokenSecretRef"])}})
+    volumes: list[dict[str, Any]] = [
+        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": str(vllm.get("shmSize", "16Gi"))}}
+    ]
+    mounts = [{"name": "dshm", "mountPath": "/dev/shm"}]
+    if vllm.get("modelCachePvc"):
+        volumes.append({"name": "models", "persistentVolumeClaim": {"claimName": vllm["modelCachePvc"]}})
+        mounts.append({"name": "models", "mountPath": MODEL_CACHE})
+    else:
+        volumes.append({"name": "models", "emptyDir": {}})
+        mounts.append({"name": "models", "mountPath": MODEL_CACHE})
+    container = {
+        "name": "vllm",
+        "image": vllm.get("image"),
+        "command": ["vllm", "serve"],
+        "args": vllm_args(vllm),
+        "ports": [{"name": "http", "containerPort": port}],
+        "env": env,
+        "resources": resources,
+        "volumeMounts": mounts,
+        "startupProbe": {
+            "httpGet": {"path": "/health", "port": port},
+            "periodSeconds": 10,
+            "failureThreshold": 180,  # up to 30 minutes to download and load the weights
+        },
+        "readinessProbe": {
+            "httpGet": {"path": "/v1/models", "port": port},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/health", "port": port},
+            "periodSeconds": 20,
+            "failureThreshold": 6,
+        },
+    }
+    pod_spec: dict[str, Any] = {"containers": [container], "volumes": volumes}
+    if vllm.get("nodeSelector"):
+        pod_spec["nodeSelector"] = dict(vllm["nodeSelector"])
+    if vllm.get("tolerations"):
+        pod_spec["tolerations"] = [dict(t) for t in vllm["tolerations"]]
+    if vllm.get("runtimeClassName"):
+        pod_spec["runtimeClassName"] = vllm["runtimeClassName"]
+    deployment_spec: dict[str, Any] = {
+        "selector": {"matchLabels": {JUDGE_LABEL: name, COMPONENT_LABEL: "judge"}},
+        "strategy": {"type": "Recreate"},  # GPUs rarely fit two generations of a big model at once
+        "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+    }
+    if vllm.get("replicas") is not None:
+        deployment_spec["replicas"] = int(vllm["replicas"])
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": service_name(name),
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": {SPEC_HASH_ANNOTATION: spec_hash(vllm)},
+            "ownerReferences": [owner_reference("proctor.dev/v1alpha1", "JudgeServer", name, uid)],
+        },
+        "spec": deployment_spec,
+    }
+
+
+def build_service(namespace: str, name: str, uid: str, spec: dict[str, Any]) -> dict[str, Any]:
+    port = int(spec["vllm"].get("port", 8000))
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": service_name(name),
+            "namespace": namespace,
+            "labels": judge_labels(name),
+            "ownerReferences": [owner_reference("proctor.dev/v1alpha1", "JudgeServer", name, uid)],
+        },
+        "spec": {
+            "selector": {JUDGE_LABEL: name, COMPONENT_LABEL: "judge"},
+            "ports": [{"name": "http", "port": port, "targetPort": port}],
+        },
+    }
+
+
+def in_cluster_endpoint(namespace: str, name: str, spec: dict[str, Any]) -> str:
+    port = int(spec["vllm"].get("port", 8000))
+    return f"http://{service_name(name)}.{namespace}.svc:{port}/v1"

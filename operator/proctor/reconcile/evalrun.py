@@ -1,0 +1,210 @@
+"""EvalRun reconciliation as pure functions: observed state in, desired state and status out.
+
+The controller (proctor.controllers.evalrun) gathers what it observes — the run, its inputs'
+readiness, the plan, the Jobs, the per-shard progress from the store — and these functions decide
+what should exist and what the status says. Nothing here touches the network, so every decision is
+unit-tested without a cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from proctor.k8s.jobs import WorkerContext, build_item_job, build_stage_job
+from proctor.k8s.names import item_job_name, stage_job_name
+from proctor.plan import Plan
+from proctor.reconcile.conditions import Blocker
+
+TERMINAL = ("Succeeded", "Failed")
+
+
+def input_blockers(
+    spec: dict[str, Any],
+    artifacts: dict[str, dict[str, Any]],
+    judges: dict[str, dict[str, Any]],
+    needs_judge: bool,
+) -> list[Blocker]:
+    """Why a run cannot start yet (empty when it can). `artifacts` and `judges` map names to objects."""
+    blockers = []
+    for role in ("benchmark", "answers"):
+        ref = (spec.get(role) or {}).get("artifactRef")
+        if not ref:
+            continue
+        artifact = artifacts.get(ref["name"])
+        if artifact is None:
+            blockers.append(
+                Blocker("ArtifactNotFound", f"spec.{role}: Artifact {ref['name']!r} does not exist")
+            )
+            continue
+        status = artifact.get("status") or {}
+        phase = status.get("phase", "Pending")
+        if phase == "Invalid":
+            detail = status.get("message") or "invalid"
+            blockers.append(
+                Blocker("ArtifactInvalid", f"spec.{role}: Artifact {ref['name']!r} is invalid: {detail}")
+            )
+        elif phase != "Ready" or not status.get("sha256"):
+            blockers.append(Blocker("ArtifactNotReady", f"spec.{role}: Artifact {ref['name']!r} is {phase}"))
+    judge_ref = ((spec.get("judge") or {}).get("serverRef") or {}).get("name")
+    if judge_ref and needs_judge:
+        judge = judges.get(judge_ref)
+        if judge is None:
+            blockers.append(
+                Blocker("JudgeNotFound", f"spec.judge.serverRef: JudgeServer {judge_ref!r} does not exist")
+            )
+        elif (judge.get("status") or {}).get("phase") != "Ready":
+            status = judge.get("status") or {}
+            detail = status.get("message") or status.get("phase", "Pending")
+            blockers.append(Blocker("JudgeNotReady", f"JudgeServer {judge_ref!r} is not ready: {detail}"))
+    return blockers
+
+
+def judge_concurrency(max_concurrency: int, ready_replicas: int, runs_sharing: int, parallelism: int) -> int:
+    """Requests in flight per worker so that all runs together stay within the judge's budget."""
+    budget = max(1, max_concurrency) * max(1, ready_replicas)
+    workers = max(1, runs_sharing) * max(1, parallelism)
+    return max(1, budget // workers)
+
+
+def job_names(plan: Plan, run_name: str, items: list[dict[str, Any]] | None = None) -> list[str]:
+    names = []
+    for stage in plan.active_stages:
+        if stage.per_item_jobs:
+            names += [item_job_name(run_name, stage.name, i) for i in range(stage.shards)]
+        else:
+            names.append(stage_job_name(run_name, stage.name))
+    return names
+
+
+def desired_jobs(plan: Plan, ctx: WorkerContext, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every Job the run needs: one Indexed Job per stage, or one Job per item for heavy stages."""
+    jobs = []
+    for stage in plan.active_stages:
+        if stage.per_item_jobs:
+            jobs += [build_item_job(ctx, stage.name, stage.kind, i, item) for i, item in enumerate(items)]
+        else:
+            jobs.append(build_stage_job(ctx, stage.name, stage.kind, stage.shards))
+    return jobs
+
+
+def desired_children(plan: Plan, ctx: WorkerContext, items: list[dict[str, Any]], observed: dict[str, Any]):
+    """Jobs to create and Jobs to patch (suspend / parallelism), given the observed Jobs by name."""
+    create, patch = [], []
+    want_suspend = ctx.suspended
+    parallelism = int(ctx.spec.get("parallelism", 4))
+    for job in desired_jobs(plan, ctx, items):
+        name = job["metadata"]["name"]
+        seen = observed.get(name)
+        if seen is None:
+            create.append(job)
+            continue
+        if job_state(seen)[0] in ("Complete", "Failed"):
+            continue
+        changes: dict[str, Any] = {}
+        # With a Kueue queue, Kueue owns unsuspension; Proctor only ever suspends on request.
+        queued = bool(ctx.spec.get("queueName"))
+        observed_suspend = bool((seen.get("spec") or {}).get("suspend"))
+        if observed_suspend != want_suspend and (not queued or ctx.spec.get("suspend")):
+            changes["suspend"] = want_suspend
+        want_parallelism = min(parallelism, int(job["spec"]["completions"]))
+        if int((seen.get("spec") or {}).get("parallelism", want_parallelism)) != want_parallelism:
+            changes["parallelism"] = want_parallelism
+        if changes:
+            patch.append((name, {"spec": changes}))
+    return create, patch
+
+
+def job_state(job: dict[str, Any]) -> tuple[str, str]:
+    """(state, reason) of a Job: Complete, Failed, Suspended or Running."""
+    status = job.get("status") or {}
+    for condition in status.get("conditions") or []:
+        if condition.get("status") != "True":
+            continue
+        if condition.get("type") == "Complete":
+            return "Complete", ""
+        if condition.get("type") == "Failed":
+            return "Failed", f"{condition.get('reason', 'Failed')}: {condition.get('message', '')}".strip(
+                ": "
+            )
+    if (job.get("spec") or {}).get("suspend"):
+        return "Suspended", ""
+    return "Running", ""
+
+
+@dataclass
+class StageProgress:
+    name: str
+    total: int
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    shards: int = 0
+    shards_done: int = 0
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed + self.skipped
+
+    def to_status(self, job: str | None) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "total": self.total,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "shards": self.shards,
+            "shardsDone": self.shards_done,
+            **({"job": job} if job else {}),
+        }
+
+
+def stage_progress(
+    plan: Plan, progress: dict[str, list[dict[str, Any]]], finished: dict[str, set[int]]
+) -> list[StageProgress]:
+    """Sum the per-shard progress records; a skipped stage counts all its items as skipped."""
+    out = []
+    for stage in plan.stages:
+        p = StageProgress(stage.name, stage.items, shards=stage.shards if stage.runs else 0)
+        if not stage.runs:
+            p.skipped = stage.items
+            out.append(p)
+            continue
+        for record in progress.get(stage.name, []):
+            p.succeeded += int(record.get("ok", 0))
+            p.failed += int(record.get("failed", 0))
+            p.skipped += int(record.get("skipped", 0))
+        p.shards_done = len(finished.get(stage.name, set()))
+        out.append(p)
+    return out
+
+
+def progress_text(stages: list[StageProgress]) -> str:
+    """`done/total` over the stages that run, as `kubectl get evalruns` shows it."""
+    active = [s for s in stages if s.shards]
+    done = sum(min(s.done, s.total) for s in active)
+    total = sum(s.total for s in active)
+    return f"{done}/{total}"
+
+
+def run_phase(
+    suspended: bool,
+    blockers: list[Blocker],
+    planned: bool,
+    job_states: dict[str, tuple[str, str]],
+    all_finished: bool,
+) -> tuple[str, str, str]:
+    """(phase, reason, message) from what was observed."""
+    if all_finished:
+        return "Succeeded", "AllShardsFinished", "every shard of every stage has its records"
+    failed = {name: reason for name, (state, reason) in job_states.items() if state == "Failed"}
+    if failed:
+        name, reason = sorted(failed.items())[0]
+        return "Failed", "JobFailed", f"Job {name} failed: {reason}"
+    if suspended:
+        return "Suspended", "Suspended", "spec.suspend is true"
+    if blockers:
+        return "Pending", blockers[0].reason, "; ".join(b.message for b in blockers)
+    if not planned:
+        return "Pending", "Planning", "planning shards"
+    return "Running", "JobsRunning", "stage Jobs are running"

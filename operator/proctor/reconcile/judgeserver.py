@@ -1,0 +1,89 @@
+"""JudgeServer readiness as pure functions: the pods' reasons and the functional check decide the phase.
+
+Ready means *served*: pods ready is not enough; the operator's own check (the model is listed and a
+one-image chat completion returns) must succeed. Conditions carry what the pods say, so
+`kubectl describe judgeserver` explains a stuck judge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from proctor.reconcile.conditions import Blocker
+
+FATAL_WAITING = (
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "CrashLoopBackOff",
+    "CreateContainerConfigError",
+)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    message: str
+    model_listed: bool = False
+
+
+def pod_problems(pods: list[dict[str, Any]]) -> list[Blocker]:
+    """The reasons pods give for not serving: Unschedulable, ImagePullBackOff, OOMKilled, CrashLoopBackOff."""
+    problems: dict[str, Blocker] = {}
+    for pod in pods:
+        name = (pod.get("metadata") or {}).get("name", "?")
+        status = pod.get("status") or {}
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                reason = condition.get("reason") or "Unschedulable"
+                problems.setdefault(
+                    reason, Blocker(reason, f"pod {name}: {condition.get('message', reason)}")
+                )
+        for container in status.get("containerStatuses") or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in FATAL_WAITING:
+                reason = waiting["reason"]
+                problems.setdefault(
+                    reason, Blocker(reason, f"pod {name}: {waiting.get('message') or reason}")
+                )
+            last = (container.get("lastState") or {}).get("terminated") or {}
+            current = (container.get("state") or {}).get("terminated") or {}
+            for terminated in (last, current):
+                if terminated.get("reason") == "OOMKilled":
+                    problems.setdefault(
+                        "OOMKilled",
+                        Blocker("OOMKilled", f"pod {name}: the judge ran out of memory (OOMKilled)"),
+                    )
+    order = ["OOMKilled", "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "Unschedulable"]
+    return sorted(problems.values(), key=lambda b: order.index(b.reason) if b.reason in order else len(order))
+
+
+def judge_phase(
+    kind: str,
+    desired_replicas: int | None,
+    ready_replicas: int,
+    problems: list[Blocker],
+    check: CheckResult | None,
+    was_ready: bool,
+) -> tuple[str, str, str]:
+    """(phase, reason, message) of a JudgeServer."""
+    if kind == "vllm" and ready_replicas == 0:
+        if problems:
+            first = problems[0]
+            phase = "Pending" if first.reason == "Unschedulable" else "Failed"
+            return phase, first.reason, first.message
+        return "Loading", "PodsNotReady", "waiting for the judge pods to load the model and become ready"
+    if check is None:
+        return (
+            ("Loading" if kind == "vllm" else "Pending"),
+            "Checking",
+            "waiting for the first functional check",
+        )
+    if not check.ok:
+        if was_ready:
+            return "Degraded", "CheckFailed", check.message
+        return ("Loading" if kind == "vllm" else "Failed"), "CheckFailed", check.message
+    if kind == "vllm" and desired_replicas and ready_replicas < desired_replicas:
+        return "Degraded", "ReplicasNotReady", f"{ready_replicas}/{desired_replicas} replicas ready"
+    return "Ready", "Served", check.message
