@@ -59,6 +59,8 @@ class OperatorConfig:
     store_egress_cidrs: list[str] = field(default_factory=list)
     #: seconds between reconciliations of an active run (progress, Jobs, status)
     resync_seconds: float = 3.0
+    #: seconds between functional checks of a Ready judge (a failure makes it Degraded)
+    judge_recheck_seconds: float = 60.0
     #: how long a finished run's metric series stay before they are dropped
     metrics_retention_seconds: float = 600.0
     #: judge requests in flight per worker when the JudgeServer's budget cannot be split further
@@ -92,6 +94,9 @@ class OperatorConfig:
             network_policy=_env_bool("PROCTOR_NETWORK_POLICY", base.network_policy),
             store_egress_cidrs=_env_json("PROCTOR_STORE_EGRESS_CIDRS", []),
             resync_seconds=float(os.environ.get("PROCTOR_RESYNC_SECONDS", base.resync_seconds)),
+            judge_recheck_seconds=float(
+                os.environ.get("PROCTOR_JUDGE_RECHECK_SECONDS", base.judge_recheck_seconds)
+            ),
             metrics_retention_seconds=float(
                 os.environ.get("PROCTOR_METRICS_RETENTION_SECONDS", base.metrics_retention_seconds)
             ),

@@ -138,3 +138,4 @@ async def evalrun_forget(meta, memo, **_: Any) -> None:
 @kopf.on.delete(GROUP, VERSION, "judgeservers", optional=True)
 async def judgeserver_forget(meta, memo, **_: Any) -> None:
     memo.runtime.state.judges.pop((meta["namespace"], meta["name"]), None)
+    memo.runtime.judge_checks.pop((meta["namespace"], meta["name"], meta["uid"]), None)

@@ -85,7 +85,9 @@ class Kube:
 class OperatorProcess:
     """`proctor operator` as a child process; kill it, start it again, read its log and metrics."""
 
-    def __init__(self, k8s, s3, namespace: str, log_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, k8s, s3, namespace: str, log_dir: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.k8s, self.namespace, self.log_path = k8s, namespace, log_dir / f"operator-{namespace}.log"
         self.metrics_port, self.liveness_port = free_port(), free_port()
         self.env = {
@@ -99,6 +101,7 @@ class OperatorProcess:
             "PROCTOR_INGEST_COMMAND": json.dumps([PYTHON, "-m", "proctor", "ingest"]),
             "PROCTOR_RESYNC_SECONDS": "1",
             "PROCTOR_JUDGE_RESYNC_SECONDS": "1",
+            "PROCTOR_JUDGE_RECHECK_SECONDS": "2",
             **s3.env(),
             **(extra_env or {}),
         }
@@ -111,10 +114,25 @@ class OperatorProcess:
     def start(self) -> OperatorProcess:
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "proctor", "operator", "--namespace", self.namespace, "--standalone",
-             "--bind", "127.0.0.1", "--metrics-port", str(self.metrics_port),
-             "--liveness-port", str(self.liveness_port)],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                PYTHON,
+                "-m",
+                "proctor",
+                "operator",
+                "--namespace",
+                self.namespace,
+                "--standalone",
+                "--bind",
+                "127.0.0.1",
+                "--metrics-port",
+                str(self.metrics_port),
+                "--liveness-port",
+                str(self.liveness_port),
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         wait_for(self._healthy, 60, "the operator's liveness endpoint")
         return self
@@ -156,8 +174,14 @@ class OperatorProcess:
 @pytest.fixture(scope="session")
 def crds(k8s) -> None:
     k8s.kubectl("apply", "-f", str(REPO / "crds"))
+
+    def established(name: str) -> bool:
+        out = k8s.kubectl("get", "crd", f"{name}.proctor.dev", "-o", "json", check=False)
+        conditions = (json.loads(out.stdout or "{}").get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
     for name in ("evalruns", "judgeservers", "artifacts"):
-        k8s.kubectl("wait", "--for=condition=Established", f"crd/{name}.proctor.dev", "--timeout=60s")
+        wait_for(lambda n=name: established(n), 60, f"CRD {name} to be established")
 
 
 @pytest.fixture(scope="session")
@@ -172,7 +196,12 @@ def namespace(k8s, s3, crds, versioned_bucket) -> Iterator[str]:
     name = f"e2e-{uuid.uuid4().hex[:6]}"
     k8s.create_namespace(name)
     k8s.kubectl(
-        "-n", name, "create", "secret", "generic", "proctor-store",
+        "-n",
+        name,
+        "create",
+        "secret",
+        "generic",
+        "proctor-store",
         f"--from-literal=AWS_ACCESS_KEY_ID={s3.access_key}",
         f"--from-literal=AWS_SECRET_ACCESS_KEY={s3.secret_key}",
     )

@@ -22,8 +22,16 @@ def test_humanevalv_example_runs_to_succeeded_with_the_local_scores(kube, operat
     assert status["scores"] == EXPECTED_N6
     assert (status["score"], status["scoreName"], status["progress"]) == (50.0, "pass@1", "72/72")
     assert status["stages"] == [
-        {"name": "oracle", "total": 72, "succeeded": 72, "failed": 0, "skipped": 0, "shards": 3, "shardsDone": 3,
-         "job": "humanevalv-example-oracle"}
+        {
+            "name": "oracle",
+            "total": 72,
+            "succeeded": 72,
+            "failed": 0,
+            "skipped": 0,
+            "shards": 3,
+            "shardsDone": 3,
+            "job": "humanevalv-example-oracle",
+        }
     ]
     n1 = kube.wait_phase("evalrun", "humanevalv-example-n1", ("Succeeded", "Failed"))
     assert n1["status"]["scores"] == EXPECTED_N1
@@ -156,5 +164,7 @@ def test_deleting_a_run_removes_its_jobs_and_keeps_its_data(kube, operator, s3, 
     run = kube.wait_phase("evalrun", "short-lived", ("Succeeded", "Failed"), timeout=240)
     prefix = f"e2e-{kube.namespace}/{run['status']['runPrefix']}/summary.json"
     kube("delete", "evalrun", "short-lived")
-    wait_for(lambda: not kube.items("jobs", "proctor.dev/run=short-lived"), 90, "garbage collection of the Jobs")
+    wait_for(
+        lambda: not kube.items("jobs", "proctor.dev/run=short-lived"), 90, "garbage collection of the Jobs"
+    )
     assert s3.client().head_object(Bucket=s3.bucket, Key=prefix)

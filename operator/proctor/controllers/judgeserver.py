@@ -30,7 +30,6 @@ PROBE_IMAGE = base64.b64encode(
     )
 ).decode()
 CHECK_EVERY_NOT_READY_S = 5.0
-CHECK_EVERY_READY_S = 60.0
 
 
 async def functional_check(
@@ -123,9 +122,14 @@ async def reconcile(rt: Runtime, body: dict[str, Any], post_event) -> dict[str, 
         api_key = await rt.cluster.secret_value(namespace, ref["name"], ref["key"]) if ref else None
 
     was_ready = status.get("phase") in ("Ready", "Degraded")
-    key = (namespace, name)
+    key = (namespace, name, uid)  # by uid: a re-created JudgeServer starts with a fresh check
     last_at, last = rt.judge_checks.get(key, (0.0, None))
-    interval = CHECK_EVERY_READY_S if status.get("phase") == "Ready" else CHECK_EVERY_NOT_READY_S
+    ready = status.get("phase") == "Ready"
+    interval = (
+        rt.config.judge_recheck_seconds
+        if ready
+        else min(CHECK_EVERY_NOT_READY_S, rt.config.judge_recheck_seconds)
+    )
     check = last
     if spec.get("healthCheck", True) is False:
         check = CheckResult(True, "functional check disabled (spec.healthCheck: false)")
@@ -158,7 +162,7 @@ async def reconcile(rt: Runtime, body: dict[str, Any], post_event) -> dict[str, 
         new["lastCheckTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if phase != status.get("phase"):
         post_event("Warning" if phase in ("Failed", "Degraded") else "Normal", phase, message)
-    rt.state.judges[key] = phase
+    rt.state.judges[(namespace, name)] = phase
     unchanged = {k: v for k, v in status.items() if k not in ("conditions", "lastCheckTime")} == {
         k: v for k, v in new.items() if k not in ("conditions", "lastCheckTime")
     } and same_conditions(status.get("conditions") or [], conditions)

@@ -1,0 +1,197 @@
+"""JudgeServers on the real control plane: readiness means served; runs wait for their judge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import wait_for
+from tests.e2e.test_operator_humanevalv import EXAMPLE, yaml_run
+from tests.integration.test_local_humanevalv import EXPECTED_N6
+
+pytestmark = pytest.mark.e2e
+
+
+def external_judge(name: str, url: str, model: str = "judge-double", **spec) -> dict:
+    return {
+        "apiVersion": "proctor.dev/v1alpha1",
+        "kind": "JudgeServer",
+        "metadata": {"name": name},
+        "spec": {"external": {"baseUrl": url, "model": model}, "maxConcurrency": 8, **spec},
+    }
+
+
+def test_a_run_waits_for_a_missing_judge_and_starts_when_it_appears(kube, operator, judge_double_process):
+    kube("apply", "-f", str(EXAMPLE / "inputs.yaml"))
+    kube.apply(yaml_run("needs-judge", judge={"serverRef": {"name": "late-judge"}}))
+
+    def reason():
+        run = kube.get("evalrun", "needs-judge") or {}
+        conditions = {c["type"]: c for c in (run.get("status") or {}).get("conditions") or []}
+        return conditions.get("InputsReady", {}).get("reason")
+
+    assert wait_for(lambda: reason() == "JudgeNotFound", 60, "reason JudgeNotFound")
+    assert kube.phase("evalrun", "needs-judge") == "Pending"
+    assert not kube.items("jobs", "proctor.dev/run=needs-judge")
+    described = kube("describe", "evalrun", "needs-judge").stdout
+    assert "JudgeServer 'late-judge' does not exist" in described
+
+    judge = judge_double_process()
+    kube.apply(external_judge("late-judge", judge.url))
+    kube.wait_phase("judgeserver", "late-judge", ("Ready",), timeout=60)
+    final = kube.wait_phase("evalrun", "needs-judge", ("Succeeded", "Failed"), timeout=240)
+    assert final["status"]["scores"] == EXPECTED_N6
+
+
+def test_external_judge_is_ready_only_after_a_served_one_image_completion(
+    kube, operator, judge_double_process
+):
+    judge = judge_double_process()
+    kube.apply(external_judge("good-judge", judge.url))
+    ready = kube.wait_phase("judgeserver", "good-judge", ("Ready",), timeout=60)
+    assert ready["status"]["endpoint"] == judge.url
+    assert ready["status"]["model"] == "judge-double"
+    [check] = judge.log()[:1]  # the double logs chat completions: the check sent one image
+    assert check["images"] == 1 and check["model"] == "judge-double"
+
+    # A model the server does not serve never becomes Ready, and says why.
+    kube.apply(external_judge("wrong-model", judge.url, model="not-served"))
+    bad = wait_for(
+        lambda: (kube.get("judgeserver", "wrong-model") or {}).get("status", {}).get("message"),
+        60,
+        "a check result",
+    )
+    assert "not served" in bad
+    assert kube.phase("judgeserver", "wrong-model") != "Ready"
+
+    # A Ready judge is rechecked: when it goes away it becomes Degraded, and Ready again when it is back.
+    port = judge.port
+    judge.kill()
+    degraded = kube.wait_phase("judgeserver", "good-judge", ("Degraded",), timeout=60)
+    assert "cannot reach" in degraded["status"]["message"]
+    judge_double_process(port=port)
+    kube.wait_phase("judgeserver", "good-judge", ("Ready",), timeout=60)
+
+
+def test_a_vllm_judge_gets_a_deployment_and_its_pods_reasons_in_conditions(kube, operator):
+    judge = {
+        "apiVersion": "proctor.dev/v1alpha1",
+        "kind": "JudgeServer",
+        "metadata": {"name": "qwen"},
+        "spec": {
+            "vllm": {
+                "model": "Qwen/Qwen2.5-VL-72B-Instruct",
+                "tensorParallelSize": 8,
+                "gpus": 8,
+                "maxModelLen": 32768,
+                "imagesPerPrompt": 3,
+                "nodeSelector": {"nvidia.com/gpu.product": "H100"},
+                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            },
+            "maxConcurrency": 64,
+        },
+    }
+    kube.apply(judge)
+    deployment = wait_for(lambda: kube.get("deployment", "qwen-judge"), 60, "the vLLM Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
+    assert args[args.index("--tensor-parallel-size") + 1] == "8"
+    assert args[args.index("--max-model-len") + 1] == "32768"
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "8"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v1/models"
+    assert container["startupProbe"]["httpGet"]["path"] == "/health"
+    assert any(
+        v.get("emptyDir", {}).get("medium") == "Memory"
+        for v in deployment["spec"]["template"]["spec"]["volumes"]
+    )
+    assert kube.get("service", "qwen-judge")["spec"]["ports"][0]["port"] == 8000
+
+    # The test node has no GPU and matches no selector: the pod cannot be scheduled, and the
+    # JudgeServer says so instead of sitting in Loading forever.
+    def unschedulable():
+        status = (kube.get("judgeserver", "qwen") or {}).get("status") or {}
+        return (
+            status
+            if status.get("phase") == "Pending" and "Unschedulable" in str(status.get("conditions"))
+            else None
+        )
+
+    status = wait_for(unschedulable, 90, "an Unschedulable condition")
+    pods = {c["type"]: c for c in status["conditions"]}["PodsHealthy"]
+    assert pods["reason"] == "Unschedulable" and pods["status"] == "False"
+
+
+def test_a_judge_whose_server_binary_crashes_reports_crash_loop(kube, operator):
+    # No GPU requirements: the test kubelet runs the command, `vllm` is not installed, so it crashes.
+    judge = {
+        "apiVersion": "proctor.dev/v1alpha1",
+        "kind": "JudgeServer",
+        "metadata": {"name": "crashy"},
+        "spec": {"vllm": {"model": "tiny", "gpus": 0}, "maxConcurrency": 4},
+    }
+    kube.apply(judge)
+
+    def failed():
+        status = (kube.get("judgeserver", "crashy") or {}).get("status") or {}
+        return status if status.get("phase") == "Failed" else None
+
+    status = wait_for(failed, 120, "phase Failed from the crashing pods")
+    reasons = {c["type"]: c["reason"] for c in status["conditions"]}
+    assert reasons["PodsHealthy"] in ("CrashLoopBackOff", "StartError", "CreateContainerError")
+    events = kube("get", "events", "--field-selector", "involvedObject.name=crashy").stdout
+    assert "Failed" in events
+
+
+def test_artifact_with_an_invalid_record_names_it(kube, operator):
+    bad = {
+        "apiVersion": "proctor.dev/v1alpha1",
+        "kind": "Artifact",
+        "metadata": {"name": "broken-tasks"},
+        "spec": {
+            "type": "benchmark",
+            "format": "humanevalv",
+            "source": {
+                "inline": [
+                    {"qid": "a", "function_signature": "def solution(): pass", "test_script": "check()"},
+                    {"qid": "b", "function_signature": "def solution(): pass"},
+                ]
+            },
+        },
+    }
+    kube.apply(bad)
+    status = kube.wait_phase("artifact", "broken-tasks", ("Invalid",), timeout=60)["status"]
+    assert "record 1" in status["message"] and "test_script" in status["message"]
+    [ready] = [c for c in status["conditions"] if c["type"] == "Ready"]
+    assert ready["reason"] == "InvalidRecord"
+    kube.apply(yaml_run("uses-broken", benchmark={"artifactRef": {"name": "broken-tasks"}}))
+
+    def artifact_invalid():
+        status = (kube.get("evalrun", "uses-broken") or {}).get("status") or {}
+        return "ArtifactInvalid" in str(status.get("conditions"))
+
+    wait_for(artifact_invalid, 60, "the run to report ArtifactInvalid")
+    assert kube.phase("evalrun", "uses-broken") == "Pending"
+
+
+def test_large_sources_are_ingested_by_a_job(kube, operator, s3):
+    key = f"inputs-{kube.namespace}/tasks.jsonl"
+    s3.client().put_object(
+        Bucket=s3.bucket, Key=key, Body=(Path(EXAMPLE) / "data" / "tasks.jsonl").read_bytes()
+    )
+    kube.apply(
+        {
+            "apiVersion": "proctor.dev/v1alpha1",
+            "kind": "Artifact",
+            "metadata": {"name": "tasks-from-s3"},
+            "spec": {
+                "type": "benchmark",
+                "format": "humanevalv",
+                "source": {"s3": {"uri": f"s3://{s3.bucket}/{key}"}},
+            },
+        }
+    )
+    wait_for(lambda: kube.items("jobs", "proctor.dev/component=ingest"), 60, "an ingest Job")
+    status = kube.wait_phase("artifact", "tasks-from-s3", ("Ready", "Invalid"), timeout=120)["status"]
+    assert status["phase"] == "Ready" and status["items"] == 12
+    assert status["categories"]["simulation"] == 2
