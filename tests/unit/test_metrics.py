@@ -1,0 +1,79 @@
+"""Metrics are computed at scrape time from cached state, and finished runs' series expire."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from proctor.metrics import OperatorState, ProctorCollector, RunMetrics, sum_shard_metrics
+from proctor.reconcile.evalrun import StageProgress
+
+
+def scrape(state: OperatorState) -> str:
+    registry = CollectorRegistry()
+    registry.register(ProctorCollector(state))
+    return generate_latest(registry).decode()
+
+
+def shard(durations: dict, judge: dict) -> dict:
+    return {
+        "counters": {"judge_requests": judge},
+        "histograms": {"item_duration_seconds": durations, "judge_request_seconds": {"0.5": 2}},
+        "sums": {"item_duration_seconds": 3.0, "judge_request_seconds": 0.6},
+    }
+
+
+def test_run_series_items_histograms_and_scores():
+    state = OperatorState()
+    measured = sum_shard_metrics([shard({"0.1": 2, "1": 1}, {"ok": 3}), shard({"1": 1}, {"ok": 1, "429": 2})])
+    state.update_run(
+        "u1",
+        RunMetrics(
+            "ns",
+            "run",
+            "humanevalv",
+            "Running",
+            [StageProgress("oracle", 10, succeeded=6, failed=1, shards=2, shards_done=1)],
+            {"oracle": measured},
+            {"pass@1": 50.0},
+        ),
+    )
+    text = scrape(state)
+    assert (
+        'proctor_run_items{benchmark="humanevalv",namespace="ns",run="run",stage="oracle",state="pending"} 3.0'
+        in text
+    )
+    assert (
+        'proctor_items_processed_total{namespace="ns",run="run",stage="oracle",state="succeeded"} 6.0' in text
+    )
+    assert (
+        'proctor_item_duration_seconds_bucket{le="0.1",namespace="ns",run="run",stage="oracle"} 2.0' in text
+    )
+    assert 'proctor_item_duration_seconds_bucket{le="1",namespace="ns",run="run",stage="oracle"} 4.0' in text
+    assert 'proctor_item_duration_seconds_count{namespace="ns",run="run",stage="oracle"} 4.0' in text
+    assert 'proctor_judge_requests_total{namespace="ns",outcome="429",run="run"} 2.0' in text
+    assert 'proctor_judge_requests_total{namespace="ns",outcome="ok",run="run"} 4.0' in text
+    assert 'proctor_run_score{benchmark="humanevalv",metric="pass@1",namespace="ns",run="run"} 50.0' in text
+    assert 'proctor_run_phase{namespace="ns",phase="Running",run="run"} 1.0' in text
+    assert "proctor_build_info{" in text
+
+
+def test_finished_runs_expire_after_retention():
+    state = OperatorState(retention_s=0.05)
+    state.update_run("u1", RunMetrics("ns", "done", phase="Succeeded"))
+    state.update_run("u2", RunMetrics("ns", "active", phase="Running"))
+    assert 'run="done"' in scrape(state)
+    time.sleep(0.1)
+    text = scrape(state)
+    assert 'run="done"' not in text and 'run="active"' in text
+
+
+def test_judges_and_errors():
+    state = OperatorState()
+    state.judges[("ns", "qwen")] = "Degraded"
+    state.error("EvalRun", "StoreError")
+    text = scrape(state)
+    assert 'proctor_judgeserver_ready{judgeserver="qwen",namespace="ns"} 0.0' in text
+    assert 'proctor_judgeserver_phase{judgeserver="qwen",namespace="ns",phase="Degraded"} 1.0' in text
+    assert 'proctor_reconcile_errors_total{kind="EvalRun",reason="StoreError"} 1.0' in text

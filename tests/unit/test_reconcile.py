@@ -1,0 +1,209 @@
+"""Reconciliation decisions, from observed state to desired state and status, without a cluster."""
+
+from __future__ import annotations
+
+from proctor.plan import Plan, StagePlan
+from proctor.reconcile.conditions import Blocker, set_condition
+from proctor.reconcile.evalrun import (
+    desired_children,
+    input_blockers,
+    job_state,
+    judge_concurrency,
+    progress_text,
+    run_phase,
+    stage_progress,
+)
+from proctor.reconcile.judgeserver import CheckResult, judge_phase, pod_problems
+from tests.unit.test_k8s_builders import ctx
+
+
+def plan(*stages: StagePlan) -> Plan:
+    return Plan(
+        run_prefix="runs/team/my-run/uid-1",
+        benchmark="humanevalv",
+        shard_size=10,
+        total_items=25,
+        stages=list(stages),
+    )
+
+
+def stage(name: str, shards: int = 3, skip: str | None = None, per_item: bool = False) -> StagePlan:
+    return StagePlan(name, "oracle", shards, 25, None, {}, "h", per_item_jobs=per_item, skip_reason=skip)
+
+
+SPEC = {
+    "benchmark": {"artifactRef": {"name": "tasks"}},
+    "answers": {"artifactRef": {"name": "answers"}},
+    "judge": {"serverRef": {"name": "judge"}},
+}
+
+
+def test_inputs_block_with_named_reasons():
+    ready = {"status": {"phase": "Ready", "sha256": "x"}}
+    assert (
+        input_blockers(
+            SPEC, {"tasks": ready, "answers": ready}, {"judge": {"status": {"phase": "Ready"}}}, True
+        )
+        == []
+    )
+    blockers = input_blockers(
+        SPEC, {"tasks": {"status": {"phase": "Invalid", "message": "record 3: field 'qid'"}}}, {}, True
+    )
+    reasons = [b.reason for b in blockers]
+    assert reasons == ["ArtifactInvalid", "ArtifactNotFound", "JudgeNotFound"]
+    assert "record 3: field 'qid'" in blockers[0].message
+    loading = input_blockers(
+        SPEC,
+        {"tasks": ready, "answers": ready},
+        {"judge": {"status": {"phase": "Loading", "message": "pulling weights"}}},
+        True,
+    )
+    assert [(b.reason, "pulling weights" in b.message) for b in loading] == [("JudgeNotReady", True)]
+    assert input_blockers(SPEC, {"tasks": ready, "answers": ready}, {}, needs_judge=False) == []
+
+
+def test_desired_children_creates_missing_jobs_and_nothing_else():
+    p = plan(stage("render", 3), stage("judge", 3, skip="no judge"))
+    create, patch = desired_children(p, ctx(), [], {})
+    assert [j["metadata"]["name"] for j in create] == ["my-run-render"]
+    observed = {
+        "my-run-render": {"spec": {"suspend": False, "parallelism": 3, "completions": 3}, "status": {}}
+    }
+    assert desired_children(p, ctx(), [], observed) == ([], [])
+
+
+def test_desired_children_suspends_resumes_and_rescales():
+    p = plan(stage("oracle", 3))
+    running = {"my-run-oracle": {"spec": {"suspend": False, "parallelism": 3}, "status": {}}}
+    assert desired_children(p, ctx(suspend=True), [], running)[1] == [
+        ("my-run-oracle", {"spec": {"suspend": True}})
+    ]
+    suspended = {"my-run-oracle": {"spec": {"suspend": True, "parallelism": 3}, "status": {}}}
+    assert desired_children(p, ctx(), [], suspended)[1] == [("my-run-oracle", {"spec": {"suspend": False}})]
+    # With a Kueue queue the operator never unsuspends: Kueue admits the Job.
+    assert desired_children(p, ctx(queueName="q"), [], suspended)[1] == []
+    assert desired_children(p, ctx(parallelism=1), [], running)[1] == [
+        ("my-run-oracle", {"spec": {"parallelism": 1}})
+    ]
+    done = {
+        "my-run-oracle": {
+            "spec": {"suspend": False, "parallelism": 3},
+            "status": {"conditions": [{"type": "Complete", "status": "True"}]},
+        }
+    }
+    assert desired_children(p, ctx(suspend=True), [], done)[1] == []
+
+
+def test_per_item_stages_get_one_job_per_item():
+    p = plan(stage("oracle", 2, per_item=True))
+    items = [{"id": "a", "job": {"image": "x"}}, {"id": "b", "job": {}}]
+    create, _ = desired_children(p, ctx(), items, {})
+    assert [j["metadata"]["name"] for j in create] == ["my-run-oracle-0", "my-run-oracle-1"]
+
+
+def test_job_state():
+    assert job_state({"status": {"conditions": [{"type": "Complete", "status": "True"}]}}) == ("Complete", "")
+    failed = {
+        "status": {
+            "conditions": [
+                {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "too many"}
+            ]
+        }
+    }
+    assert job_state(failed) == ("Failed", "BackoffLimitExceeded: too many")
+    assert job_state({"spec": {"suspend": True}}) == ("Suspended", "")
+    assert job_state({}) == ("Running", "")
+
+
+def test_stage_progress_and_text():
+    p = plan(stage("oracle", 3), stage("judge", 3, skip="no judge"))
+    progress = {"oracle": [{"ok": 8, "failed": 1, "skipped": 1}, {"ok": 5}]}
+    stages = stage_progress(p, progress, {"oracle": {0}})
+    assert (stages[0].succeeded, stages[0].failed, stages[0].skipped, stages[0].shards_done) == (13, 1, 1, 1)
+    assert (stages[1].skipped, stages[1].shards) == (25, 0)
+    assert progress_text(stages) == "15/25"
+
+
+def test_run_phase_precedence():
+    assert run_phase(False, [], True, {}, True)[0] == "Succeeded"
+    assert run_phase(False, [], True, {"j": ("Failed", "DeadlineExceeded")}, False)[:2] == (
+        "Failed",
+        "JobFailed",
+    )
+    assert run_phase(True, [], True, {}, False)[0] == "Suspended"
+    assert run_phase(False, [Blocker("JudgeNotFound", "m")], False, {}, False)[:2] == (
+        "Pending",
+        "JudgeNotFound",
+    )
+    assert run_phase(False, [], False, {}, False)[:2] == ("Pending", "Planning")
+    assert run_phase(False, [], True, {"j": ("Running", "")}, False)[0] == "Running"
+
+
+def test_judge_concurrency_splits_the_budget():
+    assert judge_concurrency(64, 2, runs_sharing=2, parallelism=4) == 16
+    assert judge_concurrency(4, 1, runs_sharing=10, parallelism=10) == 1
+
+
+def test_pod_problems_are_the_reasons_pods_give():
+    pods = [
+        {
+            "metadata": {"name": "a"},
+            "status": {
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": "0/1 nodes have GPUs",
+                    }
+                ]
+            },
+        },
+        {
+            "metadata": {"name": "b"},
+            "status": {
+                "containerStatuses": [
+                    {
+                        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
+                        "lastState": {"terminated": {"reason": "OOMKilled"}},
+                    }
+                ]
+            },
+        },
+        {
+            "metadata": {"name": "c"},
+            "status": {"containerStatuses": [{"state": {"waiting": {"reason": "ImagePullBackOff"}}}]},
+        },
+    ]
+    assert [p.reason for p in pod_problems(pods)] == [
+        "OOMKilled",
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "Unschedulable",
+    ]
+
+
+def test_judge_phase():
+    ok, bad = CheckResult(True, "served"), CheckResult(False, "connection refused")
+    assert judge_phase("vllm", 1, 0, [], None, False)[0] == "Loading"
+    assert judge_phase("vllm", 1, 0, [Blocker("Unschedulable", "no GPU")], None, False)[:2] == (
+        "Pending",
+        "Unschedulable",
+    )
+    assert judge_phase("vllm", 1, 0, [Blocker("OOMKilled", "oom")], None, False)[:2] == (
+        "Failed",
+        "OOMKilled",
+    )
+    assert judge_phase("vllm", 1, 1, [], ok, False)[0] == "Ready"
+    assert judge_phase("vllm", 2, 1, [], ok, True)[:2] == ("Degraded", "ReplicasNotReady")
+    assert judge_phase("vllm", 1, 1, [], bad, True)[0] == "Degraded"
+    assert judge_phase("external", None, 1, [], bad, False)[0] == "Failed"
+    assert judge_phase("external", None, 1, [], None, False)[0] == "Pending"
+
+
+def test_conditions_keep_transition_time_until_status_flips():
+    first = set_condition([], "Ready", False, "Waiting", "m1")
+    again = set_condition(first, "Ready", False, "Waiting", "m2")
+    assert again[0]["lastTransitionTime"] == first[0]["lastTransitionTime"] and again[0]["message"] == "m2"
+    flipped = set_condition(first, "Ready", True, "Done")
+    assert flipped[0]["status"] == "True"
