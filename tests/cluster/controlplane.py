@@ -261,6 +261,16 @@ def start(workdir: Path, die_with_parent: bool = True, timeout: float = 60) -> C
     )
     token_file.chmod(0o600)
 
+    # PROCTOR_APISERVER_AUDIT=1 logs every request's metadata (benchmarks count the operator's).
+    audit_args: list[str] = []
+    if os.environ.get("PROCTOR_APISERVER_AUDIT") == "1":
+        policy = workdir / "audit-policy.yaml"
+        policy.write_text(
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\n"
+            "rules:\n- level: Metadata\n"
+        )
+        audit_args = [f"--audit-policy-file={policy}", f"--audit-log-path={workdir / 'audit.log'}",
+                      "--audit-log-maxsize=0"]
     servers: list[Server] = []
     try:
         etcd, etcd_port = start_etcd(workdir, die_with_parent)
@@ -296,6 +306,7 @@ def start(workdir: Path, die_with_parent: bool = True, timeout: float = 60) -> C
                 "--profiling=false",
                 f"--cert-dir={workdir / 'apiserver-certs'}",
                 "--v=1",
+                *audit_args,
             ],
             workdir / "kube-apiserver.log",
             die_with_parent=die_with_parent,

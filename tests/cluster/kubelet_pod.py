@@ -40,7 +40,6 @@ from typing import Any
 
 from . import kubelet_spec as ks
 from .kubeapi import SMP, Api, ApiError
-from .procs import set_pdeathsig
 
 
 def now_iso() -> str:
@@ -51,6 +50,9 @@ def now_iso() -> str:
 def log(message: str) -> None:
     """The kubelet's own log line (stdout of the kubelet process, kept in kubelet.log)."""
     print(f"{dt.datetime.now().strftime('%H:%M:%S.%f')[:-3]} {message}", flush=True)
+
+
+SETPRIV = shutil.which("setpriv")
 
 
 class Spawner:
@@ -77,16 +79,24 @@ class Spawner:
         """Popen in a new session (so the process group can be killed as a whole)."""
 
         def start() -> subprocess.Popen:
+            # No preexec_fn: running Python between fork and exec in this many-threaded process can
+            # deadlock on a lock another thread held at fork time (it did, after a few dozen pods).
+            # setpriv sets the parent-death signal and then execs the container's command.
+            executable = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=env.get("PATH"))
+            if executable is None or not os.access(executable, os.X_OK) or not os.path.isfile(executable):
+                raise FileNotFoundError(2, "executable file not found in $PATH", argv[0])
+            if not Path(cwd).is_dir():
+                raise FileNotFoundError(2, "working directory not found", str(cwd))
+            wrapped = [SETPRIV, "--pdeathsig", "KILL", "--", executable, *argv[1:]] if SETPRIV else argv
             with open(log_path, "ab") as out:
                 return subprocess.Popen(
-                    argv,
+                    wrapped,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     env=env,
                     cwd=cwd,
                     start_new_session=True,
-                    preexec_fn=set_pdeathsig,
                 )
 
         future: Future = Future()
