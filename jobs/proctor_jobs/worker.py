@@ -83,7 +83,9 @@ def run_shard(
 ) -> ShardOutcome:
     """Process one shard of one stage to completion. Safe to call again after any interruption."""
     layout = RunLayout(run_prefix)
-    manifest = ShardManifest.from_dict(store.get_json(layout.shard_manifest(stage, index)))
+    manifest = ShardManifest.from_dict(
+        _wait_for_manifest(store, layout.shard_manifest(stage, index), wait_upstream_s)
+    )
     worker = worker or os.environ.get("HOSTNAME") or socket.gethostname()
     outcome = ShardOutcome(stage=stage, index=index, total=len(manifest.items))
 
@@ -199,6 +201,18 @@ def attach_generated_answers(store, layout, manifest: ShardManifest, items, wait
         answer = rec.data.get("answer") if rec is not None and rec.status == "ok" else None
         out.append({**item, manifest.answer_field or "answer": answer or "", "generated": answer is not None})
     return out
+
+
+def _wait_for_manifest(store, key: str, wait_s: float) -> dict:
+    """The shard manifest; in a cluster the Job may start a moment before the operator has written it."""
+    deadline = time.monotonic() + min(wait_s, 600.0)
+    while True:
+        try:
+            return store.get_json(key)
+        except KeyNotFound:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1.0)
 
 
 def _wait_for_upstream(

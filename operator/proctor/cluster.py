@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 API_REQUESTS: Counter[tuple[str, str]] = Counter()
@@ -42,6 +44,7 @@ class Cluster:
                 config.load_kube_config()
             api_client = client.ApiClient()
         self.api = api_client
+        self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="k8s-api")
         self.core = client.CoreV1Api(api_client)
         self.batch = client.BatchV1Api(api_client)
         self.apps = client.AppsV1Api(api_client)
@@ -53,7 +56,9 @@ class Cluster:
 
         _count(verb, resource)
         try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+            # API calls get their own threads: queued behind slow store I/O, a Job create would wait.
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
         except ApiException as exc:
             if exc.status == 409:
                 raise Conflict(f"{resource} already exists") from None
@@ -87,6 +92,78 @@ class Cluster:
             "NetworkPolicy": self.networking.patch_namespaced_network_policy,
         }
         await self._call("patch", kind, patchers[kind], name, namespace, patch)
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Merge-patch a custom object's status subresource; returns the object as stored."""
+        result = await self._call(
+            "patch",
+            f"{plural}/status",
+            self.custom.patch_namespaced_custom_object_status,
+            "proctor.dev",
+            "v1alpha1",
+            namespace,
+            plural,
+            name,
+            {"status": status},
+        )
+        return result
+
+    async def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """A Kubernetes Event on `obj` (what `kubectl describe` shows)."""
+        import datetime as dt
+        import socket
+
+        meta = obj["metadata"]
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion", "proctor.dev/v1alpha1"),
+                "kind": obj.get("kind"),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "proctor-operator"},
+            "reportingComponent": "proctor.dev/operator",
+            "reportingInstance": socket.gethostname()[:128],
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        await self._call("create", "Event", self.core.create_namespaced_event, meta["namespace"], body)
+
+    async def read_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        from kubernetes import client
+
+        api = client.CoordinationV1Api(self.api)
+        try:
+            lease = await self._call("get", "Lease", api.read_namespaced_lease, name, namespace)
+        except NotFound:
+            return None
+        return self.api.sanitize_for_serialization(lease)
+
+    async def write_lease(self, namespace: str, name: str, body: dict[str, Any], create: bool) -> bool:
+        """Create or replace (with its resourceVersion, so two writers cannot both win) a Lease."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        api = client.CoordinationV1Api(self.api)
+        try:
+            if create:
+                await self._call("create", "Lease", api.create_namespaced_lease, namespace, body)
+            else:
+                await self._call("update", "Lease", api.replace_namespaced_lease, name, namespace, body)
+            return True
+        except (Conflict, ApiException):
+            return False
 
     async def read_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:

@@ -59,6 +59,12 @@ class OperatorConfig:
     store_egress_cidrs: list[str] = field(default_factory=list)
     #: seconds between reconciliations of an active run (progress, Jobs, status)
     resync_seconds: float = 3.0
+    #: seconds between reconciliations of each JudgeServer
+    judge_resync_seconds: float = 5.0
+    #: a run's status is patched at once on a phase change, and at most this often for progress alone
+    status_interval_seconds: float = 10.0
+    #: leader election: a Lease in this namespace (empty: no election, a single replica is assumed)
+    leader_election_namespace: str = ""
     #: seconds between functional checks of a Ready judge (a failure makes it Degraded)
     judge_recheck_seconds: float = 60.0
     #: how long a finished run's metric series stay before they are dropped

@@ -89,6 +89,9 @@ def write_results(
     for name, data in benchmark.exports(items, records, spec).items():
         store.put_bytes(plan.layout.export(name), data)
     store.put_text(plan.layout.report_md, render_markdown(summary, items, records, plan), "text/markdown")
+    from proctor.report_html import write_html_report
+
+    write_html_report(store, plan, summary, items, records)
     store.put_json(plan.layout.summary, summary)
     return summary, records
 

@@ -28,7 +28,7 @@ RESOURCES: list[dict[str, Any]] = [
         "plural": "evalruns",
         "short": ["er", "evalrun"],
         "columns": [
-            {"name": "Benchmark", "type": "string", "jsonPath": ".spec.benchmark.format"},
+            {"name": "Benchmark", "type": "string", "jsonPath": ".status.benchmark"},
             {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
             {"name": "Progress", "type": "string", "jsonPath": ".status.progress"},
             {"name": "Score", "type": "number", "jsonPath": ".status.score"},

@@ -150,6 +150,7 @@ class ResultsRef(Model):
 
 class EvalRunStatus(Model):
     phase: RunPhase = "Pending"
+    benchmark: str | None = Field(default=None, description="the benchmark format being run")
     progress: str | None = Field(default=None, description="items done / total over all stages")
     score: float | None = Field(default=None, description="the benchmark's headline score")
     score_name: str | None = None

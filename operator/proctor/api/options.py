@@ -42,10 +42,22 @@ class RenderOptions(Model):
     viewport: Viewport = Field(default_factory=Viewport)
     full_page: bool = True
     max_page_height: int = Field(default=8000, ge=64, le=100000, description="cap on full-page height (px)")
-    deadline_seconds: float = Field(default=30.0, gt=0, le=600, description="per-item render deadline")
+    deadline_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="per-item render deadline (Vision2Code: the Python timeout)"
+    )
+    network_idle_seconds: float = Field(
+        default=10.0, ge=0, le=600, description="longest wait for network idle before the first screenshot"
+    )
     concurrency: int = Field(default=4, ge=1, le=64, description="pages rendered at once per worker")
-    interaction: list[InteractionStep] = Field(default_factory=list)
+    interaction: list[InteractionStep] = Field(
+        default_factory=list,
+        description="scripted steps: a screenshot before, one per `screenshot` step, and one after",
+    )
     cache: bool = Field(default=True, description="reuse evidence for an identical answer and config")
+    latex_timeout_seconds: float = Field(
+        default=60.0, gt=0, le=600, description="Vision2Code LaTeX compile limit"
+    )
+    latex_dpi: int = Field(default=144, ge=36, le=600, description="Vision2Code LaTeX first-page raster dpi")
 
 
 class JudgeOptions(Model):
@@ -57,14 +69,50 @@ class JudgeOptions(Model):
     url: str | None = Field(default=None, description="an OpenAI-compatible base URL (local mode)")
     model: str | None = None
     api_key_secret_ref: SecretKeyReference | None = None
-    profile: Literal["faithful", "strict"] = "faithful"
+    profile: Literal["faithful", "strict"] = Field(
+        default="faithful",
+        description="faithful: the original request (prompt, sampling, images untouched); "
+        "strict: reproducible (temperature 0, seed 0 unless set; image shrinking allowed)",
+    )
     screenshots: int | None = Field(default=None, ge=0, le=20, description="screenshots sent (default: all)")
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, ge=1, le=65536)
+    temperature: float | None = Field(
+        default=None, ge=0, le=2, description="default: the benchmark's (ArtifactsBench 0.7, Vision2Code 0)"
+    )
+    max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        le=65536,
+        description="default: the benchmark's (ArtifactsBench none, Vision2Code 2200)",
+    )
+    seed: int | None = Field(default=None, description="sampling seed sent to the judge, if it supports one")
     max_attempts: int = Field(default=3, ge=1, le=10, description="judge calls per item, retries included")
-    timeout_seconds: float = Field(default=300.0, gt=0, le=3600)
-    concurrency: int | None = Field(default=None, ge=1, le=4096, description="cap below the server's own")
+    timeout_seconds: float = Field(default=300.0, gt=0, le=3600, description="per call")
+    concurrency: int | None = Field(
+        default=None, ge=1, le=4096, description="requests in flight per worker process (default 32)"
+    )
     tokenizer: str | None = Field(default=None, description="path or URL of a tokenizer.json for truncation")
+    max_prompt_tokens: int | None = Field(
+        default=None, ge=1, description="prompt text budget (default: ArtifactsBench 27000, Vision2Code none)"
+    )
+    system_message: bool = Field(
+        default=False, description="ArtifactsBench: add the system turn of the original's vLLM judge script"
+    )
+    rubric: Literal["dataset", "generic"] = Field(
+        default="dataset", description="Vision2Code: per-dataset rubric, or the generic equal-weight baseline"
+    )
+    image_max_side: int | None = Field(
+        default=None, ge=64, le=16384, description="downscale images to this many pixels (not in faithful)"
+    )
+    image_format: Literal["png", "jpeg"] = Field(
+        default="png", description="re-encode images (not in faithful)"
+    )
+    jpeg_quality: int = Field(default=85, ge=10, le=100)
+    outage_seconds: float = Field(
+        default=600.0, ge=0, le=86400, description="how long items wait for an unreachable judge to return"
+    )
+    backoff_seconds: float = Field(
+        default=1.0, ge=0, le=60, description="first retry delay (doubles, jittered)"
+    )
 
 
 class OracleOptions(Model):
@@ -77,15 +125,50 @@ class OracleOptions(Model):
     pylint: bool = Field(default=True, description="HumanEval-V's pylint gate (errors fail the sample)")
     concurrency: int = Field(default=0, ge=0, le=256, description="programs at once per worker (0: CPUs)")
     privileged: bool = Field(default=False, description="privileged oracle pods (some artifacts run Docker)")
+    evaluator_timeout_seconds: float = Field(
+        default=3600, gt=0, le=345600, description="ArtEvalBench: deadline of an artifact's evaluator run"
+    )
+    isolation: Literal["sandbox", "pod"] = Field(
+        default="sandbox",
+        description="ArtEvalBench: agent and evaluator in Proctor's sandbox, or unconfined in their own pod",
+    )
+    run_images_on_host: bool = Field(
+        default=False,
+        description="ArtEvalBench, local mode: run artifacts that name an image on this machine",
+    )
+    workspace_claim: str | None = Field(
+        default=None, description="ArtEvalBench: a PVC for artifact workspaces (default: an emptyDir)"
+    )
 
 
 class AgentOptions(Model):
-    """An agent stage before the oracle (ArtEvalBench): a command given the artifact's README."""
+    """An agent phase before the oracle (ArtEvalBench): a command given the artifact's README.
 
-    command: list[str] = Field(min_length=1)
-    image: str | None = None
-    timeout_seconds: float = Field(default=3600, gt=0, le=345600)
-    env: dict[str, str] = Field(default_factory=dict)
+    It runs in the artifact's workspace (its root is the working directory), without the artifact's
+    `_agent_eval/` folders, in the same Job as the evaluator that scores its work afterwards.
+    """
+
+    command: list[str] = Field(
+        min_length=1,
+        description="argv; {readme}, {task}, {root}, {agentDir} and {artifactId} are substituted",
+    )
+    image: str | None = Field(
+        default=None, description="image of the Job for artifacts whose env is local (others use their own)"
+    )
+    timeout_seconds: float = Field(
+        default=3600, gt=0, le=345600, description="cap on the agent phase; a shorter task timeout wins"
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="extra environment of the agent")
+    pass_env: list[str] = Field(
+        default_factory=list, description="worker environment variables passed on (e.g. an API key)"
+    )
+    files: dict[str, str] = Field(
+        default_factory=dict, description="the agent's program files, written to {agentDir} (read-only)"
+    )
+    network: bool = Field(default=False, description="let the agent reach the network (its model API)")
+    memory_mb: int | None = Field(
+        default=None, ge=64, alias="memoryMB", description="address-space cap (default: the pod's limit)"
+    )
 
 
 class CandidateOptions(Model):
@@ -95,10 +178,28 @@ class CandidateOptions(Model):
     server_ref: LocalObjectReference | None = None
     model: str = Field(min_length=1)
     api_key_secret_ref: SecretKeyReference | None = None
-    samples: int = Field(default=1, ge=1, le=100)
-    temperature: float = Field(default=0.0, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, ge=1, le=131072)
+    samples: int = Field(default=1, ge=1, le=100, description="answers per task")
+    temperature: float | None = Field(
+        default=None, ge=0, le=2, description="default: 0 for one sample, 0.8 (top_p 0.95) for several"
+    )
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(
+        default=None, ge=1, le=131072, description="default: HumanEval-V 2048, Vision2Code 8192, else none"
+    )
+    max_attempts: int = Field(default=3, ge=1, le=10, description="calls per item, retries included")
+    timeout_seconds: float = Field(default=600.0, gt=0, le=7200, description="per call")
+    concurrency: int = Field(default=16, ge=1, le=4096, description="requests in flight per worker process")
+    system_prompt: str | None = Field(default=None, description="replaces the benchmark's system prompt")
+    prompt_template: str | None = Field(
+        default=None,
+        description="replaces the user text; placeholders {question} {function_signature} {width} {height}",
+    )
 
 
 class ScoringOptions(Model):
     pass_k: list[int] = Field(default_factory=list, alias="passK", description="HumanEval-V k values")
+    judge_field_prefix: str = Field(
+        default="qvl",
+        pattern=r"^[A-Za-z0-9_]+$",
+        description="ArtifactsBench export fields <prefix>_reason / <prefix>_ans (the original: qvl, gemini)",
+    )

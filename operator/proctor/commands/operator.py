@@ -17,10 +17,12 @@ def add_parser(sub) -> None:
     scope.add_argument(
         "--all-namespaces", "-A", action="store_true", help="watch the whole cluster (default)"
     )
-    peering = p.add_mutually_exclusive_group()
-    peering.add_argument("--standalone", action="store_true", help="no peering: this is the only operator")
-    peering.add_argument(
-        "--peering", default=None, help="kopf peering object name (two replicas never both act)"
+    election = p.add_mutually_exclusive_group()
+    election.add_argument("--standalone", action="store_true", help="no leader election: the only replica")
+    election.add_argument(
+        "--leader-election-namespace",
+        default=os.environ.get("PROCTOR_LEADER_ELECTION_NAMESPACE", ""),
+        help="hold a Lease in this namespace; only the holder reconciles (several replicas are safe)",
     )
     p.add_argument(
         "--metrics-port",
@@ -55,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
         # kopf logs every successful timer pass at INFO; on a busy cluster that is noise, not news.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     os.environ["PROCTOR_METRICS_HOST"] = args.bind
+    if not args.standalone and args.leader_election_namespace:
+        os.environ["PROCTOR_LEADER_ELECTION_NAMESPACE"] = args.leader_election_namespace
+    else:
+        os.environ.pop("PROCTOR_LEADER_ELECTION_NAMESPACE", None)
     namespaces = args.namespace or [n for n in os.environ.get("PROCTOR_NAMESPACES", "").split(",") if n]
     memo = kopf.Memo(runtime=runtime_from_env(metrics_port=args.metrics_port))
     liveness = f"http://{args.bind}:{args.liveness_port}/healthz" if args.liveness_port else None
@@ -62,9 +68,8 @@ def run(args: argparse.Namespace) -> int:
         kopf.operator(
             clusterwide=not namespaces,
             namespaces=namespaces or None,
-            standalone=args.standalone
-            or (args.peering is None and os.environ.get("PROCTOR_PEERING") is None),
-            peering_name=args.peering or os.environ.get("PROCTOR_PEERING"),
+            # kopf's own peering is off: replicas coordinate through Proctor's Lease (leader.py).
+            standalone=True,
             liveness_endpoint=liveness,
             memo=memo,
         )

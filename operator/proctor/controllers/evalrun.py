@@ -13,6 +13,7 @@ import asyncio
 import copy
 import datetime as dt
 import logging
+import time
 from typing import Any
 
 from proctor_jobs.benchmarks import get_benchmark
@@ -67,12 +68,17 @@ async def reconcile(
     store = await rt.store_for(namespace, spec.get("storage"))
     run_prefix = status.get("runPrefix") or RunLayout.for_run(namespace, name, uid).prefix
 
-    plan = cache.plan or await asyncio.to_thread(read_plan, store, run_prefix)
+    plan = cache.plan
+    just_planned = False
+    if plan is None and status.get("runPrefix"):  # planned before (this operator may have restarted)
+        plan = await asyncio.to_thread(read_plan, store, run_prefix)
     if plan is None and not blockers:
         try:
-            plan = await _make_plan(
-                rt, namespace, spec, benchmark_format, artifacts, judges, store, run_prefix
-            )
+            async with rt.planning:  # planning holds a run's records in memory: a few at a time
+                plan, cache.unwritten = await _make_plan(
+                    rt, namespace, spec, benchmark_format, artifacts, judges, store, run_prefix
+                )
+            just_planned = True
         except (InputError, ValueError) as exc:
             blockers.append(Blocker("InputInvalid", str(exc)))
     cache.plan = plan
@@ -102,10 +108,19 @@ async def reconcile(
                 log.info("created Job %s/%s", namespace, job["metadata"]["name"])
         for job_name, patch in patches:
             await rt.cluster.patch("Job", namespace, job_name, patch)
+        if cache.unwritten is not None:
+            # The Jobs exist before their manifests: workers wait for them, and the Jobs start
+            # sooner. Re-planning after a crash here gives the same plan (inputs are content-addressed).
+            manifests, plan_items = cache.unwritten
+            await asyncio.to_thread(write_plan, store, plan, manifests, plan_items)
+            cache.unwritten = None
         if rt.config.network_policy and not cache.network_policy:
             await rt.cluster.create(_network_policy(ctx, spec, judges))
             cache.network_policy = True
-        progress, finished, shard_metrics = await asyncio.to_thread(_read_progress, store, plan, cache)
+        if just_planned:  # nothing can have run yet: spare the store a round of reads
+            progress, finished, shard_metrics = {}, {}, {}
+        else:
+            progress, finished, shard_metrics = await asyncio.to_thread(_read_progress, store, plan, cache)
         stages = logic.stage_progress(plan, progress, finished)
         all_finished = all(len(finished.get(s.name, ())) == s.shards for s in plan.active_stages)
         job_states = {n: logic.job_state(j) for n, j in jobs.items()}
@@ -154,7 +169,21 @@ async def reconcile(
             {k: v for k, v in (new.get("scores") or {}).items() if isinstance(v, int | float)},
         ),
     )
-    return None if _same_status(status, new) else new
+    if _same_status(status, new):
+        return None
+    # Progress moves constantly; patching it at most every status_interval keeps the API requests per
+    # run small (phase changes and conditions still go out at once).
+    recently = time.monotonic() - cache.last_status_patch < rt.config.status_interval_seconds
+    if recently and _progress_only(status, new):
+        return None
+    cache.last_status_patch = time.monotonic()
+    return new
+
+
+def _progress_only(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    moving = ("progress", "stages", "kopf")
+    same = all(old.get(k) == new.get(k) for k in set(old) | set(new) if k not in moving and k != "conditions")
+    return same and same_conditions(old.get("conditions") or [], new.get("conditions") or [])
 
 
 def _terminal(status, phase, reason, message, generation) -> dict[str, Any]:
@@ -189,8 +218,12 @@ def _publish(rt: Runtime, uid, namespace, name, status, cache) -> None:
         for s in status.get("stages") or []
     ]
     scores = {k: v for k, v in (status.get("scores") or {}).items() if isinstance(v, int | float)}
-    benchmark = cache.plan.benchmark if cache.plan else ""
-    rt.state.update_run(uid, RunMetrics(namespace, name, benchmark, status["phase"], stages, {}, scores))
+    benchmark = cache.plan.benchmark if cache.plan else (status.get("benchmark") or "")
+    previous = rt.state.runs.get(uid)
+    measured = previous.shard_metrics if previous else {}  # what the workers measured, kept at the end
+    rt.state.update_run(
+        uid, RunMetrics(namespace, name, benchmark, status["phase"], stages, measured, scores)
+    )
 
 
 def _benchmark_format(spec: dict[str, Any], artifacts: dict[str, dict[str, Any]]) -> str | None:
@@ -201,9 +234,8 @@ def _benchmark_format(spec: dict[str, Any], artifacts: dict[str, dict[str, Any]]
     return ((artifact or {}).get("spec") or {}).get("format")
 
 
-async def _make_plan(
-    rt, namespace, spec, benchmark_format, artifacts, judges, store: Store, run_prefix
-) -> Plan:
+async def _make_plan(rt, namespace, spec, benchmark_format, artifacts, judges, store: Store, run_prefix):
+    """The plan, and (manifests, items) still to be written to the store."""
     bench_bundle = await _input_bundle(rt, namespace, spec["benchmark"], "benchmark", artifacts, store)
     answers_bundle = (
         await _input_bundle(rt, namespace, spec["answers"], "answers", artifacts, store)
@@ -213,7 +245,7 @@ async def _make_plan(
     spec = _resolve_judge(rt, namespace, copy.deepcopy(spec), judges)
     adapter = get_benchmark(bench_bundle.format)
 
-    def build() -> Plan:
+    def build():
         items, warnings = adapter.work_items(
             bench_bundle.records, answers_bundle.records if answers_bundle else None, spec
         )
@@ -222,8 +254,7 @@ async def _make_plan(
             **({"answers": answers_bundle.sha256} if answers_bundle else {}),
         }
         plan, manifests = plan_run(adapter, spec, items, run_prefix, inputs, warnings)
-        write_plan(store, plan, manifests, items)
-        return plan
+        return plan, (manifests, items)
 
     return await asyncio.to_thread(build)
 
@@ -233,7 +264,12 @@ async def _input_bundle(rt: Runtime, namespace, ref, role, artifacts, store: Sto
         artifact = artifacts[ref["artifactRef"]["name"]]
         sha = artifact["status"]["sha256"]
         art_store = await rt.store_for(namespace, None)
-        bundle = await asyncio.to_thread(load_bundle, art_store, sha)
+        bundle = rt.bundles.get(sha)
+        if bundle is None:
+            bundle = await asyncio.to_thread(load_bundle, art_store, sha)
+            if len(rt.bundles) >= 8:  # a few recent bundles: enough for concurrent runs on shared inputs
+                rt.bundles.pop(next(iter(rt.bundles)))
+            rt.bundles[sha] = bundle
         if art_store is not store:
             await asyncio.to_thread(store_bundle, store, bundle)
         return bundle
@@ -310,7 +346,10 @@ async def _items_for_item_jobs(cache, store: Store, plan: Plan) -> list[dict[str
     if not any(s.per_item_jobs for s in plan.active_stages):
         return []
     if cache.items is None:
-        cache.items = await asyncio.to_thread(store.get_jsonl, plan.layout.items)
+        if cache.unwritten is not None:
+            cache.items = cache.unwritten[1]
+        else:
+            cache.items = await asyncio.to_thread(store.get_jsonl, plan.layout.items)
     return cache.items
 
 

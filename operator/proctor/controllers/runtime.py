@@ -23,6 +23,8 @@ class RunCache:
     network_policy: bool = False
     results_artifact: bool = False
     last_phase: str | None = None
+    last_status_patch: float = 0.0  # monotonic time of the last progress-only status patch
+    unwritten: Any = None  # (manifests, items) planned but not yet in the store
 
 
 @dataclass
@@ -31,8 +33,59 @@ class Runtime:
     cluster: Cluster
     state: OperatorState
     runs: dict[str, RunCache] = field(default_factory=dict)
-    judge_checks: dict[tuple[str, str], tuple[float, Any]] = field(default_factory=dict)
+    judge_checks: dict[tuple[str, str, str], tuple[float, Any]] = field(default_factory=dict)
+    #: what the watches have seen: kind -> (namespace, name) -> object (kept current by kopf events)
+    objects: dict[str, dict[tuple[str, str], dict[str, Any]]] = field(
+        default_factory=lambda: {"EvalRun": {}, "JudgeServer": {}, "Artifact": {}, "Job": {}}
+    )
+    #: objects an event touched since the last pass: reconciled at once, not at the next resync
+    dirty: set[tuple[str, str, str]] = field(default_factory=set)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    ingest_jobs: set[str] = field(default_factory=set)
+    planning: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
+    #: input bundles by sha256 (content-addressed, so never stale); runs sharing inputs read them once
+    bundles: dict[str, Any] = field(default_factory=dict)
     _stores: dict[tuple, Store] = field(default_factory=dict)
+
+    def observe(self, kind: str, event_type: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Record a watch event; returns the previous object when it was deleted."""
+        meta = body.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        if event_type == "DELETED":
+            return self.objects[kind].pop(key, None)
+        self.objects[kind][key] = body
+        if kind == "Job":
+            owner = (meta.get("labels") or {}).get("proctor.dev/run")
+            if owner:
+                self.dirty.add(("EvalRun", key[0], owner))
+        else:
+            self.dirty.add((kind, *key))
+            if kind in ("Artifact", "JudgeServer"):
+                # A run waiting for this input should notice at once, not at its next resync.
+                for (ns, run), obj in self.objects["EvalRun"].items():
+                    if ns == key[0] and (obj.get("status") or {}).get("phase") in (None, "Pending"):
+                        self.dirty.add(("EvalRun", ns, run))
+        self.wake.set()
+        return None
+
+    def jobs_of(self, namespace: str, run_uid: str) -> dict[str, dict[str, Any]]:
+        return {
+            name: job
+            for (ns, name), job in self.objects["Job"].items()
+            if ns == namespace
+            and ((job.get("metadata") or {}).get("labels") or {}).get("proctor.dev/run-uid") == run_uid
+        }
+
+    def in_namespace(self, kind: str, namespace: str) -> dict[str, dict[str, Any]]:
+        return {name: obj for (ns, name), obj in self.objects[kind].items() if ns == namespace}
+
+    async def post_event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        try:
+            await self.cluster.event(obj, type_, reason, message)
+        except Exception as exc:  # an Event is worth one attempt, never a failed reconciliation
+            import logging
+
+            logging.getLogger("proctor.events").warning("cannot post event %s: %s", reason, exc)
 
     def run_cache(self, uid: str) -> RunCache:
         return self.runs.setdefault(uid, RunCache())
@@ -63,6 +116,13 @@ class Runtime:
             "name"
         ) or self.config.store_credentials_secret
         return url, env, secret
+
+    def open_store(self, url: str) -> Store:
+        """A store by URL, cached: a boto3 client costs memory and start-up time; one per bucket."""
+        key = (url, None, None)
+        if key not in self._stores:
+            self._stores[key] = open_store(url)
+        return self._stores[key]
 
     async def store_for(self, namespace: str, storage: dict[str, Any] | None) -> Store:
         """The store a run writes to, with the credentials its spec names (read once, then cached)."""

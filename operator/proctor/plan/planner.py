@@ -158,14 +158,20 @@ def generation_config(benchmark: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_plan(store: Store, plan: Plan, manifests: list[ShardManifest], items: list[dict[str, Any]]) -> None:
-    """Write the items and shard manifests, then the plan last: a visible plan means a complete one."""
+    """Write the items and shard manifests, then the plan last: a visible plan means a complete one.
+
+    Manifests are written concurrently: on S3 each is a round trip, and the first Jobs wait for them.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     layout = plan.layout
     store.put_jsonl(layout.items, items)
-    for manifest in manifests:
-        key = layout.shard_manifest(manifest.stage, manifest.index)
-        data = manifest.to_dict()
-        if store.get_json_or(key) != data:
-            store.put_json(key, data)
+
+    def put(manifest: ShardManifest) -> None:
+        store.put_json(layout.shard_manifest(manifest.stage, manifest.index), manifest.to_dict())
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(put, manifests))
     store.put_json(layout.plan, plan.to_dict())
 
 
