@@ -157,7 +157,7 @@ class Bench:
                 str(free_port()),
             ],
             env=env,
-            stdout=open(self.workdir / "operator.log", "w"),
+            stdout=open(self.workdir / "operator.log", "w"),  # noqa: SIM115 - open while the operator runs
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -243,7 +243,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--items-per-run", type=int, default=100)
+    parser.add_argument("--items-per-run", type=int, default=500)
     parser.add_argument("--keep", action="store_true", help="keep the working directory (logs)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="proctor-scale-"))
@@ -254,12 +254,17 @@ def main() -> None:
             "-n", NAMESPACE, "create", "-f", "-", input=yaml.safe_dump_all(inputs("big", args.items))
         )
         bench.kubectl(
-            "-n", NAMESPACE, "create", "-f", "-", input=yaml.safe_dump_all(inputs("small", args.items_per_run))
+            "-n",
+            NAMESPACE,
+            "create",
+            "-f",
+            "-",
+            input=yaml.safe_dump_all(inputs("small", args.items_per_run)),
         )
         bench.start_operator()
         time.sleep(8)  # the operator starts and ingests the Artifacts before the clock starts
         results.append(bench.scenario("one large run", [evalrun("large", "big", 50, 4)], args.items, 900))
-        many = [evalrun(f"concurrent-{i:02d}", "small", 50, 2) for i in range(args.runs)]
+        many = [evalrun(f"concurrent-{i:02d}", "small", 100, 2) for i in range(args.runs)]
         results.append(
             bench.scenario(f"{args.runs} concurrent runs", many, args.runs * args.items_per_run, 900)
         )
@@ -274,7 +279,8 @@ def main() -> None:
         print(
             f"{r['label']}: {r['runs']} run(s), {r['items']} items, {r['jobs']} Jobs created "
             f"({r['jobs'] / r['runs']:.1f} per run, 1 stage each); all Jobs {r['jobs_s']:.2f} s after apply; "
-            f"Succeeded after {r['done_s']:.1f} s; {r['requests']} operator API requests = {r['per_item']:.4f} per item"
+            f"Succeeded after {r['done_s']:.1f} s; {r['requests']} operator API requests = "
+            f"{r['per_item']:.4f} per item"
         )
     print(f"operator peak RSS: {rss:.0f} MB (target < 250 MB)")
     worst = max(r["per_item"] for r in results)

@@ -39,12 +39,17 @@ from proctor_jobs.oracle import Sandbox, SandboxLimits  # noqa: E402
 
 def workload(samples: int) -> list[str]:
     example = REPO / "examples" / "humanevalv" / "data"
-    tasks = {json.loads(line)["qid"]: json.loads(line) for line in (example / "tasks.jsonl").read_text().splitlines()}
+    tasks = {
+        json.loads(line)["qid"]: json.loads(line)
+        for line in (example / "tasks.jsonl").read_text().splitlines()
+    }
     programs = []
     for row in json.loads((example / "predictions_n6.json").read_text()):
         task = tasks[row["qid"]]
         for prediction in row["predictions"]:
-            if any(word in prediction for word in ("while True", "fork", "socket", "10 * 1024", "_exit", "open(")):
+            if any(
+                word in prediction for word in ("while True", "fork", "socket", "10 * 1024", "_exit", "open(")
+            ):
                 continue  # hangs or hostile: same cost on both sides, see the docstring
             programs.append(extract(prediction, task["function_signature"], task["test_script"]).program)
     return [programs[i % len(programs)] for i in range(samples)]
@@ -101,7 +106,9 @@ async def _ours(programs: list[str], workers: int) -> tuple[float, int, list[str
     async with Sandbox(concurrency=workers) as sandbox:
         await sandbox.run_python("pass")  # the server's start-up is paid once per worker, not per sample
         start = time.perf_counter()
-        results = await asyncio.gather(*(sandbox.run_python(p, SandboxLimits(wall_seconds=2)) for p in programs))
+        results = await asyncio.gather(
+            *(sandbox.run_python(p, SandboxLimits(wall_seconds=2)) for p in programs)
+        )
         elapsed = time.perf_counter() - start
     return elapsed, sum(r.ok for r in results), results[0].isolation
 
@@ -115,10 +122,16 @@ def main() -> None:
     print(f"workload: {len(programs)} HumanEval-V example programs, {args.workers} parallel slots")
     base_s, base_passed = run_baseline(programs, args.workers)
     base_rate = len(programs) / base_s
-    print(f"baseline (Manager + Process per sample): {base_s:.2f} s, {base_rate:.1f} programs/s, {base_passed} passed")
+    print(
+        f"baseline (Manager + Process per sample): {base_s:.2f} s, {base_rate:.1f} programs/s, "
+        f"{base_passed} passed"
+    )
     ours_s, ours_passed, isolation = asyncio.run(_ours(programs, args.workers))
     ours_rate = len(programs) / ours_s
-    print(f"proctor sandbox (fork server, confined): {ours_s:.2f} s, {ours_rate:.1f} programs/s, {ours_passed} passed")
+    print(
+        f"proctor sandbox (fork server, confined): {ours_s:.2f} s, {ours_rate:.1f} programs/s, "
+        f"{ours_passed} passed"
+    )
     print(f"isolation: {', '.join(isolation)}")
     if ours_passed != base_passed:
         print(f"WARNING: pass counts differ ({ours_passed} vs {base_passed})")

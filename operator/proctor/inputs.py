@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from proctor.api.common import Source
 from proctor_jobs.benchmarks import BENCHMARK_FORMATS, FormatError, get_benchmark
 from proctor_jobs.layout import artifact_prefix
 from proctor_jobs.store import Store, StoreError, open_store
-
-from proctor.api.common import Source
 
 IMAGE_FIELDS = ("diagram", "image", "reference_image", "image_path")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")

@@ -19,17 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from proctor_jobs.benchmarks import get_benchmark
-from proctor_jobs.layout import RunLayout
-from proctor_jobs.store import Store, open_store
-from proctor_jobs.worker import ShardOutcome, run_shard, shard_finished
-
 from proctor.api import Artifact, EvalRun
 from proctor.api.evalrun import InputRef
 from proctor.inputs import Bundle, InputError, fetch_source, store_bundle, validate_bundle
 from proctor.manifests import Document, ManifestError, is_proctor, load_documents, validate
 from proctor.plan import Plan, plan_run, run_uid, write_plan
 from proctor.results import all_shards_finished, write_results
+from proctor_jobs.benchmarks import get_benchmark
+from proctor_jobs.layout import RunLayout
+from proctor_jobs.store import Store, open_store
+from proctor_jobs.worker import ShardOutcome, run_shard, shard_finished
 
 
 @dataclass

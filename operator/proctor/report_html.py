@@ -16,12 +16,11 @@ import math
 from collections import Counter
 from typing import Any
 
+from proctor.plan import Plan
 from proctor_jobs.benchmarks import get_benchmark
 from proctor_jobs.records import ItemRecord
 from proctor_jobs.scoring.items import SCORE_RANGES, item_scores
 from proctor_jobs.store import Store
-
-from proctor.plan import Plan
 
 THUMB_SIDE = 640
 EXTREMES = 5  # items shown at each end of the ranking

@@ -6,12 +6,11 @@ import datetime as dt
 from collections import Counter
 from typing import Any
 
+from proctor.plan import Plan
 from proctor_jobs.benchmarks import get_benchmark
 from proctor_jobs.records import ItemRecord
 from proctor_jobs.store import Store
 from proctor_jobs.worker import load_shard_records, shard_finished
-
-from proctor.plan import Plan
 
 
 def collect_records(store: Store, plan: Plan) -> dict[str, dict[str, ItemRecord]]:

@@ -112,7 +112,7 @@ class OperatorProcess:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def start(self) -> OperatorProcess:
-        log = open(self.log_path, "a")
+        log = open(self.log_path, "a")  # noqa: SIM115 - the operator writes to it for its whole life
         self.proc = subprocess.Popen(
             [
                 PYTHON,

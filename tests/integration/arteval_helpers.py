@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from proctor_jobs.arteval.archive import archive_ref_for, pack_directory
 from proctor_jobs.records import ItemRecord
 

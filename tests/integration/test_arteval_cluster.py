@@ -16,8 +16,8 @@ import uuid
 from typing import Any
 
 import pytest
-from proctor_jobs.store import open_store
 
+from proctor_jobs.store import open_store
 from tests.integration.arteval_helpers import REPO
 
 pytestmark = pytest.mark.slow

@@ -57,13 +57,17 @@ def test_first_run_scores_then_a_rerun_processes_nothing(tmp_path):
 def test_hostile_answers_left_no_trace_on_the_host(tmp_path):
     escape = Path("/tmp/proctor-escaped-the-sandbox")
     escape.unlink(missing_ok=True)
-    result = last_json(proctor("run", str(EXAMPLE / "evalrun.yaml"), "--store", str(tmp_path / "s"), "--json"))
+    result = last_json(
+        proctor("run", str(EXAMPLE / "evalrun.yaml"), "--store", str(tmp_path / "s"), "--json")
+    )
     assert result["phase"] == "Succeeded"
     assert not escape.exists()
 
 
 def test_single_sample_predictions_report_pass_at_1(tmp_path):
-    result = last_json(proctor("run", str(EXAMPLE / "evalrun-n1.yaml"), "--store", str(tmp_path / "s"), "--json"))
+    result = last_json(
+        proctor("run", str(EXAMPLE / "evalrun-n1.yaml"), "--store", str(tmp_path / "s"), "--json")
+    )
     assert result["scores"] == EXPECTED_N1
 
 
@@ -98,7 +102,9 @@ def test_sigkill_half_way_then_rerun_finishes_without_redoing_finished_items(tmp
     assert 0 < done_before < 72, "the run was not interrupted half-way"
     time.sleep(1.0)
     assert _processes_mentioning(marker) == [], "workers or sandboxes outlived a SIGKILLed run"
-    result = last_json(proctor("run", str(EXAMPLE / "evalrun.yaml"), "--store", str(store), "--json", env={"TMPDIR": marker}))
+    result = last_json(
+        proctor("run", str(EXAMPLE / "evalrun.yaml"), "--store", str(store), "--json", env={"TMPDIR": marker})
+    )
     assert result["counts"]["processed"] == 72 - done_before
     assert result["counts"]["reused"] == done_before
     assert result["scores"] == EXPECTED_N6
@@ -107,7 +113,15 @@ def test_sigkill_half_way_then_rerun_finishes_without_redoing_finished_items(tmp
 @pytest.mark.parametrize("workers", ["1", "3"])
 def test_worker_count_does_not_change_the_numbers(tmp_path, workers):
     result = last_json(
-        proctor("run", str(EXAMPLE / "evalrun.yaml"), "--store", str(tmp_path / "s"), "--json", "--workers", workers)
+        proctor(
+            "run",
+            str(EXAMPLE / "evalrun.yaml"),
+            "--store",
+            str(tmp_path / "s"),
+            "--json",
+            "--workers",
+            workers,
+        )
     )
     assert result["scores"] == EXPECTED_N6
 
@@ -135,7 +149,9 @@ def test_s3_large_file_and_credentials_file(s3, monkeypatch, tmp_path):
     from proctor_jobs.store import open_store
 
     creds = tmp_path / "credentials"
-    creds.write_text(f"[default]\naws_access_key_id = {s3.access_key}\naws_secret_access_key = {s3.secret_key}\n")
+    creds.write_text(
+        f"[default]\naws_access_key_id = {s3.access_key}\naws_secret_access_key = {s3.secret_key}\n"
+    )
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
@@ -157,5 +173,5 @@ def test_s3_wrong_secret_is_refused(s3, monkeypatch, tmp_path):
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
     store = open_store(f"s3://{s3.bucket}/denied?addressing=path")
-    with pytest.raises(StoreError, match="SignatureDoesNotMatch|AccessDenied|InvalidAccessKeyId"):
+    with pytest.raises(StoreError, match=r"SignatureDoesNotMatch|AccessDenied|InvalidAccessKeyId"):
         store.put_bytes("x", b"1")

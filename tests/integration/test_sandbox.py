@@ -7,6 +7,7 @@ import socket
 import threading
 
 import pytest
+
 from proctor_jobs.oracle import Sandbox, SandboxLimits
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -49,12 +50,16 @@ async def sandbox(tmp_path_factory):
 
 
 async def test_a_correct_program_passes_and_reports_its_isolation(sandbox):
-    result = await sandbox.run_python("import numpy as np\nassert int(np.arange(4).sum()) == 6\nprint('fine')", LIMITS)
+    result = await sandbox.run_python(
+        "import numpy as np\nassert int(np.arange(4).sum()) == 6\nprint('fine')", LIMITS
+    )
     assert result.ok, result.reason
     assert result.stdout == "fine\n"
     assert "rlimits" in result.isolation
     if os.geteuid() == 0:
-        assert {"no-network", "read-only-filesystem", "pid-namespace", "unprivileged-uid"} <= set(result.isolation)
+        assert {"no-network", "read-only-filesystem", "pid-namespace", "unprivileged-uid"} <= set(
+            result.isolation
+        )
 
 
 async def test_a_failing_assertion_is_a_result_with_its_message(sandbox):
@@ -86,11 +91,7 @@ async def test_ten_gigabytes_are_refused(sandbox):
 
 async def test_writes_outside_the_scratch_directory_fail(sandbox, tmp_path):
     target = tmp_path / "escaped.txt"
-    code = (
-        "import os\n"
-        "open('inside.txt', 'w').write('ok')\n"
-        f"open({str(target)!r}, 'w').write('escaped')\n"
-    )
+    code = f"import os\nopen('inside.txt', 'w').write('ok')\nopen({str(target)!r}, 'w').write('escaped')\n"
     result = await sandbox.run_python(code, LIMITS)
     assert not result.ok
     assert not target.exists()
@@ -127,7 +128,9 @@ async def test_exiting_early_with_status_zero_is_not_a_pass(sandbox):
 
 
 async def test_huge_output_is_capped(sandbox):
-    result = await sandbox.run_python("print('x' * (300 * 1024 * 1024))", SandboxLimits(wall_seconds=5, max_file_mb=8))
+    result = await sandbox.run_python(
+        "print('x' * (300 * 1024 * 1024))", SandboxLimits(wall_seconds=5, max_file_mb=8)
+    )
     assert not result.ok
     assert len(result.stdout) < 64 * 1024
 
@@ -148,5 +151,7 @@ async def test_commands_run_confined_in_their_working_directory(sandbox, tmp_pat
 async def test_many_programs_in_parallel_all_come_back(sandbox):
     import asyncio
 
-    results = await asyncio.gather(*(sandbox.run_python(f"assert {i} * 2 == {2 * i}", LIMITS) for i in range(40)))
+    results = await asyncio.gather(
+        *(sandbox.run_python(f"assert {i} * 2 == {2 * i}", LIMITS) for i in range(40))
+    )
     assert all(r.ok for r in results)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 def test_import_contracts_hold(repo_root):
     lint = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
-    proc = subprocess.run([lint, "--config", str(repo_root / "pyproject.toml")], capture_output=True, text=True,
-                          cwd=repo_root)
+    proc = subprocess.run(
+        [lint, "--config", str(repo_root / "pyproject.toml")], capture_output=True, text=True, cwd=repo_root
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "BROKEN" not in proc.stdout
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from proctor.plan import plan_run
 from proctor_jobs.arteval.pipeline import SETUP_MARGIN_S
 from proctor_jobs.benchmarks import FormatError, get_benchmark

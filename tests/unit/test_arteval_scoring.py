@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from proctor_jobs.arteval.scoring import canonical_stage, excerpts, parse_verdict
 
 # The original evaluators' log format (evaluator/utils.py: "%(asctime)s | %(levelname)s | %(name)s | ...").

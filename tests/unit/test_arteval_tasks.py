@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from proctor_jobs.arteval.pack import main as pack_main
 from proctor_jobs.arteval.tasks import DEFAULT_IMAGE, DEFAULT_TIMEOUT_S, parse_task_list
 from proctor_jobs.benchmarks import FormatError, get_benchmark

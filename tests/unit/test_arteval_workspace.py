@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
 from proctor_jobs.arteval.archive import (
     ArchiveError,
     ArchiveRef,

@@ -56,7 +56,9 @@ def test_schemas_are_structural():
 
 
 def test_crds_have_status_columns_and_short_names():
-    crds = {yaml.safe_load(t)["spec"]["names"]["kind"]: yaml.safe_load(t) for t in crdgen.render_all().values()}
+    crds = {
+        yaml.safe_load(t)["spec"]["names"]["kind"]: yaml.safe_load(t) for t in crdgen.render_all().values()
+    }
     assert set(crds) == {"EvalRun", "JudgeServer", "Artifact"}
     run = crds["EvalRun"]["spec"]
     [version] = run["versions"]

@@ -50,7 +50,11 @@ def test_without_solution_the_earliest_closed_block_wins():
     [
         ("no code at all", "no-fence", "    pass"),
         ("``` python\nX = 1\n```", "spaced-python-fence", "\nX = 1\n"),
-        ("def solution(x):\n    return x\n```", "text-before-single-fence", "def solution(x):\n    return x\n"),
+        (
+            "def solution(x):\n    return x\n```",
+            "text-before-single-fence",
+            "def solution(x):\n    return x\n",
+        ),
         ("```\nY = 2\n```", "untagged-fence", "\nY = 2\n"),
     ],
 )

@@ -117,7 +117,10 @@ def test_cli_refuses_an_invalid_record_naming_record_and_field(tmp_path):
         + "\n"
     )
     path = _write(tmp_path, GOOD)
-    proc = subprocess.run([sys.executable, "-m", "proctor", "run", str(path), "--store", str(tmp_path / "s")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "proctor", "run", str(path), "--store", str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert "record 1" in proc.stderr and "test_script" in proc.stderr and "missing" in proc.stderr

@@ -41,7 +41,8 @@ def test_run_series_items_histograms_and_scores():
     )
     text = scrape(state)
     assert (
-        'proctor_run_items{benchmark="humanevalv",namespace="ns",run="run",stage="oracle",state="pending"} 3.0'
+        'proctor_run_items{benchmark="humanevalv",namespace="ns",run="run",stage="oracle",'
+        'state="pending"} 3.0'
         in text
     )
     assert (

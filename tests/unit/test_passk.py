@@ -14,7 +14,9 @@ def brute_force(n: int, c: int, k: int) -> float:
     return sum(any(samples[i] for i in draw) for draw in draws) / len(draws)
 
 
-@pytest.mark.parametrize(("n", "c", "k"), [(6, 0, 3), (6, 2, 3), (6, 4, 3), (6, 6, 1), (20, 3, 10), (5, 1, 1), (7, 5, 2)])
+@pytest.mark.parametrize(
+    ("n", "c", "k"), [(6, 0, 3), (6, 2, 3), (6, 4, 3), (6, 6, 1), (20, 3, 10), (5, 1, 1), (7, 5, 2)]
+)
 def test_matches_enumeration(n, c, k):
     assert pass_at_k(n, c, k) == pytest.approx(brute_force(n, c, k), abs=1e-12)
 

@@ -64,7 +64,7 @@ def test_inputs_block_with_named_reasons():
 
 def test_desired_children_creates_missing_jobs_and_nothing_else():
     p = plan(stage("render", 3), stage("judge", 3, skip="no judge"))
-    create, patch = desired_children(p, ctx(), [], {})
+    create, _ = desired_children(p, ctx(), [], {})
     assert [j["metadata"]["name"] for j in create] == ["my-run-render"]
     observed = {
         "my-run-render": {"spec": {"suspend": False, "parallelism": 3, "completions": 3}, "status": {}}

@@ -82,7 +82,12 @@ def test_s3_url_configuration(monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9999")
     monkeypatch.delenv("PROCTOR_S3_ENDPOINT", raising=False)
     loc = S3Location.parse("s3://bucket/some/prefix?addressing=path&region=eu-west-1")
-    assert (loc.bucket, loc.prefix, loc.addressing, loc.region) == ("bucket", "some/prefix/", "path", "eu-west-1")
+    assert (loc.bucket, loc.prefix, loc.addressing, loc.region) == (
+        "bucket",
+        "some/prefix/",
+        "path",
+        "eu-west-1",
+    )
     assert loc.endpoint == "http://127.0.0.1:9999"
     assert S3Location.parse("s3://bucket").prefix == ""
     with pytest.raises(StoreError):

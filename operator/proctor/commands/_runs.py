@@ -15,10 +15,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from proctor.plan import Plan, read_plan
 from proctor_jobs.layout import RunLayout
 from proctor_jobs.store import Store, open_store
-
-from proctor.plan import Plan, read_plan
 
 DEFAULT_STORE = ".proctor/store"
 

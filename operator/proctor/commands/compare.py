@@ -36,9 +36,8 @@ def add_parser(sub) -> None:
 
 
 def scores_of(ref) -> dict[str, dict[str, Any]]:
-    from proctor_jobs.scoring.items import item_scores
-
     from proctor.results import collect_records
+    from proctor_jobs.scoring.items import item_scores
 
     items = ref.store.get_jsonl(ref.layout.items)
     records = collect_records(ref.store, ref.plan)

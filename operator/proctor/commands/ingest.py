@@ -21,10 +21,9 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from proctor_jobs.store import open_store
-
     from proctor.api.common import Source
     from proctor.inputs import InputError, fetch_source, store_bundle, validate_bundle
+    from proctor_jobs.store import open_store
 
     store = open_store(args.store)
     try:

@@ -45,7 +45,9 @@ def add_parser(sub) -> None:
     serve.add_argument("--images-per-prompt", type=int, default=8, help="vLLM --limit-mm-per-prompt image=N")
     serve.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float16", "float32"])
     serve.add_argument("--gpu-memory-utilization", type=float, default=0.9)
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: this machine only)"
+    )
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument(
         "--ready-timeout",
@@ -151,7 +153,9 @@ def count_gpus() -> tuple[int, str]:
     if not found:
         driver = Path("/proc/driver/nvidia/gpus")
         found = len(list(driver.iterdir())) if driver.is_dir() else 0
-        how = how or ("/proc/driver/nvidia/gpus" if driver.is_dir() else "no NVIDIA driver (nvidia-smi not found)")
+        how = how or (
+            "/proc/driver/nvidia/gpus" if driver.is_dir() else "no NVIDIA driver (nvidia-smi not found)"
+        )
     if visible is not None and found:
         chosen = [d for d in visible.split(",") if d.strip() and d.strip() != "-1"]
         found = min(found, len(chosen))
@@ -244,5 +248,8 @@ def run_serve(args: argparse.Namespace) -> int:
                 os.killpg(process.pid, signal.SIGKILL)
         return 1
     print(f"judge ready: {url} serves {name}", flush=True)
-    print(f"  proctor run examples/artifactsbench/evalrun.yaml --judge-url {url} --judge-model {name}", flush=True)
+    print(
+        f"  proctor run examples/artifactsbench/evalrun.yaml --judge-url {url} --judge-model {name}",
+        flush=True,
+    )
     return process.wait()

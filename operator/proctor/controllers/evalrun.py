@@ -16,10 +16,6 @@ import logging
 import time
 from typing import Any
 
-from proctor_jobs.benchmarks import get_benchmark
-from proctor_jobs.layout import RunLayout
-from proctor_jobs.store import KeyNotFound, Store
-
 from proctor.api import EvalRun
 from proctor.api.common import Source
 from proctor.controllers.runtime import Runtime
@@ -32,6 +28,9 @@ from proctor.plan import Plan, plan_run, read_plan, write_plan
 from proctor.reconcile import evalrun as logic
 from proctor.reconcile.conditions import Blocker, same_conditions, set_condition
 from proctor.results import write_results
+from proctor_jobs.benchmarks import get_benchmark
+from proctor_jobs.layout import RunLayout
+from proctor_jobs.store import KeyNotFound, Store
 
 log = logging.getLogger("proctor.evalrun")
 

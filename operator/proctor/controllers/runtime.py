@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from proctor_jobs.store import Store, open_store
-
 from proctor.cluster import Cluster
 from proctor.config import OperatorConfig
 from proctor.metrics import OperatorState
+from proctor_jobs.store import Store, open_store
 
 
 @dataclass
@@ -141,6 +140,7 @@ class Runtime:
 def _s3_with_credentials(url: str, creds: dict[str, str]) -> Store:
     import boto3
     from botocore.config import Config
+
     from proctor_jobs.store.s3 import S3Location, S3Store
 
     location = S3Location.parse(url)

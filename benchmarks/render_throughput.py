@@ -1,0 +1,248 @@
+"""Render throughput: Proctor's pooled render farm against the original harness's way of rendering.
+
+    python benchmarks/render_throughput.py [--processes 2] [--concurrency 6] [--include-hostile]
+
+Both modes render the same pages — the ArtifactsBench example answers (examples/artifactsbench),
+extracted with the `fixed` profile — with 3 full-page screenshots 1 s apart after network idle, in
+the same number of worker processes, on the same machine, in the same run, through the same hermetic
+network layer (CDN libraries served from the library cache), with the render cache off:
+
+- baseline ("the original way", ArtifactsBench `src/utils.py` `capture_html_screenshots`): one item
+  at a time per process, a new browser launched for every item and closed after it, Playwright's
+  `page.screenshot(full_page=True)`;
+- proctor: `BrowserFarm` — one browser per process, `--concurrency` pages rendered at once, each in
+  its own context (reused for the next item after being wiped), screenshots straight from Chromium.
+
+Both report CPU-seconds per item (exact through a cgroup-v1 cpuacct group when run as root) and how
+busy the machine was: on a shared machine other load slows whichever mode runs beside it, so the
+CPU-seconds are the figure that does not depend on the neighbours.
+
+By default the four hostile answers that defeat the original way are left out (endless loop, alert
+loop, 200 MB DOM: each costs its full deadline; window.open spam: without Proctor's guard the
+original's page never finishes loading); `--include-hostile` renders them too.
+
+Prints per-mode figures, checks that both modes took the same number of screenshots of every item
+and lost none, and ends with `RESULT speedup=<proctor items/s ÷ baseline items/s>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures as cf
+import json
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# Hostile answers that defeat the original way: they hang the page until its deadline (endless loop,
+# alert loop, 200 MB DOM) or, without Proctor's window.open guard, open hundreds of real popups so
+# the page never finishes loading (window.open spam). They measure deadlines, not throughput.
+HANGS = {1510, 61, 1047, 1600}
+
+
+def load_pages(include_hostile: bool) -> list[tuple[str, str]]:
+    from proctor_jobs.render.extract import extract
+
+    pages = []
+    for line in (ROOT / "examples" / "artifactsbench" / "data" / "answers.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row["index"] in HANGS and not include_hostile:
+            continue
+        extraction = extract(row["answer"], "fixed")
+        if extraction.html is not None:
+            pages.append((str(row["index"]), extraction.html))
+    return pages
+
+
+def _settings():
+    from proctor_jobs.render.page import RenderSettings
+
+    return RenderSettings(screenshots=3, interval_s=1.0, deadline_s=30.0)
+
+
+async def _proctor(pages: list[tuple[str, str]], concurrency: int) -> dict[str, int]:
+    from proctor_jobs.render.farm import BrowserFarm
+    from proctor_jobs.render.libcache import ensure_cache
+
+    libraries = ensure_cache()
+    settings = _settings()
+    async with BrowserFarm(concurrency=concurrency) as farm:
+        results = await asyncio.gather(*(farm.render(html, libraries, settings) for _, html in pages))
+    return {item_id: len(r.screenshots) for (item_id, _), r in zip(pages, results, strict=True)}
+
+
+async def _baseline(pages: list[tuple[str, str]]) -> dict[str, int]:
+    """The original's `capture_html_screenshots`, item after item: launch a browser, open a page,
+    wait for network idle, take 3 full-page screenshots 1 s apart, close the browser. Only the
+    network layer is Proctor's (the same hermetic routing as the farm), so both see the same pages."""
+    from playwright.async_api import async_playwright
+
+    from proctor_jobs.render.farm import CHROMIUM_FLAGS, EXTRA_FLAGS, chromium_path
+    from proctor_jobs.render.libcache import ensure_cache
+    from proctor_jobs.render.network import CHROMIUM_NETWORK_FLAGS, PAGE_URL, HermeticRouter, netns_wrapper
+
+    libraries = ensure_cache()
+    executable, _ = netns_wrapper(chromium_path())
+    counts = {}
+    async with async_playwright() as playwright:
+        for item_id, html in pages:
+            shots = 0
+            browser = await playwright.chromium.launch(
+                executable_path=executable,
+                args=CHROMIUM_FLAGS + EXTRA_FLAGS + CHROMIUM_NETWORK_FLAGS,
+                headless=True,
+            )
+            try:
+                context = await browser.new_context(viewport={"width": 1280, "height": 720})
+                router = HermeticRouter(html, libraries)
+                await context.route("**/*", router.handle_route)
+                page = await context.new_page()
+                page.set_default_timeout(30_000)
+                await page.goto(PAGE_URL)
+                await page.wait_for_load_state("networkidle")
+                for index in range(3):
+                    await page.screenshot(full_page=True)
+                    shots += 1
+                    if index < 2:
+                        await asyncio.sleep(1)
+            except Exception as exc:  # the original prints and moves on
+                print(f"baseline: item {item_id}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            finally:
+                await browser.close()
+            counts[item_id] = shots
+    return counts
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time of a process and all its descendants, including reaped children (Chromium's
+    renderers are reaped by the browser, browsers by Playwright's driver)."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        ticks[int(entry)] = sum(int(f) for f in fields[11:15])
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += ticks.get(pid, 0)
+        stack += [child for child, parent in parents.items() if parent == pid]
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+
+
+class CpuMeter:
+    """CPU time of this process and everything it starts. Exact with a cgroup-v1 cpuacct group
+    (root; Chromium reparents processes, so walking the process tree misses some), else the tree."""
+
+    def __init__(self, label: str) -> None:
+        self.group = CPUACCT / f"proctor-bench-{label}-{os.getpid()}"
+        try:
+            self.group.mkdir()
+            (self.group / "cgroup.procs").write_text(str(os.getpid()))
+            self.exact = True
+        except OSError:
+            self.exact = False
+            self.start = tree_cpu_seconds(os.getpid())
+
+    def stop(self) -> float:
+        if not self.exact:
+            return tree_cpu_seconds(os.getpid()) - self.start
+        used = int((self.group / "cpuacct.usage").read_text()) / 1e9
+        try:
+            (CPUACCT / "cgroup.procs").write_text(str(os.getpid()))
+            self.group.rmdir()  # fails while a straggler lives in it; harmless
+        except OSError:
+            pass
+        return used
+
+
+def _worker(mode: str, pages: list[tuple[str, str]], concurrency: int) -> tuple[dict[str, int], float, float]:
+    started, meter = time.monotonic(), CpuMeter(mode)
+    coro = _proctor(pages, concurrency) if mode == "proctor" else _baseline(pages)
+    counts = asyncio.run(coro)
+    return counts, time.monotonic() - started, meter.stop()
+
+
+def _warm() -> int:
+    import playwright.async_api  # noqa: F401 - import cost paid before timing
+
+    import proctor_jobs.render.farm  # noqa: F401
+
+    return os.getpid()
+
+
+def machine_busy_seconds() -> float:
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def run_mode(
+    mode: str, pages, processes: int, concurrency: int, pool
+) -> tuple[dict[str, int], float, float, float]:
+    shares = [pages[i::processes] for i in range(processes)]
+    started, busy = time.monotonic(), machine_busy_seconds()
+    futures = [pool.submit(_worker, mode, share, concurrency) for share in shares if share]
+    counts: dict[str, int] = {}
+    cpu = 0.0
+    for future in futures:
+        part, _, used = future.result()
+        counts.update(part)
+        cpu += used
+    return counts, time.monotonic() - started, cpu, machine_busy_seconds() - busy
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--processes", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--concurrency", type=int, default=6, help="pages at once per process (proctor mode)")
+    parser.add_argument("--include-hostile", action="store_true", help="also render the answers that hang")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "jobs"))
+    from proctor_jobs.render.libcache import ensure_cache
+
+    ensure_cache()  # built once, before any timing
+    pages = load_pages(args.include_hostile)
+    print(
+        f"{len(pages)} pages, {args.processes} processes, proctor concurrency {args.concurrency} per process"
+    )
+    context = multiprocessing.get_context("spawn")
+    results = {}
+    with cf.ProcessPoolExecutor(max_workers=args.processes, mp_context=context) as pool:
+        for future in [pool.submit(_warm) for _ in range(args.processes)]:
+            future.result()
+        cores = len(os.sched_getaffinity(0))
+        for mode in ("baseline", "proctor"):
+            counts, seconds, cpu, busy = run_mode(mode, pages, args.processes, args.concurrency, pool)
+            results[mode] = (counts, seconds)
+            shots = sum(counts.values())
+            print(
+                f"{mode:9s} {len(counts):3d} items  {shots:4d} screenshots  {seconds:7.1f} s  "
+                f"{len(counts) / seconds:6.3f} items/s  {cpu / max(len(counts), 1):5.2f} CPU-s/item  "
+                f"machine busy {100 * busy / (seconds * os.cpu_count()):3.0f}% of {os.cpu_count()} CPUs, "
+                f"this benchmark {100 * cpu / (seconds * cores):3.0f}%"
+            )
+    base_counts, base_s = results["baseline"]
+    our_counts, our_s = results["proctor"]
+    lost = [i for i, _ in pages if i not in base_counts or i not in our_counts]
+    differ = [i for i, _ in pages if base_counts.get(i) != our_counts.get(i)]
+    print(f"items lost: {len(lost)} {lost}")
+    print(f"items whose screenshot counts differ: {len(differ)} {differ}")
+    speedup = (len(our_counts) / our_s) / (len(base_counts) / base_s)
+    print(f"RESULT speedup={speedup:.2f}")
+    return 0 if not lost and not differ else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""ArtifactsBench: web artifacts and games rendered in a browser and judged from screenshots.
+
+Tasks use the benchmark's own schema (`index`, `question`, `checklist` — ten `{id, title,
+description, maxScore}` items —, `class` = "<Domain>-<Subtype>", `difficulty`). Answers are
+`{index, question?, answer}` records, as the original README describes (the original also reads
+the answer from `model_infer_result` or `output`; so do we). Several answers for one index are
+samples of that task.
+
+Stages: `render` (extract the page, render it in the hermetic farm, keep the screenshots) then
+`judge` (checklist + screenshots to a multimodal judge; skipped with a notice when no judge is
+configured). Item ids are the task index (`"57"`), or `"57/0"`, `"57/1"`… with several samples.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from proctor_jobs.benchmarks.base import Benchmark, FormatError, StageInfo, StageProcessor
+
+NO_JUDGE = "no judge configured (set spec.judge.url, --judge-url, or spec.judge.serverRef)"
+ANSWER_FIELDS = ("answer", "model_infer_result", "output")
+#: the published leaderboard's domain columns (class prefixes)
+DOMAIN_COLUMNS = {
+    "Game Development": "GAME",
+    "SVG Generation": "SVG",
+    "Web Applications": "WEB",
+    "Simulation & Modeling": "SI",
+    "Management Systems": "MS",
+}
+
+
+def _index(row: dict, i: int, source: str) -> int:
+    if "index" not in row:
+        raise FormatError(i, "index", "missing", source)
+    value = row["index"]
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise FormatError(i, "index", f"expected an integer, got {type(value).__name__}", source)
+    try:
+        return int(value)
+    except ValueError:
+        raise FormatError(i, "index", f"expected an integer, got {value!r}", source) from None
+
+
+def domain_of(task_class: str) -> str:
+    return (task_class or "").split("-", 1)[0].strip() or "Uncategorised"
+
+
+class ArtifactsBench(Benchmark):
+    name = "artifactsbench"
+    title = "ArtifactsBench"
+    answer_field = "answer"
+
+    def parse_tasks(self, records: list[dict[str, Any]], source: str = "") -> list[dict[str, Any]]:
+        tasks, seen = [], set()
+        for i, row in enumerate(records):
+            if not isinstance(row, dict):
+                raise FormatError(i, "<record>", f"expected an object, got {type(row).__name__}", source)
+            index = _index(row, i, source)
+            if index in seen:
+                raise FormatError(i, "index", f"duplicate index {index}", source)
+            seen.add(index)
+            question = row.get("question")
+            if not isinstance(question, str) or not question.strip():
+                raise FormatError(i, "question", "missing or not a non-empty string", source)
+            checklist = row.get("checklist")
+            if isinstance(checklist, list):
+                for j, entry in enumerate(checklist):
+                    if not isinstance(entry, dict | str):
+                        raise FormatError(i, f"checklist[{j}]", "expected an object or a string", source)
+            elif not isinstance(checklist, str):
+                raise FormatError(i, "checklist", "missing, or not a list of checklist items", source)
+            task_class = row.get("class", "")
+            if not isinstance(task_class, str):
+                raise FormatError(i, "class", "expected a string such as 'Game Development-Puzzle'", source)
+            difficulty = row.get("difficulty", "")
+            if not isinstance(difficulty, str):
+                raise FormatError(i, "difficulty", "expected a string (easy, medium, hard)", source)
+            tasks.append(
+                {
+                    "index": index,
+                    "question": question,
+                    "checklist": checklist,
+                    "class": task_class,
+                    "difficulty": difficulty,
+                }
+            )
+        return tasks
+
+    def parse_answers(self, records: list[dict[str, Any]], source: str = "") -> list[dict[str, Any]]:
+        answers = []
+        for i, row in enumerate(records):
+            if not isinstance(row, dict):
+                raise FormatError(i, "<record>", f"expected an object, got {type(row).__name__}", source)
+            index = _index(row, i, source)
+            field = next((f for f in ANSWER_FIELDS if f in row), None)
+            if field is None:
+                raise FormatError(i, "answer", "missing (also looked for model_infer_result, output)", source)
+            if not isinstance(row[field], str):
+                raise FormatError(i, field, f"expected a string, got {type(row[field]).__name__}", source)
+            answer = {"index": index, "answer": row[field]}
+            if isinstance(row.get("question"), str):
+                answer["question"] = row["question"]
+            answers.append(answer)
+        return answers
+
+    def categories(self, tasks: list[dict[str, Any]]) -> dict[str, int]:
+        return dict(Counter(domain_of(t.get("class", "")) for t in tasks))
+
+    def stages(self, spec: dict[str, Any]) -> list[StageInfo]:
+        judge = spec.get("judge") or {}
+        has_judge = bool(judge.get("url") or judge.get("serverRef"))
+        return [
+            StageInfo("render", "render", description="extract the page, render it, take screenshots"),
+            StageInfo(
+                "judge",
+                "judge",
+                needs_judge=True,
+                description="checklist and screenshots to the judge",
+                skip_reason=None if has_judge else NO_JUDGE,
+            ),
+        ]
+
+    def work_items(self, tasks, answers, spec):
+        warnings: list[str] = []
+        if answers is None:
+            samples = int((spec.get("candidate") or {}).get("samples", 0))
+            if not samples:
+                raise ValueError("ArtifactsBench needs spec.answers or a candidate model (spec.candidate)")
+            by_index = {t["index"]: [""] * samples for t in tasks}
+        else:
+            by_index = defaultdict(list)
+            for answer in answers:
+                by_index[answer["index"]].append(answer["answer"])
+            known = {t["index"] for t in tasks}
+            for index in sorted(set(by_index) - known):
+                warnings.append(f"answers for index {index} match no task and are ignored")
+        n = max((len(v) for v in by_index.values()), default=1) or 1
+        items = []
+        for task in tasks:
+            given = by_index.get(task["index"], [])
+            if answers is not None and len(given) != n:
+                warnings.append(
+                    f"index {task['index']} has {len(given)} answer(s), others {n}; "
+                    "a missing answer is rendered as nothing and judged as such"
+                )
+            for j in range(n):
+                item_id = str(task["index"]) if n == 1 else f"{task['index']}/{j}"
+                item = {
+                    "id": item_id,
+                    "index": task["index"],
+                    "question": task["question"],
+                    "checklist": task["checklist"],
+                    "class": task["class"],
+                    "difficulty": task["difficulty"],
+                    "answer": given[j] if j < len(given) else "",
+                }
+                if n > 1:
+                    item["sample"] = j
+                if answers is not None and j >= len(given):
+                    item["missing"] = True
+                items.append(item)
+        return items, warnings
+
+    def stage_config(self, stage: str, spec: dict[str, Any]) -> dict[str, Any]:
+        if stage == "judge":
+            from proctor_jobs.judge import judge_stage_config
+
+            return judge_stage_config("artifactsbench", spec)
+        from proctor_jobs.render.artifacts import render_config
+
+        return render_config(spec)
+
+    def processor(self, stage: str, config: dict[str, Any]) -> StageProcessor:
+        if stage == "judge":
+            from proctor_jobs.judge.artifactsbench import ArtifactsBenchJudge
+
+            return ArtifactsBenchJudge(config)
+        from proctor_jobs.render.artifacts import ArtifactRenderer
+
+        return ArtifactRenderer(config)
+
+    def aggregate(self, items, records, spec):
+        try:
+            from proctor_jobs.scoring import artifactsbench as scoring
+        except ImportError:
+            return render_only_summary(items, records)
+        return scoring.aggregate(items, records, spec)
+
+    def exports(self, items, records, spec):
+        try:
+            from proctor_jobs.scoring import artifactsbench as scoring
+        except ImportError:
+            return {}
+        return scoring.exports(items, records, spec)
+
+
+def render_only_summary(items: list[dict[str, Any]], records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Until the judge's scoring exists: what the render stage found, nothing more."""
+    render = records.get("render", {})
+    kinds: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    blank = 0
+    for item in items:
+        rec = render.get(item["id"])
+        if rec is None:
+            continue
+        statuses[rec.status] += 1
+        kinds[(rec.data.get("extraction") or {}).get("kind", "none")] += 1
+        blank += bool(rec.data.get("blank"))
+    total = len(items)
+    rendered = sum(n for kind, n in kinds.items() if kind != "none")
+    scores = {
+        "render_ok_rate": round(100.0 * statuses.get("ok", 0) / total, 1) if total else 0.0,
+        "renderable_rate": round(100.0 * rendered / total, 1) if total else 0.0,
+        "blank_rate": round(100.0 * blank / total, 1) if total else 0.0,
+    }
+    return {
+        "headline": "render_ok_rate",
+        "scores": scores,
+        "breakdowns": {"extraction_kinds": dict(kinds), "render_status": dict(statuses)},
+        "counts": {"items": total, "rendered": statuses.get("ok", 0)},
+    }

@@ -1,0 +1,91 @@
+"""What every judge stage shares: the client's lifecycle, loading evidence, and storing the call log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from proctor_jobs.benchmarks.base import StageContext, StageProcessor
+from proctor_jobs.judge.client import Completion, JudgeClient
+from proctor_jobs.judge.config import JudgeConfig
+
+
+class JudgeProcessor(StageProcessor):
+    """A judge stage: one `JudgeClient` per shard, many items in flight against the shared limit."""
+
+    stage = "judge"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = JudgeConfig.from_dict(config)
+        # A quarter more items than endpoint slots (at least 4): they prepare their request (load
+        # screenshots, build the prompt) while others are in flight, so a freed slot is refilled at
+        # once — without holding the images of many more items in memory than can be sent.
+        self.concurrency = self.config.concurrency + max(4, self.config.concurrency // 4)
+        # A safety net only: the client bounds its own time (attempts x timeout + outage wait).
+        self.item_deadline_s = (
+            self.config.max_attempts * (self.config.timeout_s + 35.0) + self.config.outage_s + 120.0
+        )
+        self.client: JudgeClient | None = None
+
+    async def start(self, ctx: StageContext) -> None:
+        self.client = JudgeClient(
+            self.config.resolved_url(),
+            self.config.model,
+            self.config.api_key(),
+            timeout_s=self.config.timeout_s,
+            max_attempts=self.config.max_attempts,
+            concurrency=self.config.concurrency,
+            backoff_s=self.config.backoff_s,
+            outage_s=self.config.outage_s,
+        )
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+
+    @property
+    def sampling(self) -> dict[str, Any]:
+        return {
+            "temperature": self.config.temperature,
+            "max_tokens": self.config.max_tokens,
+            "seed": self.config.seed,
+        }
+
+    async def load(self, ctx: StageContext, key: str) -> bytes:
+        """Evidence bytes from the store, off the event loop (an S3 GET must not stall other items)."""
+        return await asyncio.to_thread(ctx.store.get_bytes, key)
+
+    async def save_calls(self, ctx: StageContext, item_id: str, completion: Completion) -> str:
+        self.count_calls(ctx, completion)
+        data = json.dumps(completion.call_log(), indent=1, ensure_ascii=False).encode()
+        return await asyncio.to_thread(
+            ctx.put_evidence, item_id, "judge_calls.json", data, "application/json"
+        )
+
+    @staticmethod
+    def count_calls(ctx: StageContext, completion: Completion) -> None:
+        """Judge requests by outcome and their latency, for the operator's Prometheus metrics
+        (`proctor_judge_requests`, `proctor_judge_request_duration_seconds`)."""
+        metrics = getattr(ctx, "metrics", None)
+        if metrics is None:
+            return
+        for call in completion.calls:
+            metrics.inc("judge_requests", call.outcome)
+            metrics.observe("judge_request_seconds", call.latency_s)
+
+    async def save_text(self, ctx: StageContext, item_id: str, name: str, text: str) -> str:
+        return await asyncio.to_thread(
+            ctx.put_evidence, item_id, name, text.encode(), "text/plain; charset=utf-8"
+        )
+
+    def call_summary(self, completion: Completion) -> dict[str, Any]:
+        return {
+            "model": self.client.model if self.client else self.config.model,
+            "calls": len(completion.calls),
+            "charged_calls": completion.charged_calls,
+            "usage": completion.usage,
+            "latency_s": round(sum(c.latency_s for c in completion.calls), 3),
+            "outcome": completion.outcome,
+        }

@@ -1,0 +1,471 @@
+"""Render one page in its own browser context: load, wait, interact, take the screenshots.
+
+Everything a hostile page can do is bounded here: dialogs never block (the guard script answers
+them like a dismissal), `window.open` opens nothing, popups are closed, navigations and reloads are
+answered with 204 by the router, the whole render has a deadline, a page that stops responding
+(an infinite loop) or crashes (a 200 MB DOM) ends the render with the screenshots taken so far.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from proctor_jobs.render.network import PAGE_URL, HermeticRouter
+
+#: Runs before any script of the page, in every frame.
+GUARD_SCRIPT = r"""
+(() => {
+  const counts = {dialogs: 0, opens: 0};
+  const define = (name, fn) => {
+    try { Object.defineProperty(window, name, {value: fn, writable: true, configurable: true}); } catch (e) {}
+  };
+  // Dismissed, as Playwright does by default and as the original harness saw them.
+  define('alert', function () { counts.dialogs++; });
+  define('confirm', function () { counts.dialogs++; return false; });
+  define('prompt', function () { counts.dialogs++; return null; });
+  define('print', function () {});
+  define('open', function () { counts.opens++; return null; });
+  // Peer connections bypass request interception; a render never needs one.
+  for (const name of ['RTCPeerConnection', 'webkitRTCPeerConnection', 'RTCDataChannel']) {
+    try { Object.defineProperty(window, name, {value: undefined, configurable: true}); } catch (e) {}
+  }
+  try { Object.defineProperty(window, '__proctorCounts', {value: counts}); } catch (e) {}
+})();
+"""
+
+HEIGHT_SCRIPT = (
+    "() => Math.max(document.documentElement ? document.documentElement.scrollHeight : 0,"
+    " document.body ? document.body.scrollHeight : 0)"
+)
+
+MAX_MESSAGES = 300
+#: Chromium's fast PNG encoder: the same pixels for about a sixth less CPU per rendered page, in files
+#: about twice as large. On by default (a render farm is CPU-bound; storage is cheap);
+#: PROCTOR_FAST_PNG=0 writes compact PNGs.
+FAST_PNG = os.environ.get("PROCTOR_FAST_PNG", "1") != "0"
+
+
+@dataclass
+class RenderSettings:
+    screenshots: int = 3
+    interval_s: float = 1.0
+    width: int = 1280
+    height: int = 720
+    full_page: bool = True
+    max_page_height: int = 8000
+    deadline_s: float = 30.0
+    network_idle_s: float = 10.0  # longest wait for network idle (the original waits up to 600 s)
+    interaction: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> RenderSettings:
+        viewport = config.get("viewport") or {}
+        return cls(
+            screenshots=int(config.get("screenshots", 3)),
+            interval_s=float(config.get("interval_s", 1.0)),
+            width=int(viewport.get("width", 1280)),
+            height=int(viewport.get("height", 720)),
+            full_page=bool(config.get("full_page", True)),
+            max_page_height=int(config.get("max_page_height", 8000)),
+            deadline_s=float(config.get("deadline_s", 30.0)),
+            network_idle_s=float(config.get("network_idle_s", 10.0)),
+            interaction=list(config.get("interaction") or []),
+        )
+
+
+@dataclass
+class PageResult:
+    status: str = "ok"  # ok | timeout | crashed | error
+    reason: str | None = None
+    screenshots: list[bytes] = field(default_factory=list)
+    console: list[dict[str, Any]] = field(default_factory=list)
+    console_total: int = 0
+    page_errors: list[dict[str, Any]] = field(default_factory=list)
+    page_errors_total: int = 0
+    dialogs: int = 0
+    popups: int = 0
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    page_height: int | None = None
+    network: Any = None  # NetworkLog
+    wedged: bool = False  # the browser could not close the context
+    infrastructure: bool = False  # the failure is the browser's, not the page's (never cached)
+
+    @property
+    def console_errors(self) -> int:
+        return sum(1 for m in self.console if m.get("type") == "error")
+
+
+class _Clock:
+    def __init__(self, deadline_s: float) -> None:
+        self.start = time.monotonic()
+        self.deadline = self.start + deadline_s
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def ms(self, cap_s: float | None = None) -> float:
+        left = self.remaining() if cap_s is None else min(self.remaining(), cap_s)
+        return max(1.0, left * 1000)
+
+    def mark(self) -> float:
+        return round(time.monotonic() - self.start, 3)
+
+
+async def _open_context(browser, router: HermeticRouter, width: int, height: int):
+    context = await browser.new_context(
+        viewport={"width": width, "height": height},
+        device_scale_factor=1,
+        service_workers="block",
+        locale="en-US",
+        timezone_id="UTC",
+        accept_downloads=False,
+    )
+    await context.add_init_script(GUARD_SCRIPT)
+    await context.route("**/*", router.handle_route)
+    with contextlib.suppress(Exception):  # WebSocket routing needs Playwright >= 1.48
+        await context.route_web_socket("**/*", router.handle_websocket)
+    return context
+
+
+async def _close_context(context, result: PageResult) -> None:
+    try:
+        await asyncio.wait_for(context.close(), 10)
+    except Exception as exc:
+        # The browser is wedged; the farm replaces it before the next render.
+        result.wedged = True
+        result.notes.append(f"closing the page's context failed ({type(exc).__name__}); browser replaced")
+
+
+async def render_page(browser, html: str, libraries, settings: RenderSettings, extra=None) -> PageResult:
+    """Render `html` in a fresh context of `browser`. Never raises for what the page does."""
+    result = PageResult()
+    router = HermeticRouter(html, libraries, extra)
+    result.network = router.log
+    clock = _Clock(settings.deadline_s)
+    context = await _open_context(browser, router, settings.width, settings.height)
+    watch = Watch(result)
+    crashed = watch.crashed
+    try:
+        page = await context.new_page()
+        _watch(page, context, watch)
+        result.timings["context_s"] = clock.mark()
+        await _drive(page, settings, result, clock, crashed)
+    except Exception as exc:  # the browser itself failed under us (crash, disconnect)
+        result.status = "crashed" if crashed.is_set() or "crash" in str(exc).lower() else "error"
+        result.reason = result.reason or f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+    finally:
+        result.timings["total_s"] = clock.mark()
+        await _close_context(context, result)
+    return result
+
+
+async def capture_value(
+    browser, html: str, libraries, deadline_s: float, width: int, height: int, extra=None
+) -> tuple[Any, PageResult]:
+    """Load a page that computes something (e.g. draws an Excalidraw scene) and return the value
+    it stores in `window.__proctorResult`, waiting for it up to the deadline."""
+    result = PageResult()
+    router = HermeticRouter(html, libraries, extra)
+    result.network = router.log
+    clock = _Clock(deadline_s)
+    context = await _open_context(browser, router, width, height)
+    watch = Watch(result)
+    crashed = watch.crashed
+    value = None
+    try:
+        page = await context.new_page()
+        _watch(page, context, watch)
+        await _race(page.goto(PAGE_URL, wait_until="load", timeout=clock.ms()), crashed, clock.remaining())
+        handle = page.wait_for_function("() => window.__proctorResult !== undefined", timeout=clock.ms())
+        await _race(handle, crashed, clock.remaining())
+        value = await _race(page.evaluate("() => window.__proctorResult"), crashed, clock.remaining())
+    except PageCrashed:
+        result.status, result.reason = "crashed", "the page crashed"
+    except (TimeoutError, Exception) as exc:
+        timed_out = isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__
+        result.status = "timeout" if timed_out else "error"
+        result.reason = (
+            f"no result within {deadline_s:g} s"
+            if timed_out
+            else f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        )
+    finally:
+        result.timings["total_s"] = clock.mark()
+        await _close_context(context, result)
+    return value, result
+
+
+_BACKGROUND: set[asyncio.Future] = set()  # keeps fire-and-forget tasks referenced until they finish
+
+
+def _later(coro) -> None:
+    task = asyncio.ensure_future(_quietly(coro))
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
+class Watch:
+    """Where a page's events go: the result of the item being rendered in it now (a reused page
+    serves one item after another; events between items go nowhere)."""
+
+    def __init__(self, result: PageResult | None = None) -> None:
+        self.result = result
+        self.crashed = asyncio.Event()
+
+
+def _watch(page, context, watch: Watch) -> None:
+    def on_console(message) -> None:
+        result = watch.result
+        if result is None:
+            return
+        result.console_total += 1
+        if len(result.console) < MAX_MESSAGES:
+            entry = {"type": message.type, "text": message.text[:2000]}
+            with contextlib.suppress(Exception):
+                location = message.location
+                if location and location.get("url"):
+                    entry["location"] = f"{location.get('url')}:{location.get('lineNumber')}"
+            result.console.append(entry)
+
+    def on_error(error) -> None:
+        result = watch.result
+        if result is None:
+            return
+        result.page_errors_total += 1
+        if len(result.page_errors) < MAX_MESSAGES:
+            result.page_errors.append({"message": str(error)[:2000]})
+
+    def on_dialog(dialog) -> None:  # only reached when a page restores a native dialog function
+        if watch.result is not None:
+            watch.result.dialogs += 1
+        # Leaving the page must never be vetoed; everything else is dismissed.
+        _later(dialog.accept() if dialog.type == "beforeunload" else dialog.dismiss())
+
+    def on_popup(popup) -> None:
+        if watch.result is not None:
+            watch.result.popups += 1
+        _later(popup.close())
+
+    def on_crash(_page) -> None:
+        watch.crashed.set()
+
+    page.on("console", on_console)
+    page.on("pageerror", on_error)
+    page.on("dialog", on_dialog)
+    page.on("crash", on_crash)
+    context.on("page", on_popup)
+
+
+async def _quietly(coro) -> None:
+    with contextlib.suppress(Exception):
+        await coro
+
+
+async def _race(coro, crashed: asyncio.Event, timeout_s: float):
+    """Await `coro` unless the page crashes or `timeout_s` passes first."""
+    task = asyncio.ensure_future(coro)
+    crash = asyncio.ensure_future(crashed.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {task, crash}, timeout=max(0.001, timeout_s), return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        crash.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+    if crashed.is_set():
+        raise PageCrashed()
+    raise TimeoutError()
+
+
+class PageCrashed(RuntimeError):
+    pass
+
+
+async def _drive(
+    page, settings: RenderSettings, result: PageResult, clock: _Clock, crashed: asyncio.Event
+) -> None:
+    steps = list(settings.interaction)
+    if not hasattr(page, "_proctor_cdp"):
+        try:
+            page._proctor_cdp = await page.context.new_cdp_session(page)
+        except Exception:
+            page._proctor_cdp = None
+    try:
+        try:
+            await _race(
+                page.goto(PAGE_URL, wait_until="load", timeout=clock.ms()), crashed, clock.remaining()
+            )
+        except TimeoutError:
+            result.notes.append("the load event did not fire before the deadline")
+            raise
+        except PageCrashed:
+            raise
+        except Exception as exc:
+            if "Timeout" not in type(exc).__name__:
+                raise
+            result.notes.append("the load event did not fire before the deadline")
+            raise TimeoutError() from exc
+        result.timings["load_s"] = clock.mark()
+        idle_cap = min(settings.network_idle_s, clock.remaining())
+        try:
+            await _race(
+                page.wait_for_load_state("networkidle", timeout=max(1.0, idle_cap * 1000)),
+                crashed,
+                idle_cap + 0.5,
+            )
+        except PageCrashed:
+            raise
+        except Exception:
+            result.notes.append(f"the network was still busy after {idle_cap:.0f} s; went on")
+        result.timings["network_idle_s"] = clock.mark()
+        if steps:
+            await _interact(page, steps, settings, result, clock, crashed)
+        else:
+            for index in range(settings.screenshots):
+                await _shoot(page, settings, result, clock, crashed)
+                if index < settings.screenshots - 1:
+                    await _race(asyncio.sleep(settings.interval_s), crashed, clock.remaining())
+        result.timings["screenshots_s"] = clock.mark()
+    except PageCrashed:
+        result.status = "crashed"
+        result.reason = "the page crashed (its renderer process died, e.g. out of memory)"
+    except TimeoutError:
+        result.status = "timeout"
+        taken = len(result.screenshots)
+        result.reason = (
+            f"the page stopped responding and the {settings.deadline_s:g} s render deadline passed "
+            f"after {taken} screenshot{'s' if taken != 1 else ''} "
+            "(an endless loop or a page too heavy to draw)"
+        )
+    await _collect_counts(page, result)
+
+
+async def _collect_counts(page, result: PageResult) -> None:
+    try:
+        counts = await asyncio.wait_for(page.evaluate("() => window.__proctorCounts || {}"), 1.0)
+    except Exception:
+        return
+    result.dialogs += int(counts.get("dialogs", 0) or 0)
+    result.popups += int(counts.get("opens", 0) or 0)
+
+
+async def _shoot(
+    page, settings: RenderSettings, result: PageResult, clock: _Clock, crashed: asyncio.Event
+) -> None:
+    clip = None
+    if settings.full_page:
+        height = await _race(page.evaluate(HEIGHT_SCRIPT), crashed, clock.remaining())
+        height = int(height or 0)
+        result.page_height = max(result.page_height or 0, height)
+        if height > settings.max_page_height:
+            clip = {"x": 0, "y": 0, "width": settings.width, "height": settings.max_page_height}
+            if not any(n.startswith("page is") for n in result.notes):
+                result.notes.append(
+                    f"page is {height} px tall; screenshots cut at {settings.max_page_height} px"
+                )
+    cdp = getattr(page, "_proctor_cdp", None)
+    if cdp is not None:
+        # Straight to Chromium: the same full-page capture Playwright makes (same pixels), without
+        # its extra round trips; a busy farm spends less CPU per screenshot.
+        try:
+            png = await _race(_capture(cdp, settings, clip), crashed, clock.remaining())
+            result.screenshots.append(png)
+            return
+        except (TimeoutError, PageCrashed):
+            raise
+        except Exception:
+            page._proctor_cdp = None  # fall back to Playwright's screenshot from now on
+    shot = page.screenshot(full_page=settings.full_page, clip=clip, timeout=clock.ms(), type="png")
+    result.screenshots.append(await _race(shot, crashed, clock.remaining()))
+
+
+async def _capture(cdp, settings: RenderSettings, clip: dict | None) -> bytes:
+    if clip is None and settings.full_page:
+        metrics = await cdp.send("Page.getLayoutMetrics")
+        size = metrics.get("cssContentSize") or metrics.get("contentSize") or {}
+        clip = {
+            "x": 0,
+            "y": 0,
+            "width": max(1, math.ceil(size.get("width", settings.width))),
+            "height": max(1, min(math.ceil(size.get("height", settings.height)), settings.max_page_height)),
+        }
+    params: dict[str, Any] = {"format": "png", "captureBeyondViewport": True, "optimizeForSpeed": FAST_PNG}
+    if clip is not None:
+        params["clip"] = {**clip, "scale": 1}
+    reply = await cdp.send("Page.captureScreenshot", params)
+    return base64.b64decode(reply["data"])
+
+
+async def _interact(page, steps, settings, result: PageResult, clock: _Clock, crashed: asyncio.Event) -> None:
+    """The paper's protocol for interactive artifacts: a shot before, during (on `screenshot`
+    steps) and after the scripted interaction."""
+    await _shoot(page, settings, result, clock, crashed)
+    for step in steps:
+        action = step.get("action")
+        timeout = clock.ms(5.0)
+        if action == "click":
+            if step.get("selector"):
+                await _race(page.click(step["selector"], timeout=timeout), crashed, clock.remaining())
+            else:
+                await _race(
+                    page.mouse.click(step.get("x") or 0, step.get("y") or 0), crashed, clock.remaining()
+                )
+        elif action == "hover":
+            if step.get("selector"):
+                await _race(page.hover(step["selector"], timeout=timeout), crashed, clock.remaining())
+            else:
+                await _race(
+                    page.mouse.move(step.get("x") or 0, step.get("y") or 0), crashed, clock.remaining()
+                )
+        elif action == "press":
+            await _race(page.keyboard.press(step.get("key") or "Enter"), crashed, clock.remaining())
+        elif action == "type":
+            if step.get("selector"):
+                await _race(
+                    page.fill(step["selector"], step.get("text") or "", timeout=timeout),
+                    crashed,
+                    clock.remaining(),
+                )
+            else:
+                await _race(page.keyboard.type(step.get("text") or ""), crashed, clock.remaining())
+        elif action == "scroll":
+            await _race(
+                page.mouse.wheel(0, step.get("delta_y") or step.get("deltaY") or 600),
+                crashed,
+                clock.remaining(),
+            )
+        elif action == "wait":
+            await _race(asyncio.sleep((step.get("ms") or 0) / 1000), crashed, clock.remaining())
+        elif action == "screenshot":
+            await _shoot(page, settings, result, clock, crashed)
+            continue
+        if step.get("ms") and action != "wait":
+            await _race(asyncio.sleep(step["ms"] / 1000), crashed, clock.remaining())
+    await _race(asyncio.sleep(settings.interval_s), crashed, clock.remaining())
+    await _shoot(page, settings, result, clock, crashed)
+
+
+def is_blank(png: bytes, tolerance: int = 6) -> bool:
+    """Whether a screenshot is a single colour (an empty or failed page), ignoring faint noise."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        image = image.convert("RGB")
+        image.thumbnail((320, 320), Image.Resampling.BOX)
+        pixels = np.asarray(image, dtype=np.int16)
+    spread = pixels.reshape(-1, 3).max(axis=0) - pixels.reshape(-1, 3).min(axis=0)
+    return bool((spread <= tolerance).all())

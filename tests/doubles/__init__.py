@@ -1,0 +1,1 @@
+"""Test doubles: stand-ins for external services that tests and benchmarks need on loopback."""

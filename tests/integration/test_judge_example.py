@@ -1,0 +1,137 @@
+"""The issue's "Done when", through the CLI on the real ArtifactsBench example and a real browser:
+`proctor run examples/artifactsbench/evalrun.yaml --judge-url <test double>` gives the leaderboard and
+a report.html with screenshots beside the judge's reasons; killing the judge mid-run and restarting
+it loses no item; running again judges nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_judge_run import open_in_chromium
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples/artifactsbench/evalrun.yaml"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def needs_the_example_and_chromium():
+    missing = [str(p) for p in (EXAMPLE, Path("/usr/bin/chromium")) if not p.exists()]
+    if missing:
+        message = f"missing {', '.join(missing)} (tests/setup.d installs Chromium)"
+        if os.environ.get("PROCTOR_REQUIRE_ENV") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def proctor_run(url: str, store: Path, timeout: float = 600) -> tuple[subprocess.Popen, list]:
+    argv = [
+        sys.executable,
+        "-m",
+        "proctor",
+        "run",
+        str(EXAMPLE),
+        "--judge-url",
+        url,
+        "--store",
+        str(store),
+        "--json",
+        "--quiet",
+        "--workers",
+        "2",
+    ]
+    return subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 600) -> dict:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_example_run_survives_a_killed_judge_and_reports(tmp_path, judge_double_process):
+    double = judge_double_process(latency_s=0.3, capacity=2)
+    store = tmp_path / "store"
+    proc = proctor_run(double.url, store)
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline and proc.poll() is None:
+        stats = double.stats()
+        if stats["outcomes"].get("ok", 0) >= 5 and stats["in_flight"] > 0:
+            break  # kill it with requests in flight
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before the judge could be killed"
+    double.kill()
+    time.sleep(3.0)
+    double.start()  # same port, so the same run
+    result = finish(proc)
+
+    items = result["counts"]["total"]
+    assert result["phase"] == "Succeeded" and items >= 30
+    assert result["headline"] == "AVG" and {"AVG", "GAME", "SVG", "WEB"} <= set(result["scores"])
+    run_dir = store / result["run_prefix"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    judge = next(s for s in summary["stages"] if s["name"] == "judge")
+    assert judge["succeeded"] == items and judge["failed"] == 0, judge
+    assert summary["counts"]["judged"] == items
+
+    # Again: everything is reused, the judge sees no request.
+    seen = len(double.log())
+    again = finish(proctor_run(double.url, store))
+    assert again["counts"]["processed"] == 0 and again["counts"]["reused"] == items
+    assert len(double.log()) == seen
+
+    shown = open_in_chromium(run_dir / "report.html")
+    assert shown["images"] and all(image["ok"] for image in shown["images"])
+    judged_with_screens = [i for i in shown["items"] if i["images"]]
+    assert judged_with_screens and all(
+        i["besides"] and "test-double verdict" in i["reason"] for i in judged_with_screens
+    )
+    assert all(url.startswith(("file:", "data:")) for url in shown["requests"])
+
+
+def test_vision2code_example_gives_the_leaderboard_and_original_exports(tmp_path, judge_double_process):
+    example = REPO / "examples/vision2code/evalrun.yaml"
+    if not example.exists():
+        pytest.skip(f"missing {example}")
+    double = judge_double_process()
+    store = tmp_path / "store"
+    argv = [
+        sys.executable,
+        "-m",
+        "proctor",
+        "run",
+        str(example),
+        "--judge-url",
+        double.url,
+        "--store",
+        str(store),
+        "--json",
+        "--quiet",
+        "--workers",
+        "2",
+    ]
+    result = finish(
+        subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    )
+    assert result["headline"] == "benchmark_score_0_to_5"
+    scores = result["scores"]
+    assert 0.0 <= scores["benchmark_score_0_to_5"] <= 5.0 and "render_success_rate" in scores
+    exports = store / result["run_prefix"] / "exports"
+    evaluation = json.loads((exports / "benchmark_eval__openai_judge_double.json").read_text())
+    rows = {row["question_folder"]: row for row in evaluation["rows"]}
+    real = rows["ChartQA_test_000509_2ac3907c97d2"]  # the published sample, judged by the double
+    assert real["rubric_dataset"] == "ChartQA" and real["rating_final_0_to_5"] is not None
+    failed_renders = [r for r in evaluation["rows"] if not r["render_success"]]
+    assert failed_renders and all(r["rating_final_0_to_5"] == 0.0 for r in failed_renders)
+    # Rated by the double: rater requests carried the reference then the candidate image.
+    assert all(entry["images"] == 2 for entry in double.log())
+    assert len(double.log()) == len(evaluation["rows"]) - len(failed_renders)

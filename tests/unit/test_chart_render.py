@@ -1,0 +1,426 @@
+"""The Helm chart rendered by the real helm: lint, several values combinations, the values schema, RBAC.
+
+The install itself (the operator really running as the chart's ServiceAccount, a run reaching
+Succeeded, uninstall leaving nothing behind) is tests/e2e/test_helm_install.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.unit.chart_support import CHART, REPO, find, helm
+
+pytest_plugins = ["tests.unit.chart_support"]  # the helm_template fixture
+
+# Every Kubernetes API call in operator/proctor/cluster.py -> the (group, resource, verb) it needs.
+# A new call there fails test_rbac_grants_exactly_what_the_operator_calls until it is added here and
+# to the chart's rules (charts/proctor/templates/_helpers.tpl, "proctor.rules").
+CLIENT_CALLS = {
+    "create_namespaced_job": ("batch", "jobs", "create"),
+    "patch_namespaced_job": ("batch", "jobs", "patch"),
+    "create_namespaced_deployment": ("apps", "deployments", "create"),
+    "patch_namespaced_deployment": ("apps", "deployments", "patch"),
+    "read_namespaced_deployment": ("apps", "deployments", "get"),
+    "create_namespaced_service": ("", "services", "create"),
+    "create_namespaced_network_policy": ("networking.k8s.io", "networkpolicies", "create"),
+    "create_namespaced_custom_object": ("proctor.dev", "artifacts", "create"),
+    "create_namespaced_event": ("", "events", "create"),
+    "list_namespaced_pod": ("", "pods", "list"),
+    "read_namespaced_config_map": ("", "configmaps", "get"),
+    "read_namespaced_secret": ("", "secrets", "get"),
+    # status of all three kinds (controllers/loop.py patches whichever it reconciled)
+    "patch_namespaced_custom_object_status": [
+        ("proctor.dev", f"{plural}/status", "patch") for plural in ("evalruns", "judgeservers", "artifacts")
+    ],
+    # the leader Lease: granted by a separate Role in the release namespace
+    "read_namespaced_lease": None,
+    "create_namespaced_lease": None,
+    "replace_namespaced_lease": None,
+}
+# Entries of Cluster.patch's dispatch table that no controller calls: deliberately not granted.
+NEVER_CALLED = {"patch_namespaced_service": "Service", "patch_namespaced_network_policy": "NetworkPolicy"}
+# kopf's watches (operator/proctor/handlers.py): list + watch of the three kinds and of Proctor's Jobs.
+WATCHES = [
+    ("proctor.dev", "evalruns"),
+    ("proctor.dev", "judgeservers"),
+    ("proctor.dev", "artifacts"),
+    ("batch", "jobs"),
+]
+
+
+def expected_rules() -> set[tuple[str, str, str]]:
+    wanted: set[tuple[str, str, str]] = set()
+    for need in CLIENT_CALLS.values():
+        if need is None:
+            continue
+        wanted |= set(need) if isinstance(need, list) else {need}
+    for group, resource in WATCHES:
+        wanted |= {(group, resource, "list"), (group, resource, "watch")}
+    return wanted
+
+
+def flatten(rules: list[dict]) -> set[tuple[str, str, str]]:
+    out = set()
+    for rule in rules:
+        assert "*" not in rule.get("verbs", []) and "*" not in rule.get("resources", []), rule
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    out.add((group, resource, verb))
+    return out
+
+
+def test_helm_lint_strict_passes_with_defaults_and_with_every_option_set(tmp_path):
+    everything = tmp_path / "everything.yaml"
+    everything.write_text(yaml.safe_dump(FULL_VALUES))
+    assert "0 chart(s) failed" in helm("lint", "--strict", str(CHART), home=tmp_path).stdout
+    assert (
+        "0 chart(s) failed"
+        in helm("lint", "--strict", str(CHART), "-f", str(everything), home=tmp_path).stdout
+    )
+
+
+FULL_VALUES = {
+    "replicaCount": 2,
+    "watchNamespaces": ["team-a", "team-b"],
+    "image": {"repository": "registry.example/proctor-operator", "tag": "dev", "pullPolicy": "Always"},
+    "imagePullSecrets": [{"name": "regcred"}],
+    "operator": {"verbose": True, "resyncSeconds": 1.5, "env": {"LOG_FORMAT": "json"}, "extraArgs": []},
+    "store": {
+        "url": "s3://evals/prod",
+        "endpoint": "https://minio.storage.svc:9000",
+        "region": "eu-west-1",
+        "addressing": "path",
+        "credentialsSecret": "evals-store",
+        "credentials": {"create": True, "accessKeyId": "AKIA", "secretAccessKey": "s3cr3t"},
+        "egressCIDRs": ["10.0.12.0/24"],
+    },
+    "worker": {
+        "images": {"default": "registry.example/worker:dev", "render": "registry.example/render:dev"},
+        "command": ["/opt/proctor/bin/proctor-worker"],
+        "runtimeClassName": "gvisor",
+        "nodeSelector": {"pool": "eval"},
+        "tolerations": [{"key": "eval", "operator": "Exists", "effect": "NoSchedule"}],
+        "runAsUser": 20000,
+        "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "8Gi"}},
+        "gpu": {"resource": "amd.com/gpu", "nodeSelector": {"gpu": "mi300"}, "tolerations": []},
+    },
+    "networkPolicy": {"enabled": False},
+    "nodeSelector": {"pool": "system"},
+    "tolerations": [{"key": "system", "operator": "Exists"}],
+    "priorityClassName": "system-cluster-critical",
+    "metrics": {
+        "port": 9090,
+        "serviceMonitor": {
+            "enabled": True,
+            "interval": "15s",
+            "labels": {"release": "kube-prometheus-stack"},
+        },
+        "judgePodMonitor": {"enabled": True},
+    },
+    "liveness": {"port": 9091},
+    "dashboards": {"folder": "Evaluation", "namespace": "monitoring"},
+}
+
+
+def test_defaults_render_the_operator_and_nothing_optional(helm_template):
+    docs = helm_template()
+    kinds = sorted((d["kind"], d["metadata"]["name"]) for d in docs)
+    assert kinds == [
+        ("ClusterRole", "t-proctor"),
+        ("ClusterRole", "t-proctor-crds"),
+        ("ClusterRoleBinding", "t-proctor"),
+        ("ClusterRoleBinding", "t-proctor-crds"),
+        ("ConfigMap", "t-proctor"),
+        ("ConfigMap", "t-proctor-dashboard-judge"),
+        ("ConfigMap", "t-proctor-dashboard-operator"),
+        ("ConfigMap", "t-proctor-dashboard-runs"),
+        ("Deployment", "t-proctor"),
+        ("Role", "t-proctor-leader"),
+        ("RoleBinding", "t-proctor-leader"),
+        ("Service", "t-proctor-metrics"),
+        ("ServiceAccount", "t-proctor"),
+    ]
+    [deployment] = find(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    from proctor import __version__
+
+    assert container["image"] == f"ghcr.io/proctor-dev/proctor-operator:{__version__}"
+    assert pod["serviceAccountName"] == "t-proctor"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"metrics": 8080, "healthz": 8081}
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "healthz"}
+    # Two replicas can never both reconcile: leader election on the release namespace.
+    assert "--leader-election-namespace=proctor-system" in container["args"]
+    assert {"name": "PROCTOR_LEADER_ELECTION_NAMESPACE", "value": "proctor-system"} in container["env"]
+    [service] = find(docs, "Service")
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def operator_config(docs: list[dict], monkeypatch):
+    """The OperatorConfig the rendered operator container would build from its environment."""
+    from proctor.config import OperatorConfig
+
+    [deployment] = find(docs, "Deployment")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    [config] = find(docs, "ConfigMap", "t-proctor")
+    for name in list(__import__("os").environ):
+        if name.startswith(("PROCTOR_", "AWS_")):
+            monkeypatch.delenv(name, raising=False)
+    for name, value in config["data"].items():
+        monkeypatch.setenv(name, str(value))
+    for item in container.get("env", []):
+        monkeypatch.setenv(item["name"], item["value"])
+    return OperatorConfig.from_env()
+
+
+def test_every_value_reaches_the_operators_configuration(helm_template, monkeypatch, tmp_path):
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump(FULL_VALUES))
+    docs = helm_template("-f", str(values))
+    config = operator_config(docs, monkeypatch)
+    assert config.namespaces == ["team-a", "team-b"]
+    assert config.store_url == "s3://evals/prod"
+    assert config.store_endpoint == "https://minio.storage.svc:9000"
+    assert (config.store_region, config.store_addressing) == ("eu-west-1", "path")
+    assert config.store_credentials_secret == "evals-store"
+    assert config.store_egress_cidrs == ["10.0.12.0/24"]
+    assert config.images == {
+        "default": "registry.example/worker:dev",
+        "render": "registry.example/render:dev",
+    }
+    assert config.image_for("judge") == "registry.example/worker:dev"
+    assert config.worker_command == ["/opt/proctor/bin/proctor-worker"]
+    assert config.ingest_command == ["proctor", "ingest"]
+    assert config.runtime_class_name == "gvisor"
+    assert config.node_selector == {"pool": "eval"}
+    assert config.tolerations == [{"key": "eval", "operator": "Exists", "effect": "NoSchedule"}]
+    assert config.run_as_user == 20000
+    assert config.default_resources == {
+        "requests": {"cpu": "1", "memory": "2Gi"},
+        "limits": {"memory": "8Gi"},
+    }
+    assert (config.gpu_resource, config.gpu_node_selector, config.gpu_tolerations) == (
+        "amd.com/gpu",
+        {"gpu": "mi300"},
+        [],
+    )
+    assert config.network_policy is False
+    assert config.resync_seconds == 1.5
+    [deployment] = find(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert deployment["spec"]["replicas"] == 2
+    assert pod["nodeSelector"] == {"pool": "system"} and pod["priorityClassName"] == "system-cluster-critical"
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    [container] = pod["containers"]
+    assert container["image"] == "registry.example/proctor-operator:dev"
+    assert {"--metrics-port=9090", "--liveness-port=9091", "--verbose"} <= set(container["args"])
+    assert {"secretRef": {"name": "evals-store"}} in container["envFrom"]
+    # The Secret is created where the operator and each watched namespace's workers read it.
+    secrets = find(docs, "Secret", "evals-store")
+    assert sorted(s["metadata"]["namespace"] for s in secrets) == ["proctor-system", "team-a", "team-b"]
+    [monitor] = find(docs, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
+    [pods] = find(docs, "PodMonitor")
+    assert pods["spec"]["namespaceSelector"] == {"matchNames": ["team-a", "team-b"]}
+    assert pods["spec"]["selector"]["matchLabels"]["proctor.dev/component"] == "judge"
+    dashboards = [d for d in docs if "-dashboard-" in d["metadata"]["name"]]
+    assert {d["metadata"]["namespace"] for d in dashboards} == {"monitoring"}
+
+
+def test_defaults_reach_the_operator_as_its_own_defaults(helm_template, monkeypatch):
+    from proctor.config import DEFAULT_IMAGE, OperatorConfig
+
+    config = operator_config(helm_template(), monkeypatch)
+    base = OperatorConfig()
+    assert config.images == {"default": DEFAULT_IMAGE}
+    assert config.namespaces == [] and config.store_credentials_secret == "proctor-store"
+    for field in (
+        "store_url",
+        "store_addressing",
+        "worker_command",
+        "ingest_command",
+        "run_as_user",
+        "gpu_resource",
+        "gpu_tolerations",
+        "network_policy",
+        "resync_seconds",
+        "judge_recheck_seconds",
+        "metrics_retention_seconds",
+        "default_resources",
+        "runtime_class_name",
+        "node_selector",
+        "tolerations",
+        "store_egress_cidrs",
+    ):
+        assert getattr(config, field) == getattr(base, field), field
+
+
+def test_rbac_grants_exactly_what_the_operator_calls(helm_template):
+    source = (REPO / "operator" / "proctor" / "cluster.py").read_text()
+    called = set(
+        re.findall(r"(?:\bself\.(?:core|batch|apps|networking|custom)|(?<![\w.])api)\.(\w+)", source)
+    )
+    unknown = called - set(CLIENT_CALLS) - set(NEVER_CALLED)
+    assert not unknown, f"new API calls in cluster.py, not in the chart's RBAC (or this table): {unknown}"
+    controllers = "\n".join(
+        p.read_text() for p in (REPO / "operator" / "proctor" / "controllers").glob("*.py")
+    )
+    for kind in NEVER_CALLED.values():
+        assert f'cluster.patch("{kind}"' not in controllers, f"{kind} is patched now: grant it"
+    handlers = (REPO / "operator" / "proctor" / "handlers.py").read_text()
+    for _, plural in WATCHES:
+        assert f'"{plural}"' in handlers, f"kopf no longer watches {plural}? update WATCHES"
+
+    docs = helm_template()
+    [role] = find(docs, "ClusterRole", "t-proctor")
+    assert flatten(role["rules"]) == expected_rules()
+    [crds] = find(docs, "ClusterRole", "t-proctor-crds")
+    assert flatten(crds["rules"]) == {
+        ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
+        ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+    }
+    [leader] = find(docs, "Role", "t-proctor-leader", "proctor-system")
+    named = [r for r in leader["rules"] if r.get("resourceNames")]
+    assert flatten(leader["rules"]) == {
+        ("coordination.k8s.io", "leases", "get"),
+        ("coordination.k8s.io", "leases", "update"),
+        ("coordination.k8s.io", "leases", "create"),
+    }
+    assert named and all(r["resourceNames"] == ["proctor-operator"] for r in named)
+    # Nothing the operator never does: no delete, no exec, no listing Secrets.
+    everything = {r for d in find(docs, "ClusterRole") + find(docs, "Role") for r in flatten(d["rules"])}
+    assert not {
+        r for r in everything if r[2] in ("delete", "deletecollection", "escalate", "bind", "impersonate")
+    }
+    assert not {r for r in everything if r[1] == "secrets" and r[2] != "get"}
+    assert not {r for r in everything if r[1].startswith("pods/")}
+
+
+def test_watch_namespaces_get_namespaced_roles_and_no_cluster_wide_grant(helm_template):
+    docs = helm_template("--set", "watchNamespaces={team-a,team-b}")
+    assert [d["metadata"]["name"] for d in find(docs, "ClusterRole")] == ["t-proctor-crds"]
+    roles = {d["metadata"]["namespace"]: d for d in find(docs, "Role", "t-proctor")}
+    assert set(roles) == {"team-a", "team-b"}
+    for namespace, role in roles.items():
+        assert flatten(role["rules"]) == expected_rules()
+        [binding] = find(docs, "RoleBinding", "t-proctor", namespace)
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": "t-proctor",
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "t-proctor", "namespace": "proctor-system"}
+        ]
+    [config] = find(docs, "ConfigMap", "t-proctor")
+    assert config["data"]["PROCTOR_NAMESPACES"] == "team-a,team-b"
+
+
+def test_leader_election_off_means_standalone_and_no_lease_role(helm_template):
+    docs = helm_template("--set", "leaderElection.enabled=false")
+    [deployment] = find(docs, "Deployment")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert "--standalone" in container["args"]
+    assert not [e for e in container.get("env", []) if e["name"] == "PROCTOR_LEADER_ELECTION_NAMESPACE"]
+    assert not find(docs, "Role", "t-proctor-leader")
+
+
+def test_rbac_and_service_account_can_be_brought_by_the_user(helm_template):
+    docs = helm_template(
+        "--set",
+        "rbac.create=false",
+        "--set",
+        "serviceAccount.create=false",
+        "--set",
+        "serviceAccount.name=evals",
+    )
+    assert not [d for d in docs if d["kind"] in ("ServiceAccount", "Role", "ClusterRole", "RoleBinding")]
+    [deployment] = find(docs, "Deployment")
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "evals"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "watchNamespaces={Team_A}"], "/watchNamespaces/0"),
+        (["--set", "metrics.port=http"], "/metrics/port"),
+        (["--set", "store.addressing=sideways"], "/store/addressing"),
+        (["--set", "store.url=https://bucket"], "/store/url"),
+        (["--set", "worker.runAsUser=0"], "/worker/runAsUser"),
+        (["--set", "worker.imagez.render=x"], "additional properties 'imagez'"),
+        (["--set", "replicas=2"], "additional properties 'replicas'"),
+        (["--set", "metrics.serviceMonitor.interval=soon"], "/metrics/serviceMonitor/interval"),
+        (
+            ["--set-json", 'worker.tolerations=[{"key":"a","operator":"Sometimes"}]'],
+            "/worker/tolerations/0/operator",
+        ),
+        (["--set", "store.credentials.create=true"], "needs store.credentials.accessKeyId"),
+        (
+            ["--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.service.enabled=false"],
+            "needs metrics.service.enabled",
+        ),
+    ],
+)
+def test_a_wrong_value_fails_the_render_naming_it(args, message, tmp_path):
+    done = helm("template", "t", str(CHART), *args, check=False, home=tmp_path)
+    assert done.returncode != 0, f"{args} rendered"
+    assert message in done.stderr, done.stderr
+
+
+def test_chart_crds_are_the_generated_crds():
+    ours = sorted(p.name for p in (CHART / "crds").glob("*.yaml"))
+    assert ours == sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
+    for name in ours:
+        assert (CHART / "crds" / name).read_bytes() == (REPO / "crds" / name).read_bytes(), name
+    from proctor.api import crdgen
+
+    assert crdgen.stale(CHART / "crds") == []
+
+
+def test_crds_are_not_templated_so_helm_never_deletes_them(helm_template):
+    # Helm installs crds/ once and never upgrades or deletes them: runs survive an uninstall.
+    assert not [d for d in helm_template() if d["kind"] == "CustomResourceDefinition"]
+    assert sorted(p.name for p in (CHART / "crds").iterdir()) == sorted(
+        p.name for p in (REPO / "crds").iterdir() if p.suffix == ".yaml"
+    )
+
+
+def test_schema_covers_every_value_in_values_yaml():
+    """values.yaml and values.schema.json describe the same keys (a key the schema lacks would be refused)."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+
+    def walk(value, node, path):
+        if isinstance(value, dict) and node.get("type") == "object" and "properties" in node:
+            for key, sub in value.items():
+                assert key in node["properties"], f"{path}.{key} is in values.yaml but not in the schema"
+                walk(sub, node["properties"][key], f"{path}.{key}")
+
+    walk(values, schema, "")
+
+
+def test_worker_images_default_to_the_chart_version():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    from proctor import __version__
+    from proctor.config import DEFAULT_IMAGE
+
+    assert chart["version"] == chart["appVersion"] == __version__
+    assert f"ghcr.io/proctor-dev/proctor-worker:{chart['appVersion']}" == DEFAULT_IMAGE
+    assert Path(CHART / "values.yaml").read_text().count("ghcr.io/proctor-dev/proctor-worker") == 1
