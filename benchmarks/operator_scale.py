@@ -194,6 +194,7 @@ class Bench:
         names = [r["metadata"]["name"] for r in runs]
         before = self.operator_requests()
         start = time.monotonic()
+        print(f"{label}: applying at {time.strftime('%H:%M:%S')}", flush=True)
         self.kubectl("-n", NAMESPACE, "apply", "-f", "-", input=yaml.safe_dump_all(runs))
         expected_jobs = len(runs)
         jobs_at = wait_for(
@@ -245,6 +246,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--items-per-run", type=int, default=500)
     parser.add_argument("--keep", action="store_true", help="keep the working directory (logs)")
+    parser.add_argument("--skip-large", action="store_true", help="only the concurrent runs")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="proctor-scale-"))
     bench = Bench(workdir)
@@ -263,7 +265,8 @@ def main() -> None:
         )
         bench.start_operator()
         time.sleep(8)  # the operator starts and ingests the Artifacts before the clock starts
-        results.append(bench.scenario("one large run", [evalrun("large", "big", 50, 4)], args.items, 900))
+        if not args.skip_large:
+            results.append(bench.scenario("one large run", [evalrun("large", "big", 50, 4)], args.items, 900))
         many = [evalrun(f"concurrent-{i:02d}", "small", 100, 2) for i in range(args.runs)]
         results.append(
             bench.scenario(f"{args.runs} concurrent runs", many, args.runs * args.items_per_run, 900)

@@ -44,6 +44,10 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     if rt.config.leader_election_namespace:
         leader = LeaderElection(rt.cluster, rt.config.leader_election_namespace)
         memo.leader_task = asyncio.create_task(leader.run())
+    try:
+        await rt.store_for("", None)  # build the default store's client before the first run needs it
+    except Exception as exc:  # a store that is down now may be up later: runs retry on their own
+        log.warning("the default store is not reachable yet: %s", exc)
     memo.loop_task = asyncio.create_task(loop.run(rt, leader))
 
 

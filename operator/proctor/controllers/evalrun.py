@@ -52,6 +52,7 @@ async def reconcile(
     namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
     generation = meta.get("generation")
     cache = rt.run_cache(uid)
+    pass_started = time.monotonic()
     try:
         run = EvalRun.model_validate({**body, "status": None})
     except Exception as exc:  # the CRD schema should stop this; an old object may still slip through
@@ -104,7 +105,12 @@ async def reconcile(
         create, patches = logic.desired_children(plan, ctx, items, jobs)
         for job in create:
             if await rt.cluster.create(job):
-                log.info("created Job %s/%s", namespace, job["metadata"]["name"])
+                log.info(
+                    "created Job %s/%s (%.2f s into the pass)",
+                    namespace,
+                    job["metadata"]["name"],
+                    time.monotonic() - pass_started,
+                )
         for job_name, patch in patches:
             await rt.cluster.patch("Job", namespace, job_name, patch)
         if cache.unwritten is not None:
@@ -263,12 +269,18 @@ async def _input_bundle(rt: Runtime, namespace, ref, role, artifacts, store: Sto
         artifact = artifacts[ref["artifactRef"]["name"]]
         sha = artifact["status"]["sha256"]
         art_store = await rt.store_for(namespace, None)
-        bundle = rt.bundles.get(sha)
-        if bundle is None:
-            bundle = await asyncio.to_thread(load_bundle, art_store, sha)
+        # Single flight: runs planned at the same moment on the same inputs share one read of them.
+        loading = rt.bundles.get(sha)
+        if loading is None:
+            loading = asyncio.ensure_future(asyncio.to_thread(load_bundle, art_store, sha))
             if len(rt.bundles) >= 8:  # a few recent bundles: enough for concurrent runs on shared inputs
                 rt.bundles.pop(next(iter(rt.bundles)))
-            rt.bundles[sha] = bundle
+            rt.bundles[sha] = loading
+        try:
+            bundle = await asyncio.shield(loading)
+        except Exception:
+            rt.bundles.pop(sha, None)
+            raise
         if art_store is not store:
             await asyncio.to_thread(store_bundle, store, bundle)
         return bundle

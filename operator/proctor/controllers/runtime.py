@@ -45,6 +45,7 @@ class Runtime:
     #: input bundles by sha256 (content-addressed, so never stale); runs sharing inputs read them once
     bundles: dict[str, Any] = field(default_factory=dict)
     _stores: dict[tuple, Store] = field(default_factory=dict)
+    _store_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def observe(self, kind: str, event_type: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """Record a watch event; returns the previous object when it was deleted."""
@@ -128,12 +129,17 @@ class Runtime:
         url, _, secret = self.store_settings(storage)
         explicit = (storage or {}).get("credentialsSecretRef")
         key = (url, namespace if explicit else None, secret if explicit else None)
-        if key not in self._stores:
-            if explicit:
-                creds = await self.cluster.secret_data(namespace, secret)
-                self._stores[key] = await asyncio.to_thread(_s3_with_credentials, url, creds)
-            else:
-                self._stores[key] = await asyncio.to_thread(open_store, url)
+        if key in self._stores:
+            return self._stores[key]
+        # One client per store, created once: building a boto3 client takes a second and ~15 MB, and
+        # twenty runs arriving together must not build twenty.
+        async with self._store_lock:
+            if key not in self._stores:
+                if explicit:
+                    creds = await self.cluster.secret_data(namespace, secret)
+                    self._stores[key] = await asyncio.to_thread(_s3_with_credentials, url, creds)
+                else:
+                    self._stores[key] = await asyncio.to_thread(open_store, url)
         return self._stores[key]
 
 
