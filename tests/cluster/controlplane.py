@@ -267,10 +267,17 @@ def start(workdir: Path, die_with_parent: bool = True, timeout: float = 60) -> C
         policy = workdir / "audit-policy.yaml"
         policy.write_text(
             "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\n"
-            "rules:\n- level: Metadata\n"
+            + (
+                "rules:\n- level: Request\n  verbs: [patch]\n- level: Metadata\n"
+                if os.environ.get("PROCTOR_APISERVER_AUDIT_PATCHES") == "1"
+                else "rules:\n- level: Metadata\n"
+            )
         )
-        audit_args = [f"--audit-policy-file={policy}", f"--audit-log-path={workdir / 'audit.log'}",
-                      "--audit-log-maxsize=0"]
+        audit_args = [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={workdir / 'audit.log'}",
+            "--audit-log-maxsize=0",
+        ]
     servers: list[Server] = []
     try:
         etcd, etcd_port = start_etcd(workdir, die_with_parent)

@@ -140,13 +140,16 @@ def helm_release(k8s, s3) -> Iterator[Release]:
 
 
 def judged_run() -> dict[str, Any]:
-    """Two real ArtifactsBench tasks with prose answers: nothing to render, so judged on text alone
-    (no browser needed); the judge double scores each from its `[[score:NN]]` marker."""
+    """Three real ArtifactsBench tasks with prose answers: nothing to render, so judged on text alone
+    (no browser needed). The judge double scores the first two from their `[[score:NN]]` markers and
+    answers the third with text that has no score, every time: a judge error (`unparseable`) the run
+    records as a failed item."""
     lines = (REPO / "examples" / "artifactsbench" / "data" / "tasks.jsonl").read_text().splitlines()
-    tasks = [json.loads(line) for line in lines[:2]]
+    tasks = [json.loads(line) for line in lines[:3]]
     answers = [
         {"index": tasks[0]["index"], "answer": "I would draw it with paths and gradients. [[score:70]]"},
         {"index": tasks[1]["index"], "answer": "A configuration file, described in words. [[score:40]]"},
+        {"index": tasks[2]["index"], "answer": "Something the judge cannot score. [[reply:garbage]]"},
     ]
     return {
         "apiVersion": "proctor.dev/v1alpha1",
@@ -156,7 +159,7 @@ def judged_run() -> dict[str, Any]:
             "benchmark": {"format": "artifactsbench", "source": {"inline": tasks}},
             "answers": {"format": "artifactsbench", "source": {"inline": answers}},
             "judge": {"serverRef": {"name": "helm-judge"}, "backoffSeconds": 0.1},
-            "sharding": {"shardSize": 2},
+            "sharding": {"shardSize": 3},
             "parallelism": 1,
         },
     }
@@ -194,13 +197,30 @@ def helm_runs(helm_release: Release, prometheus) -> Iterator[Runs]:
         kube.apply(broken)
         for name in ("humanevalv-example", "humanevalv-example-n1", JUDGED_RUN):
             run = kube.wait_phase("evalrun", name, ("Succeeded", "Failed"), timeout=300)
-            assert run["status"]["phase"] == "Succeeded", (name, run["status"], helm_release.operator_log()[-3000:])
-        # Let Prometheus see the finished state (scores) before anyone queries it.
+            assert run["status"]["phase"] == "Succeeded", (
+                name,
+                run["status"],
+                helm_release.operator_log()[-3000:],
+            )
+        # Let Prometheus see every run's finished state (scores, all items done) before anyone queries.
+        for name in ("humanevalv-example", "humanevalv-example-n1", JUDGED_RUN):
+            wait_for(
+                lambda n=name: (
+                    prometheus.query(f'proctor_run_score{{namespace="{helm_release.watch}",run="{n}"}}')
+                    and not prometheus.query(
+                        f'proctor_run_items{{namespace="{helm_release.watch}",run="{n}",state="pending"}} > 0'
+                    )
+                ),
+                60,
+                f"Prometheus to scrape {name}'s final state",
+            )
+        # The misconfigured run has made its point once Prometheus holds the error; stop its retries.
         wait_for(
-            lambda: prometheus.query(f'proctor_run_score{{namespace="{helm_release.watch}",run="{JUDGED_RUN}"}}'),
+            lambda: prometheus.query('proctor_reconcile_errors_total{kind="EvalRun",reason="NotFound"}'),
             60,
-            "Prometheus to scrape the judged run's scores",
+            "the missing Secret's reconcile error",
         )
+        kube("delete", "evalrun", BROKEN_RUN, "--wait=false")
         yield Runs(helm_release, judge, job)
     finally:
         judge.kill()

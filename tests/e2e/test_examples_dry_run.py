@@ -49,7 +49,14 @@ def test_every_example_is_accepted_by_a_server_side_dry_run(k8s, crds):
     namespace = f"examples-{uuid.uuid4().hex[:6]}"
     k8s.create_namespace(namespace)
     try:
-        args = ["apply", "--dry-run=server", "--server-side", "--field-manager=proctor-examples", "-n", namespace]
+        args = [
+            "apply",
+            "--dry-run=server",
+            "--server-side",
+            "--field-manager=proctor-examples",
+            "-n",
+            namespace,
+        ]
         for path in files:
             args += ["-f", str(path)]
         done = k8s.kubectl(*args, check=False, timeout=120)

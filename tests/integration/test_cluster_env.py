@@ -782,7 +782,10 @@ def test_init_containers_then_sidecar_and_main(k8s: Any, namespace: str, tmp_pat
     order = tmp_path / "order.txt"
 
     def step(name: str, extra: str = "") -> list[str]:
-        return py(f"open({str(order)!r}, 'a').write({name!r} + '\\n'){extra}")
+        # Each container records when its process was started (field 22 of /proc/self/stat, in clock
+        # ticks since boot), not when it got round to writing: interpreter start-up time varies.
+        started = "open('/proc/self/stat').read().rsplit(')', 1)[1].split()[19]"
+        return py(f"open({str(order)!r}, 'a').write({name!r} + ' ' + {started} + '\\n'){extra}")
 
     pod = {
         "apiVersion": "v1",
@@ -811,7 +814,10 @@ def test_init_containers_then_sidecar_and_main(k8s: Any, namespace: str, tmp_pat
         lambda: (s := kget(k8s, "-n", namespace, "pod/staged")["status"]).get("phase") == "Succeeded" and s,
         30,
     )
-    assert order.read_text().split() == ["first", "second", "sidecar", "main"]
+    started = dict(line.split() for line in order.read_text().splitlines())
+    assert set(started) == {"first", "second", "sidecar", "main"}
+    ticks = [int(started[name]) for name in ("first", "second", "sidecar", "main")]
+    assert ticks == sorted(ticks), f"containers started out of order: {started}"
     inits = {c["name"]: c["state"] for c in status["initContainerStatuses"]}
     assert inits["first"]["terminated"]["exitCode"] == 0
     assert "terminated" in inits["sidecar"]  # stopped once the main container finished

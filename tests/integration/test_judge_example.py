@@ -52,6 +52,9 @@ def proctor_run(url: str, store: Path, timeout: float = 600) -> tuple[subprocess
     return subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "judge"
+
+
 def finish(proc: subprocess.Popen, timeout: float = 600) -> dict:
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err[-3000:]
@@ -76,6 +79,10 @@ def test_example_run_survives_a_killed_judge_and_reports(tmp_path, judge_double_
 
     items = result["counts"]["total"]
     assert result["phase"] == "Succeeded" and items >= 30
+    # The same numbers a run without a judge outage gives (the double's scores are a function of the
+    # answers); the end-to-end test checks the cluster against the same file.
+    golden = json.loads((FIXTURES / "artifactsbench_example_double_scores.json").read_text())["scores"]
+    assert result["scores"] == pytest.approx(golden)
     assert result["headline"] == "AVG" and {"AVG", "GAME", "SVG", "WEB"} <= set(result["scores"])
     run_dir = store / result["run_prefix"]
     summary = json.loads((run_dir / "summary.json").read_text())

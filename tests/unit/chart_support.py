@@ -47,12 +47,12 @@ def render(*args: str, release: str = "t", namespace: str = "proctor-system", ho
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
-@pytest.fixture
-def helm_template(tmp_path) -> Callable[..., list[dict[str, Any]]]:
-    """`helm_template("--set", "a=b", ...)` renders the chart (release `t`, namespace proctor-system)."""
+def template_runner(home: Path) -> Callable[..., list[dict[str, Any]]]:
+    """What the chart tests' `helm_template` fixture returns: `helm_template("--set", "a=b", ...)`
+    renders the chart (release `t`, namespace proctor-system) with helm's state under `home`."""
 
     def run(*args: str, **kwargs: Any) -> list[dict[str, Any]]:
-        return render(*args, home=tmp_path / "helm", **kwargs)
+        return render(*args, home=home, **kwargs)
 
     return run
 

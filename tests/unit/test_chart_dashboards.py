@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.unit.chart_support"]  # the helm_template fixture
+from tests.unit.chart_support import template_runner
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "proctor"
@@ -68,6 +68,11 @@ interface PromQuery extends DataQuery {{
   datasource?: {{ type: "prometheus"; uid: string }};
 }}
 """
+
+
+@pytest.fixture
+def helm_template(tmp_path):
+    return template_runner(tmp_path / "helm")
 
 
 def _tsc() -> Path:

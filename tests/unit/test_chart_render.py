@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.unit.chart_support import CHART, REPO, find, helm
-
-pytest_plugins = ["tests.unit.chart_support"]  # the helm_template fixture
+from tests.unit.chart_support import CHART, REPO, find, helm, template_runner
 
 # Every Kubernetes API call in operator/proctor/cluster.py -> the (group, resource, verb) it needs.
 # A new call there fails test_rbac_grants_exactly_what_the_operator_calls until it is added here and
@@ -51,6 +49,11 @@ WATCHES = [
     ("proctor.dev", "artifacts"),
     ("batch", "jobs"),
 ]
+
+
+@pytest.fixture
+def helm_template(tmp_path):
+    return template_runner(tmp_path / "helm")
 
 
 def expected_rules() -> set[tuple[str, str, str]]:
@@ -133,9 +136,9 @@ def test_defaults_render_the_operator_and_nothing_optional(helm_template):
     kinds = sorted((d["kind"], d["metadata"]["name"]) for d in docs)
     assert kinds == [
         ("ClusterRole", "t-proctor"),
-        ("ClusterRole", "t-proctor-crds"),
+        ("ClusterRole", "t-proctor-discovery"),
         ("ClusterRoleBinding", "t-proctor"),
-        ("ClusterRoleBinding", "t-proctor-crds"),
+        ("ClusterRoleBinding", "t-proctor-discovery"),
         ("ConfigMap", "t-proctor"),
         ("ConfigMap", "t-proctor-dashboard-judge"),
         ("ConfigMap", "t-proctor-dashboard-operator"),
@@ -291,11 +294,11 @@ def test_rbac_grants_exactly_what_the_operator_calls(helm_template):
     docs = helm_template()
     [role] = find(docs, "ClusterRole", "t-proctor")
     assert flatten(role["rules"]) == expected_rules()
-    [crds] = find(docs, "ClusterRole", "t-proctor-crds")
-    assert flatten(crds["rules"]) == {
+    [discovery] = find(docs, "ClusterRole", "t-proctor-discovery")
+    assert flatten(discovery["rules"]) == {
         ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
         ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
-    }
+    }  # cluster-wide kopf needs no Namespace objects
     [leader] = find(docs, "Role", "t-proctor-leader", "proctor-system")
     named = [r for r in leader["rules"] if r.get("resourceNames")]
     assert flatten(leader["rules"]) == {
@@ -315,7 +318,15 @@ def test_rbac_grants_exactly_what_the_operator_calls(helm_template):
 
 def test_watch_namespaces_get_namespaced_roles_and_no_cluster_wide_grant(helm_template):
     docs = helm_template("--set", "watchNamespaces={team-a,team-b}")
-    assert [d["metadata"]["name"] for d in find(docs, "ClusterRole")] == ["t-proctor-crds"]
+    assert [d["metadata"]["name"] for d in find(docs, "ClusterRole")] == ["t-proctor-discovery"]
+    [discovery] = find(docs, "ClusterRole")
+    # kopf matches the given namespaces against Namespace objects (read-only, names only).
+    assert flatten(discovery["rules"]) == {
+        ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
+        ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+        ("", "namespaces", "list"),
+        ("", "namespaces", "watch"),
+    }
     roles = {d["metadata"]["namespace"]: d for d in find(docs, "Role", "t-proctor")}
     assert set(roles) == {"team-a", "team-b"}
     for namespace, role in roles.items():

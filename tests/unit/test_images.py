@@ -21,9 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.chart_support import find
-
-pytest_plugins = ["tests.unit.chart_support"]  # the helm_template fixture
+from tests.unit.chart_support import find, template_runner
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "images"
@@ -36,6 +34,11 @@ class Instruction:
     op: str
     args: str
     line: int
+
+
+@pytest.fixture
+def helm_template(tmp_path):
+    return template_runner(tmp_path / "helm")
 
 
 def instructions(path: Path) -> list[Instruction]:
