@@ -12,12 +12,12 @@ in the sandbox with a 2 s timeout.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
 import re
 import shutil
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from typing import Any
 from proctor_jobs.benchmarks.base import Benchmark, FormatError, StageContext, StageInfo, StageProcessor
 from proctor_jobs.benchmarks.humanevalv_extract import extract
 from proctor_jobs.oracle import Sandbox, SandboxLimits
+from proctor_jobs.oracle.sandbox import DEFAULT_PRELOAD
 from proctor_jobs.records import ItemRecord, ok
 from proctor_jobs.scoring.passk import default_ks, mean_pass_at_k
 
@@ -272,7 +273,10 @@ class HumanEvalVOracle(StageProcessor):
 
     async def start(self, ctx: StageContext) -> None:
         hide = [str(ctx.store.root)] if hasattr(ctx.store, "root") else []
-        self.sandbox = Sandbox(concurrency=self.concurrency, hide=hide, base_dir=ctx.scratch / "sandbox")
+        preload = (*DEFAULT_PRELOAD, *PYLINT_PRELOAD) if self.config["pylint"] else DEFAULT_PRELOAD
+        self.sandbox = Sandbox(
+            concurrency=self.concurrency, hide=hide, base_dir=ctx.scratch / "sandbox", preload=preload
+        )
         await self.sandbox.__aenter__()
 
     async def stop(self) -> None:
@@ -337,49 +341,62 @@ class HumanEvalVOracle(StageProcessor):
         )
 
 
+PYLINT_PRELOAD = ("pylint.lint", "pylint.reporters.json_reporter")
+
+# Runs inside a confined child of a fork server that has pylint imported already (see PYLINT_PRELOAD):
+# the gate then costs the linting, not a fresh interpreter and pylint's imports per shard.
+_PYLINT_PROGRAM = """
+import json, sys
+from pylint.lint import Run
+from pylint.reporters.json_reporter import JSONReporter
+
+files = json.loads(open("files.json").read())
+options = ["--score=n", "--persistent=n", "--disable=all", "--enable=E,F", "--disable=function-redefined"]
+with open("pylint.json", "w") as out:
+    Run([*options, *files], reporter=JSONReporter(out), exit=False)
+"""
+
+
 async def run_pylint(sandbox: Sandbox, programs: dict[str, Any]) -> dict[str, list[str]]:
-    """One pylint run over every program of the shard; returns error/fatal messages per item.
+    """pylint over every program of the shard; returns error/fatal messages per item.
 
     Equivalent to the original's per-sample `Run([...])` filtered to error/fatal minus
-    function-redefined, at a fraction of the start-up cost. Runs in the sandbox: pylint's inference
-    imports nothing from the programs, but the programs are untrusted text all the same.
+    function-redefined. The programs are split into one chunk per sandbox slot and linted at once,
+    each chunk in one pylint run. Runs in the sandbox: pylint's inference imports nothing from the
+    programs, but they are untrusted text all the same.
     """
     names = {f"s{i:05d}.py": item_id for i, item_id in enumerate(programs)}
-    files = {name: programs[item_id] for name, item_id in names.items()}
-    jobs = max(1, min(len(os.sched_getaffinity(0)), len(files) // 8))
-    argv = [
-        sys.executable,
-        "-m",
-        "pylint",
-        "--output-format=json",
-        "--score=n",
-        "--persistent=n",
-        "--disable=all",
-        "--enable=E,F",
-        "--disable=function-redefined",
-        f"--jobs={jobs}",
-        "--output=pylint.json",
-        *sorted(files),
-    ]
-    limits = SandboxLimits(
-        wall_seconds=120 + 2 * len(files), memory_mb=4096, max_processes=32, max_file_mb=256
+    chunks = max(1, min(sandbox.concurrency, len(names)))
+    ordered = sorted(names)
+    groups = [ordered[i::chunks] for i in range(chunks)]
+    results = await asyncio.gather(
+        *(_pylint_chunk(sandbox, group, names, programs) for group in groups if group)
     )
-    run = await sandbox.run_command(argv, limits, files=files, keep=True)
+    errors: dict[str, list[str]] = defaultdict(list)
+    for messages in results:
+        for message in messages:
+            if message.get("type") in ("error", "fatal") and message.get("symbol") != "function-redefined":
+                item_id = names.get(Path(message.get("path", "")).name)
+                if item_id:
+                    errors[item_id].append(message.get("message", ""))
+    return dict(errors)
+
+
+async def _pylint_chunk(sandbox: Sandbox, group: list[str], names: dict[str, str], programs) -> list[dict]:
+    files = {name: programs[names[name]] for name in group}
+    files["files.json"] = json.dumps(group)
+    limits = SandboxLimits(
+        wall_seconds=60 + 2 * len(group), memory_mb=4096, max_processes=32, max_file_mb=256
+    )
+    run = await sandbox.run_python(_PYLINT_PROGRAM, limits, files=files, keep=True, filename="<pylint>")
     try:
-        if run.status != "exited" or run.exit_code is None or run.exit_code & 32 or run.exit_code < 0:
-            raise RuntimeError(f"pylint could not run ({run.reason}): {run.stderr[-500:]}")
         report = Path(run.scratch or "") / "pylint.json"
+        if run.status != "exited" or not report.is_file():
+            raise RuntimeError(f"pylint could not run ({run.reason}): {run.stderr[-500:]}")
         try:
-            messages = json.loads(report.read_text() or "[]")
-        except (OSError, ValueError) as exc:
+            return json.loads(report.read_text() or "[]")
+        except ValueError as exc:
             raise RuntimeError(f"pylint wrote no JSON report: {exc}; {run.stderr[-300:]}") from exc
     finally:
         if run.scratch:
             shutil.rmtree(Path(run.scratch).parent, ignore_errors=True)
-    errors: dict[str, list[str]] = defaultdict(list)
-    for message in messages:
-        if message.get("type") in ("error", "fatal") and message.get("symbol") != "function-redefined":
-            item_id = names.get(Path(message.get("path", "")).name)
-            if item_id:
-                errors[item_id].append(message.get("message", ""))
-    return dict(errors)
