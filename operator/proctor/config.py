@@ -103,6 +103,15 @@ class OperatorConfig:
             judge_recheck_seconds=float(
                 os.environ.get("PROCTOR_JUDGE_RECHECK_SECONDS", base.judge_recheck_seconds)
             ),
+            judge_resync_seconds=float(
+                os.environ.get("PROCTOR_JUDGE_RESYNC_SECONDS", base.judge_resync_seconds)
+            ),
+            status_interval_seconds=float(
+                os.environ.get("PROCTOR_STATUS_INTERVAL_SECONDS", base.status_interval_seconds)
+            ),
+            leader_election_namespace=os.environ.get(
+                "PROCTOR_LEADER_ELECTION_NAMESPACE", base.leader_election_namespace
+            ),
             metrics_retention_seconds=float(
                 os.environ.get("PROCTOR_METRICS_RETENTION_SECONDS", base.metrics_retention_seconds)
             ),

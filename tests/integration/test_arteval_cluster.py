@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 import uuid
 from typing import Any
 
@@ -19,20 +18,14 @@ import pytest
 
 from proctor_jobs.store import open_store
 from tests.integration.arteval_helpers import REPO
+from tests.waiting import poll
 
 pytestmark = pytest.mark.slow
 EXAMPLE = REPO / "examples" / "artevalbench" / "evalrun.yaml"
 
 
 def wait_for(what: str, check, timeout: float = 180, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+    return poll(what, check, timeout, interval)
 
 
 def job_for(name: str, namespace: str, item_job: dict, argv: list[str], env: dict[str, str]) -> dict:

@@ -22,20 +22,13 @@ from typing import Any
 import pytest
 
 from tests.cluster import procs
+from tests.waiting import poll
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, interval: float = 0.2) -> Any:
-    """Poll until `check()` returns something truthy; return it."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+def wait_for(what: str, check, timeout: float = 60, interval: float = 0.2) -> Any:
+    return poll(what, check, timeout, interval)
 
 
 def kget(k8s: Any, *args: str) -> Any:

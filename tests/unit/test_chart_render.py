@@ -247,6 +247,19 @@ def test_every_value_reaches_the_operators_configuration(helm_template, monkeypa
     assert {d["metadata"]["namespace"] for d in dashboards} == {"monitoring"}
 
 
+def test_pacing_and_leader_election_reach_the_operator(helm_template, monkeypatch):
+    """The chart sets PROCTOR_LEADER_ELECTION_NAMESPACE (and the flag), PROCTOR_JUDGE_RESYNC_SECONDS
+    and PROCTOR_STATUS_INTERVAL_SECONDS; OperatorConfig.from_env must read them, or two replicas would
+    both reconcile and the pacing values would be ignored."""
+    docs = helm_template(
+        "--set", "operator.judgeResyncSeconds=7", "--set", "operator.statusIntervalSeconds=4"
+    )  # fmt: skip
+    config = operator_config(docs, monkeypatch)
+    assert config.leader_election_namespace == "proctor-system"
+    assert config.judge_resync_seconds == 7
+    assert config.status_interval_seconds == 4
+
+
 def test_defaults_reach_the_operator_as_its_own_defaults(helm_template, monkeypatch):
     from proctor.config import DEFAULT_IMAGE, OperatorConfig
 

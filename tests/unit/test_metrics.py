@@ -42,8 +42,7 @@ def test_run_series_items_histograms_and_scores():
     text = scrape(state)
     assert (
         'proctor_run_items{benchmark="humanevalv",namespace="ns",run="run",stage="oracle",'
-        'state="pending"} 3.0'
-        in text
+        'state="pending"} 3.0' in text
     )
     assert (
         'proctor_items_processed_total{namespace="ns",run="run",stage="oracle",state="succeeded"} 6.0' in text

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from proctor_jobs.benchmarks import FormatError, get_benchmark
-from proctor_jobs.benchmarks.artifactsbench import NO_JUDGE
+from proctor_jobs.benchmarks.render_judge import NO_JUDGE
 
 REPO = Path(__file__).resolve().parents[2]
 AB_TASKS = REPO / "tests/fixtures/artifactsbench/tasks.jsonl"

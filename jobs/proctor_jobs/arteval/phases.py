@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from proctor_jobs.oracle import Sandbox, SandboxLimits
+from proctor_jobs.oracle.forkserver import tail_file
 
 #: Top-level folders every phase may read: the operating system, its tools and their state (dpkg's
 #: database in /var/lib is what an environment check may query).
@@ -38,7 +39,6 @@ SYSTEM_DIRS = frozenset(
 ALWAYS_HIDDEN = ("/var/tmp", "/var/lib/kubelet", "/var/lib/docker", "/var/lib/containerd")
 #: What name resolution needs when a phase may use the network (/etc/resolv.conf often links here).
 RESOLVER_DIRS = ("/run/systemd/resolve", "/run/resolvconf")
-_TAIL = 16 * 1024
 
 
 @dataclass
@@ -256,27 +256,14 @@ async def _run_in_pod(phase: Phase) -> PhaseResult:
         exit_code=code if code is not None and code >= 0 else None,
         signal=-code if code is not None and code < 0 else None,
         duration_s=time.monotonic() - started,
-        stdout=_tail(out_path),
-        stderr=_tail(err_path),
+        stdout=tail_file(out_path),
+        stderr=tail_file(err_path),
         isolation=["process-group", "pod"],
         tier="pod",
     )
     for path in (out_path, err_path):
         path.unlink(missing_ok=True)
     return result
-
-
-def _tail(path: Path) -> str:
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > _TAIL:
-                head = f.read(_TAIL // 4)
-                f.seek(size - 3 * _TAIL // 4)
-                return (head + b"\n[... truncated ...]\n" + f.read()).decode(errors="replace")
-            return f.read().decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def shell() -> str:

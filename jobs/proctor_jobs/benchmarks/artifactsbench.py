@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from proctor_jobs.benchmarks.base import Benchmark, FormatError, StageInfo, StageProcessor
+from proctor_jobs.benchmarks.base import FormatError
+from proctor_jobs.benchmarks.render_judge import RenderThenJudge
 
-NO_JUDGE = "no judge configured (set spec.judge.url, --judge-url, or spec.judge.serverRef)"
 ANSWER_FIELDS = ("answer", "model_infer_result", "output")
 #: the published leaderboard's domain columns (class prefixes)
 DOMAIN_COLUMNS = {
@@ -46,8 +46,14 @@ def domain_of(task_class: str) -> str:
     return (task_class or "").split("-", 1)[0].strip() or "Uncategorised"
 
 
-class ArtifactsBench(Benchmark):
+class ArtifactsBench(RenderThenJudge):
     name = "artifactsbench"
+    render_config = "proctor_jobs.render.artifacts:render_config"
+    renderer = "proctor_jobs.render.artifacts:ArtifactRenderer"
+    judge = "proctor_jobs.judge.artifactsbench:ArtifactsBenchJudge"
+    scoring = "proctor_jobs.scoring.artifactsbench"
+    render_description = "extract the page, render it, take screenshots"
+    judge_description = "checklist and screenshots to the judge"
     title = "ArtifactsBench"
     answer_field = "answer"
 
@@ -107,20 +113,6 @@ class ArtifactsBench(Benchmark):
     def categories(self, tasks: list[dict[str, Any]]) -> dict[str, int]:
         return dict(Counter(domain_of(t.get("class", "")) for t in tasks))
 
-    def stages(self, spec: dict[str, Any]) -> list[StageInfo]:
-        judge = spec.get("judge") or {}
-        has_judge = bool(judge.get("url") or judge.get("serverRef"))
-        return [
-            StageInfo("render", "render", description="extract the page, render it, take screenshots"),
-            StageInfo(
-                "judge",
-                "judge",
-                needs_judge=True,
-                description="checklist and screenshots to the judge",
-                skip_reason=None if has_judge else NO_JUDGE,
-            ),
-        ]
-
     def work_items(self, tasks, answers, spec):
         warnings: list[str] = []
         if answers is None:
@@ -161,63 +153,3 @@ class ArtifactsBench(Benchmark):
                     item["missing"] = True
                 items.append(item)
         return items, warnings
-
-    def stage_config(self, stage: str, spec: dict[str, Any]) -> dict[str, Any]:
-        if stage == "judge":
-            from proctor_jobs.judge import judge_stage_config
-
-            return judge_stage_config("artifactsbench", spec)
-        from proctor_jobs.render.artifacts import render_config
-
-        return render_config(spec)
-
-    def processor(self, stage: str, config: dict[str, Any]) -> StageProcessor:
-        if stage == "judge":
-            from proctor_jobs.judge.artifactsbench import ArtifactsBenchJudge
-
-            return ArtifactsBenchJudge(config)
-        from proctor_jobs.render.artifacts import ArtifactRenderer
-
-        return ArtifactRenderer(config)
-
-    def aggregate(self, items, records, spec):
-        try:
-            from proctor_jobs.scoring import artifactsbench as scoring
-        except ImportError:
-            return render_only_summary(items, records)
-        return scoring.aggregate(items, records, spec)
-
-    def exports(self, items, records, spec):
-        try:
-            from proctor_jobs.scoring import artifactsbench as scoring
-        except ImportError:
-            return {}
-        return scoring.exports(items, records, spec)
-
-
-def render_only_summary(items: list[dict[str, Any]], records: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Until the judge's scoring exists: what the render stage found, nothing more."""
-    render = records.get("render", {})
-    kinds: Counter[str] = Counter()
-    statuses: Counter[str] = Counter()
-    blank = 0
-    for item in items:
-        rec = render.get(item["id"])
-        if rec is None:
-            continue
-        statuses[rec.status] += 1
-        kinds[(rec.data.get("extraction") or {}).get("kind", "none")] += 1
-        blank += bool(rec.data.get("blank"))
-    total = len(items)
-    rendered = sum(n for kind, n in kinds.items() if kind != "none")
-    scores = {
-        "render_ok_rate": round(100.0 * statuses.get("ok", 0) / total, 1) if total else 0.0,
-        "renderable_rate": round(100.0 * rendered / total, 1) if total else 0.0,
-        "blank_rate": round(100.0 * blank / total, 1) if total else 0.0,
-    }
-    return {
-        "headline": "render_ok_rate",
-        "scores": scores,
-        "breakdowns": {"extraction_kinds": dict(kinds), "render_status": dict(statuses)},
-        "counts": {"items": total, "rendered": statuses.get("ok", 0)},
-    }

@@ -23,8 +23,8 @@ import io
 from collections import Counter, defaultdict
 from typing import Any
 
-from proctor_jobs.benchmarks.artifactsbench import NO_JUDGE
-from proctor_jobs.benchmarks.base import Benchmark, FormatError, StageInfo, StageProcessor
+from proctor_jobs.benchmarks.base import FormatError
+from proctor_jobs.benchmarks.render_judge import RenderThenJudge
 
 ID_FIELDS = ("question_folder", "id", "sample_id", "source_record_id")
 ANSWER_ID_FIELDS = ("question_folder", "id", "sample_id", "source_record_id")
@@ -48,8 +48,14 @@ def _decode(value: str) -> bytes:
     return base64.b64decode(value, validate=True)
 
 
-class Vision2Code(Benchmark):
+class Vision2Code(RenderThenJudge):
     name = "vision2code"
+    render_config = "proctor_jobs.render.vision2code:vision2code_render_config"
+    renderer = "proctor_jobs.render.vision2code:Vision2CodeRenderer"
+    judge = "proctor_jobs.judge.vision2code:Vision2CodeJudge"
+    scoring = "proctor_jobs.scoring.vision2code"
+    render_description = "run the program (sandbox or browser), check the image"
+    judge_description = "rubric rating against the reference"
     title = "Vision2Code"
     answer_field = "answer"
 
@@ -148,22 +154,6 @@ class Vision2Code(Benchmark):
     def categories(self, tasks: list[dict[str, Any]]) -> dict[str, int]:
         return dict(Counter(str(t.get("source_dataset")) for t in tasks))
 
-    def stages(self, spec: dict[str, Any]) -> list[StageInfo]:
-        judge = spec.get("judge") or {}
-        has_judge = bool(judge.get("url") or judge.get("serverRef"))
-        return [
-            StageInfo(
-                "render", "render", description="run the program (sandbox or browser), check the image"
-            ),
-            StageInfo(
-                "judge",
-                "judge",
-                needs_judge=True,
-                description="rubric rating against the reference",
-                skip_reason=None if has_judge else NO_JUDGE,
-            ),
-        ]
-
     def work_items(self, tasks, answers, spec):
         warnings: list[str] = []
         lookup: dict[str, str] = {}
@@ -230,54 +220,3 @@ class Vision2Code(Benchmark):
                     item["missing"] = True
                 items.append(item)
         return items, warnings
-
-    def stage_config(self, stage: str, spec: dict[str, Any]) -> dict[str, Any]:
-        if stage == "judge":
-            from proctor_jobs.judge import judge_stage_config
-
-            return judge_stage_config("vision2code", spec)
-        from proctor_jobs.render.vision2code import vision2code_render_config
-
-        return vision2code_render_config(spec)
-
-    def processor(self, stage: str, config: dict[str, Any]) -> StageProcessor:
-        if stage == "judge":
-            from proctor_jobs.judge.vision2code import Vision2CodeJudge
-
-            return Vision2CodeJudge(config)
-        from proctor_jobs.render.vision2code import Vision2CodeRenderer
-
-        return Vision2CodeRenderer(config)
-
-    def aggregate(self, items, records, spec):
-        try:
-            from proctor_jobs.scoring import vision2code as scoring
-        except ImportError:
-            return render_only_summary(items, records)
-        return scoring.aggregate(items, records, spec)
-
-    def exports(self, items, records, spec):
-        try:
-            from proctor_jobs.scoring import vision2code as scoring
-        except ImportError:
-            return {}
-        return scoring.exports(items, records, spec)
-
-
-def render_only_summary(items: list[dict[str, Any]], records: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Until the judge's scoring exists: render success and similarity only."""
-    render = records.get("render", {})
-    recs = [render[i["id"]] for i in items if i["id"] in render]
-    success = [r for r in recs if r.status == "ok" and not r.data.get("failure")]
-    sims = [r.data["similarity"] for r in success if r.data.get("similarity") is not None]
-    failures = Counter(r.data.get("failure") or f"render {r.status}" for r in recs if r not in success)
-    total = len(items)
-    return {
-        "headline": "render_success_rate",
-        "scores": {
-            "render_success_rate": round(len(success) / total, 4) if total else 0.0,
-            "mean_similarity": round(sum(sims) / len(sims), 4) if sims else 0.0,
-        },
-        "breakdowns": {"failures": dict(failures)},
-        "counts": {"items": total, "rendered": len(success)},
-    }

@@ -444,8 +444,8 @@ def _result(
         "duration_s": round(duration, 4),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 4),
         "max_rss_mb": round(usage.ru_maxrss / 1024, 1),
-        "stdout": _tail(paths["stdout"]),
-        "stderr": _tail(paths["stderr"]),
+        "stdout": tail_file(paths["stdout"]),
+        "stderr": tail_file(paths["stderr"]),
         "isolation": isolation.describe(tier, network=bool(limits.get("network"))),
     }
     for name in req.get("collect", []):
@@ -473,7 +473,8 @@ def _parse_exception(report: bytes) -> dict | None:
     return None
 
 
-def _tail(path: Path) -> str:
+def tail_file(path: Path) -> str:
+    """The start and the end of a possibly huge output file (the middle is what nobody reads)."""
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size

@@ -1,0 +1,99 @@
+{{/* Names, labels and the operator's RBAC rules, shared by the templates. */}}
+
+{{- define "proctor.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "proctor.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "proctor.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "proctor.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{- define "proctor.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "proctor.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: proctor
+{{- end -}}
+
+{{- define "proctor.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "proctor.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "proctor.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/* Worker images per stage kind: the non-empty ones, with the default filled in. */}}
+{{- define "proctor.workerImages" -}}
+{{- $images := dict "default" (default (printf "%s:%s" .Values.worker.repository .Chart.AppVersion) .Values.worker.images.default) -}}
+{{- range $kind, $image := .Values.worker.images -}}
+{{- if and $image (ne $kind "default") -}}
+{{- $_ := set $images $kind $image -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $images -}}
+{{- end -}}
+
+{{/*
+The operator's API use, rule by rule (operator/proctor/cluster.py and kopf's watches in
+operator/proctor/handlers.py). Nothing else: no delete (children go by owner references), no get
+of Jobs (they come from the watch), no pods/exec, no update of specs.
+*/}}
+{{- define "proctor.rules" -}}
+# Watch the three kinds (kopf), create results Artifacts, write status.
+- apiGroups: ["proctor.dev"]
+  resources: ["evalruns", "judgeservers"]
+  verbs: ["list", "watch"]
+- apiGroups: ["proctor.dev"]
+  resources: ["artifacts"]
+  verbs: ["list", "watch", "create"]
+- apiGroups: ["proctor.dev"]
+  resources: ["evalruns/status", "judgeservers/status", "artifacts/status"]
+  verbs: ["patch"]
+# One Indexed Job per stage (and ingest Jobs): watched, created, patched (suspend/resume, parallelism).
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["list", "watch", "create", "patch"]
+# vLLM JudgeServers: a Deployment and a Service; the judge pods' states explain a stuck judge.
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "create", "patch"]
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["create"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
+# The per-run default-deny egress NetworkPolicy.
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["create"]
+# Artifact sources in ConfigMaps; store credentials and judge API keys in Secrets.
+- apiGroups: [""]
+  resources: ["configmaps", "secrets"]
+  verbs: ["get"]
+# Events on phase changes and failures (what `kubectl describe` shows).
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end -}}
