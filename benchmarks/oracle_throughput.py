@@ -11,8 +11,9 @@ Two measurements, both printed:
   running the tests. Baseline: HumanEval-V's `execution_tasks` per sample, i.e. an in-process pylint
   `Run` on the program, then a `multiprocessing.Manager` plus a fresh `Process` that `exec`s it under a
   2 s alarm, in a `ProcessPoolExecutor` whose workers have the original module's imports loaded
-  (numpy, pylint). Proctor: one pylint run per shard over all its programs (in the sandbox), then each
-  program in a confined child of the pre-warmed fork server.
+  (numpy, pylint). Proctor: the oracle stage's way — per shard, pylint over all its programs in one
+  confined run per slot (the fork server has pylint imported and warm), then each program in a
+  confined child of the pre-warmed fork server; shards are worked concurrently, as a run's workers do.
 - **execution only**: the same without the pylint gate on either side.
 
 Proctor's side runs with its full isolation on (namespaces, read-only filesystem, unprivileged uid,
@@ -150,24 +151,31 @@ def run_baseline(programs: list[str], workers: int, with_pylint: bool) -> tuple[
 
 
 async def run_ours(programs: list[str], workers: int, with_pylint: bool, shard_size: int):
-    preload = (*DEFAULT_PRELOAD, *PYLINT_PRELOAD) if with_pylint else DEFAULT_PRELOAD
-    async with Sandbox(concurrency=workers, preload=preload) as sandbox:
-        await sandbox.run_python("pass")  # the server's start-up is paid once per worker, not per sample
-        start = time.perf_counter()
-        passed = 0
-        for offset in range(0, len(programs), shard_size):
-            shard = programs[offset : offset + shard_size]
+    """Shards are worked concurrently, as a run's workers work them, over one pre-warmed sandbox."""
+    linter_preload = (*DEFAULT_PRELOAD, *PYLINT_PRELOAD)
+    async with (
+        Sandbox(concurrency=workers) as sandbox,
+        Sandbox(concurrency=workers, preload=linter_preload) as linter,
+    ):
+        # The servers' start-up is paid once per worker, not per sample.
+        await asyncio.gather(sandbox.run_python("pass"), linter.run_python("pass"))
+        results = []
+
+        async def shard(programs: list[str]) -> None:
             rejected: dict[str, list[str]] = {}
             if with_pylint:
-                rejected = await run_pylint(sandbox, {str(i): p for i, p in enumerate(shard)})
-            todo = [p for i, p in enumerate(shard) if str(i) not in rejected]
-            results = await asyncio.gather(
-                *(sandbox.run_python(p, SandboxLimits(wall_seconds=2)) for p in todo)
+                rejected = await run_pylint(linter, {str(i): p for i, p in enumerate(programs)})
+            todo = [p for i, p in enumerate(programs) if str(i) not in rejected]
+            results.extend(
+                await asyncio.gather(*(sandbox.run_python(p, SandboxLimits(wall_seconds=2)) for p in todo))
             )
-            passed += sum(r.ok for r in results)
+
+        start = time.perf_counter()
+        await asyncio.gather(
+            *(shard(programs[o : o + shard_size]) for o in range(0, len(programs), shard_size))
+        )
         elapsed = time.perf_counter() - start
-        isolation = results[0].isolation if results else []
-    return elapsed, passed, isolation
+    return elapsed, sum(r.ok for r in results), results[0].isolation if results else []
 
 
 def main() -> None:

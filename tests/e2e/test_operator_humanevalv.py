@@ -168,3 +168,28 @@ def test_deleting_a_run_removes_its_jobs_and_keeps_its_data(kube, operator, s3, 
         lambda: not kube.items("jobs", "proctor.dev/run=short-lived"), 90, "garbage collection of the Jobs"
     )
     assert s3.client().head_object(Bucket=s3.bucket, Key=prefix)
+
+
+def test_a_missing_store_secret_is_reported_and_the_run_starts_once_it_exists(kube, operator, s3):
+    kube("apply", "-f", str(EXAMPLE / "inputs.yaml"))
+    run = yaml_run("own-credentials")
+    run["spec"]["storage"] = {"credentialsSecretRef": {"name": "team-store"}}
+    kube.apply(run)
+
+    def store_condition():
+        status = (kube.get("evalrun", "own-credentials") or {}).get("status") or {}
+        return next((c for c in status.get("conditions") or [] if c["type"] == "StoreReady"), None)
+
+    condition = wait_for(store_condition, 60, "a StoreReady condition")
+    assert condition["reason"] == "StoreUnavailable" and "team-store" in condition["message"]
+    assert kube.phase("evalrun", "own-credentials") == "Pending"
+    kube(
+        "create",
+        "secret",
+        "generic",
+        "team-store",
+        f"--from-literal=AWS_ACCESS_KEY_ID={s3.access_key}",
+        f"--from-literal=AWS_SECRET_ACCESS_KEY={s3.secret_key}",
+    )
+    final = kube.wait_phase("evalrun", "own-credentials", ("Succeeded", "Failed"), timeout=240)
+    assert final["status"]["scores"] == EXPECTED_N6

@@ -268,20 +268,29 @@ class HumanEvalVOracle(StageProcessor):
         )
         self.item_deadline_s = config["timeout_s"] + 30.0
         self.sandbox: Sandbox | None = None
+        self.linter: Sandbox | None = None
         self.programs: dict[str, Any] = {}
         self.pylint_errors: dict[str, list[str]] = {}
 
     async def start(self, ctx: StageContext) -> None:
         hide = [str(ctx.store.root)] if hasattr(ctx.store, "root") else []
-        preload = (*DEFAULT_PRELOAD, *PYLINT_PRELOAD) if self.config["pylint"] else DEFAULT_PRELOAD
-        self.sandbox = Sandbox(
-            concurrency=self.concurrency, hide=hide, base_dir=ctx.scratch / "sandbox", preload=preload
-        )
+        # Programs fork from a lean server; pylint from its own, warm one. A server carrying pylint's
+        # caches is several times larger, and every fork copies the page tables of what it carries.
+        self.sandbox = Sandbox(concurrency=self.concurrency, hide=hide, base_dir=ctx.scratch / "sandbox")
         await self.sandbox.__aenter__()
+        if self.config["pylint"]:
+            self.linter = Sandbox(
+                concurrency=self.concurrency,
+                hide=hide,
+                base_dir=ctx.scratch / "linter",
+                preload=(*DEFAULT_PRELOAD, *PYLINT_PRELOAD),
+            )
+            await self.linter.__aenter__()
 
     async def stop(self) -> None:
-        if self.sandbox:
-            await self.sandbox.close()
+        for sandbox in (self.sandbox, self.linter):
+            if sandbox:
+                await sandbox.close()
 
     async def prepare(self, items, upstream, ctx) -> None:
         for item in items:
@@ -290,7 +299,7 @@ class HumanEvalVOracle(StageProcessor):
             )
         if self.config["pylint"] and items:
             self.pylint_errors = await run_pylint(
-                self.sandbox, {item["id"]: self.programs[item["id"]].program for item in items}
+                self.linter, {item["id"]: self.programs[item["id"]].program for item in items}
             )
 
     async def process(self, item, upstream, ctx) -> ItemRecord:
@@ -341,7 +350,7 @@ class HumanEvalVOracle(StageProcessor):
         )
 
 
-PYLINT_PRELOAD = ("pylint.lint", "pylint.reporters.json_reporter")
+PYLINT_PRELOAD = ("pylint.lint", "pylint.reporters.json_reporter", "proctor_jobs.oracle.pylint_warm")
 
 # Runs inside a confined child of a fork server that has pylint imported already (see PYLINT_PRELOAD):
 # the gate then costs the linting, not a fresh interpreter and pylint's imports per shard.

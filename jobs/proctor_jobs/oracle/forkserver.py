@@ -58,6 +58,7 @@ def main() -> None:
     tier = isolation.probe_tier()
     if mode == "shared":
         tier = _enter_shared_namespaces(tier, base, hide)
+        isolation.install_base_env()
         SharedServer(base, tier).serve()
     else:
         IsolatedServer(base, tier, hide).serve()

@@ -65,7 +65,21 @@ async def reconcile(
     benchmark_format = _benchmark_format(spec, artifacts)
     needs_judge = bool((spec.get("judge") or {}).get("serverRef"))
     blockers = logic.input_blockers(spec, artifacts, judges, needs_judge)
-    store = await rt.store_for(namespace, spec.get("storage"))
+    try:
+        store = await rt.store_for(namespace, spec.get("storage"))
+    except Exception as exc:  # a missing credentials Secret, an unreachable endpoint: say so and wait
+        message = f"spec.storage: the store cannot be opened: {type(exc).__name__}: {exc}"
+        conditions = set_condition(
+            status.get("conditions") or [], "StoreReady", False, "StoreUnavailable", message, generation
+        )
+        new = {
+            **status,
+            "phase": "Pending",
+            "message": message,
+            "conditions": conditions,
+            "observedGeneration": generation,
+        }
+        return None if _same_status(status, new) else new
     run_prefix = status.get("runPrefix") or RunLayout.for_run(namespace, name, uid).prefix
 
     plan = cache.plan
@@ -312,7 +326,14 @@ def _resolve_judge(rt: Runtime, namespace: str, spec: dict[str, Any], judges) ->
     server_status = server.get("status") or {}
     judge["url"] = server_status.get("endpoint")
     judge["model"] = judge.get("model") or server_status.get("model")
-    sharing = sum(1 for r in rt.runs.values() if r.plan is not None) + 1
+    # The judge's budget is split between the unfinished runs that use it (this one included).
+    sharing = 1 + sum(
+        1
+        for (ns, _), other in rt.objects["EvalRun"].items()
+        if ns == namespace
+        and ((other.get("spec") or {}).get("judge") or {}).get("serverRef", {}).get("name") == ref
+        and (other.get("status") or {}).get("phase") in ("Running", "Suspended")
+    )
     budget = logic.judge_concurrency(
         int((server.get("spec") or {}).get("maxConcurrency", 32)),
         int(server_status.get("readyReplicas") or 1),
