@@ -10,7 +10,7 @@ once per session: the chart is installed once, the runs are done once, and both 
 - `helm_runs`: what runs on it, scraped by the test Prometheus from the start: the HumanEval-V example
   (`kubectl apply -f examples/humanevalv/`), a small ArtifactsBench run judged by the judge test
   double through an external JudgeServer (so judge series exist), and a run whose credentials Secret
-  does not exist (so the operator records a reconcile error, as a misconfigured run would).
+  does not exist (the run reports StoreUnavailable and the operator counts a reconcile error).
 """
 
 from __future__ import annotations
@@ -216,7 +216,9 @@ def helm_runs(helm_release: Release, prometheus) -> Iterator[Runs]:
             )
         # The misconfigured run has made its point once Prometheus holds the error; stop its retries.
         wait_for(
-            lambda: prometheus.query('proctor_reconcile_errors_total{kind="EvalRun",reason="NotFound"}'),
+            lambda: prometheus.query(
+                'proctor_reconcile_errors_total{kind="EvalRun",reason="StoreUnavailable"}'
+            ),
             60,
             "the missing Secret's reconcile error",
         )

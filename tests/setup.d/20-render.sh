@@ -37,9 +37,11 @@ if ((${#missing[@]})); then
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 /usr/bin/chromium --version >&2 || { log "chromium is installed but does not run"; exit 1; }
-pdflatex --version | head -1 >&2
-latexmk -v | head -2 | tail -1 >&2
-pdftoppm -v 2>&1 | head -1 >&2
+# `sed -n` reads its whole input: `head` would exit early and, under pipefail, the writer's SIGPIPE
+# (exit 141) would fail the set-up.
+pdflatex --version | sed -n 1p >&2
+latexmk -v | sed -n 2p >&2
+pdftoppm -v 2>&1 | sed -n 1p >&2
 
 # ---- Python packages -------------------------------------------------------------------------------
 if ! "$PYTHON" -c 'import playwright, matplotlib, PIL, numpy' 2>/dev/null; then
@@ -59,4 +61,4 @@ sys.exit(0 if cache_status().get('current') else 1)"; then
   log "building the library cache from the npm registry (a minute or two)"
   (cd "$here" && PYTHONPATH="$here/jobs:$here/operator" "$PYTHON" -m proctor cache build)
 fi
-(cd "$here" && PYTHONPATH="$here/jobs:$here/operator" "$PYTHON" -m proctor cache status | head -2) >&2
+(cd "$here" && PYTHONPATH="$here/jobs:$here/operator" "$PYTHON" -m proctor cache status | sed -n 1,2p) >&2

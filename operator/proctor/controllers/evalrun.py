@@ -68,6 +68,7 @@ async def reconcile(
     try:
         store = await rt.store_for(namespace, spec.get("storage"))
     except Exception as exc:  # a missing credentials Secret, an unreachable endpoint: say so and wait
+        rt.state.error("EvalRun", "StoreUnavailable")  # counted too: dashboards show misconfigured runs
         message = f"spec.storage: the store cannot be opened: {type(exc).__name__}: {exc}"
         conditions = set_condition(
             status.get("conditions") or [], "StoreReady", False, "StoreUnavailable", message, generation

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from proctor.cluster import Cluster
+from proctor.cluster import Cluster, NotFound
 from proctor.config import OperatorConfig
 from proctor.metrics import OperatorState
 from proctor_jobs.store import Store, open_store
@@ -136,7 +136,12 @@ class Runtime:
         async with self._store_lock:
             if key not in self._stores:
                 if explicit:
-                    creds = await self.cluster.secret_data(namespace, secret)
+                    try:
+                        creds = await self.cluster.secret_data(namespace, secret)
+                    except NotFound:
+                        raise NotFound(
+                            f"Secret {namespace}/{secret} (spec.storage.credentialsSecretRef) not found"
+                        ) from None
                     self._stores[key] = await asyncio.to_thread(_s3_with_credentials, url, creds)
                 else:
                     self._stores[key] = await asyncio.to_thread(open_store, url)
