@@ -37,6 +37,8 @@ from .kubelet_pod import KubeletContext, PodWorker, Spawner, log, now_iso
 from .procs import set_pdeathsig
 
 NODE_NAME = "proctor-test-node"
+# The code under test: pods run it in place of an image's files (see --image-path).
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CAPACITY = {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "100Gi"}
 #: Variables of the kubelet's own environment that containers inherit (plus PROCTOR_KUBELET_PASSTHROUGH_ENV).
 PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
@@ -299,6 +301,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backoff-base", type=float, default=1.0, help="first restart back-off, seconds")
     parser.add_argument("--backoff-max", type=float, default=10.0)
     parser.add_argument("--max-probe-period", type=float, default=2.0, help="cap on probe periodSeconds")
+    parser.add_argument(
+        "--image-path",
+        action="append",
+        help="host directory standing in for the image's own files, never shadowed by a volume mount "
+        "(repeatable; default: the repository and this Python's environment)",
+    )
     args = parser.parse_args(argv)
 
     root = Path(args.root)
@@ -317,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         backoff_base=args.backoff_base,
         backoff_max=args.backoff_max,
         max_probe_period=args.max_probe_period,
+        image_paths=tuple(args.image_path or (str(REPO_ROOT), sys.prefix)),
     )
     start_reaper(root)
     kubelet = Kubelet(ctx, capacity)

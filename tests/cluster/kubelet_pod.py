@@ -124,6 +124,8 @@ class KubeletContext:
     backoff_base: float = 1.0
     backoff_max: float = 10.0
     max_probe_period: float = 2.0
+    # Host directories standing in for the image's files: never rewritten by a mount (PathRewriter).
+    image_paths: tuple[str, ...] = ()
 
 
 @dataclass
@@ -454,7 +456,7 @@ class PodWorker(threading.Thread):
         )
         raw = ks.build_env(pod, spec, base, self._lookup, self.ctx.allocatable)
         mounts = self._mounts(c, raw)
-        rewrite = ks.PathRewriter(mounts)
+        rewrite = ks.PathRewriter(mounts, keep=self.ctx.image_paths)
         words = [ks.expand(w, raw) for w in [*(spec.get("command") or []), *(spec.get("args") or [])]]
         if not words:
             raise ValueError(

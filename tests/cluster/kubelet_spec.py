@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -187,10 +187,16 @@ class PathRewriter:
     `mountPath` (as a whole path prefix: followed by `/`, the end, or a non-path character) in env
     values, command, args and workingDir becomes the volume's host directory. One regex pass with
     the longest mount paths first, so a rewritten path is never rewritten again.
+
+    `keep` are host directories that stand in for the image's own files (the code under test and
+    its Python environment). A path inside one is left alone even when a mount path is its prefix:
+    with the repository cloned under /tmp and an emptyDir mounted at /tmp, the worker command
+    `/tmp/clone/.venv/bin/python` names the image's Python, not a file in the emptyDir.
     """
 
-    def __init__(self, mounts: Mapping[str, Path]) -> None:
+    def __init__(self, mounts: Mapping[str, Path], keep: Sequence[str] = ()) -> None:
         self.mounts = {k.rstrip("/"): str(v) for k, v in mounts.items() if k.rstrip("/")}
+        self.keep = tuple(k.rstrip("/") for k in keep if k.rstrip("/"))
         names = sorted(self.mounts, key=len, reverse=True)
         self._regex = (
             re.compile(
@@ -205,4 +211,11 @@ class PathRewriter:
     def __call__(self, text: str) -> str:
         if self._regex is None:
             return text
-        return self._regex.sub(lambda m: self.mounts[m.group(1)], text)
+        return self._regex.sub(self._replace, text)
+
+    def _replace(self, match: re.Match[str]) -> str:
+        rest = match.string[match.start() :]
+        for kept in self.keep:
+            if rest.startswith(kept) and (len(rest) == len(kept) or rest[len(kept)] == "/"):
+                return match.group(1)
+        return self.mounts[match.group(1)]

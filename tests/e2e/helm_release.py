@@ -76,6 +76,14 @@ class Release:
         pods = self.operator_pods()
         return self.k8s.kubelet.pod_log(self.namespace, pods[0]["metadata"]["name"]) if pods else ""
 
+    def worker_logs(self, run: str, tail: int = 1500) -> str:
+        """The last lines of each of a run's worker pods' logs: why a shard failed."""
+        logs = []
+        for pod in self.kube.items("pods", f"proctor.dev/run={run}"):
+            name = pod["metadata"]["name"]
+            logs.append(f"--- {name}\n{self.k8s.kubelet.pod_log(self.watch, name)[-tail:]}")
+        return "\n".join(logs)
+
     def uninstall(self) -> str:
         out = self.k8s.helm("uninstall", self.name, "-n", self.namespace, "--wait", "--timeout", "120s")
         self.uninstalled = True
@@ -197,10 +205,11 @@ def helm_runs(helm_release: Release, prometheus) -> Iterator[Runs]:
         kube.apply(broken)
         for name in ("humanevalv-example", "humanevalv-example-n1", JUDGED_RUN):
             run = kube.wait_phase("evalrun", name, ("Succeeded", "Failed"), timeout=300)
+            # The conditions first: pytest truncates long messages, and they say why a run failed.
             assert run["status"]["phase"] == "Succeeded", (
-                name,
-                run["status"],
-                helm_release.operator_log()[-3000:],
+                f"{name}: {run['status'].get('conditions')}\n"
+                f"{ {k: v for k, v in run['status'].items() if k != 'conditions'} }\n"
+                f"{helm_release.worker_logs(name)}\n--- operator\n{helm_release.operator_log()[-3000:]}"
             )
         # Let Prometheus see every run's finished state (scores, all items done) before anyone queries.
         for name in ("humanevalv-example", "humanevalv-example-n1", JUDGED_RUN):

@@ -86,3 +86,12 @@ def test_path_rewriter_rewrites_whole_prefixes_once() -> None:
     assert rewrite("/database /srv/data /data") == "/database /srv/data /h/data"
     assert rewrite("/tmp/a:/data") == "/h/tmp/a:/h/data"
     assert ks.PathRewriter({"/tmp": Path("/tmp/pods/x")})("/tmp/f") == "/tmp/pods/x/f"  # never twice
+
+
+def test_path_rewriter_leaves_the_images_own_files_alone_under_a_mount_path() -> None:
+    # The repository cloned under /tmp, an emptyDir at /tmp: the worker command names the image's
+    # Python, which no mount shadows; other /tmp paths still go to the volume.
+    rewrite = ks.PathRewriter({"/tmp": Path("/h/tmp")}, keep=["/tmp/clone/"])
+    assert rewrite("/tmp/clone/.venv/bin/python") == "/tmp/clone/.venv/bin/python"
+    assert rewrite("CMD=/tmp/clone") == "CMD=/tmp/clone"
+    assert rewrite("/tmp/clone2/x /tmp/scratch") == "/h/tmp/clone2/x /h/tmp/scratch"
