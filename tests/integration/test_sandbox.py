@@ -83,6 +83,15 @@ async def test_fork_bomb_is_contained_and_leaves_nothing_behind(sandbox):
     assert follow_up.ok and follow_up.stdout == "still alive\n"
 
 
+async def test_a_fork_bombs_own_exception_is_its_reason_not_its_childrens_echoes(sandbox):
+    # Every child inherits the status pipe and reports the same exception after the program's own.
+    code = "import os\nwhile True:\n    os.fork()"
+    result = await sandbox.run_python(code, SandboxLimits(wall_seconds=2, max_processes=16))
+    assert not result.ok
+    assert result.exception is not None and result.exception["type"] == "BlockingIOError", result.reason
+    assert result.reason.startswith("BlockingIOError")
+
+
 async def test_ten_gigabytes_are_refused(sandbox):
     result = await sandbox.run_python("blob = bytearray(10 * 1024 ** 3)", LIMITS)
     assert not result.ok

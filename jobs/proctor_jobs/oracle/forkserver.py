@@ -468,7 +468,10 @@ def _read_available(fd: int) -> bytes:
 def _parse_exception(report: bytes) -> dict | None:
     if report.startswith(b"E"):
         try:
-            return json.loads(report[1:])
+            # The first report is the program's own: a fork bomb's children inherit the pipe and
+            # append theirs ("E{...}E{...}"), which must not garble it.
+            exception, _ = json.JSONDecoder().raw_decode(report[1:].decode(errors="replace"))
+            return exception
         except ValueError:
             return {"type": "unknown", "message": report[1:200].decode(errors="replace")}
     return None
