@@ -149,6 +149,9 @@ PAGES = {
     ),
     "blank": "<html><body></body></html>",
     "tall": page(body="<div style='height:40000px;background:linear-gradient(red,blue)'></div>"),
+    "longer_than_the_viewport": page(
+        body="<div style='height:1500px;background:linear-gradient(red,blue)'></div>"
+    ),
 }
 
 DEADLINE = 8.0
@@ -248,9 +251,15 @@ def test_defaults_three_screenshots_blank_detection_and_height_cap(rendered):
 
     from PIL import Image
 
-    sizes = {Image.open(io.BytesIO(png)).size for png in tall.screenshots}
-    assert sizes == {(1280, 4000)} and tall.page_height >= 40000
+    def sizes(name: str) -> set[tuple[int, int]]:
+        return {Image.open(io.BytesIO(png)).size for png in rendered["results"][name][0].screenshots}
+
+    assert sizes("tall") == {(1280, 4000)} and tall.page_height >= 40000
     assert any("cut at 4000 px" in note for note in tall.notes)
+    # Full page: the whole document when it is longer than the viewport, the viewport when it fits.
+    longer, _ = rendered["results"]["longer_than_the_viewport"]
+    assert longer.page_height >= 1500 and sizes("longer_than_the_viewport") == {(1280, longer.page_height)}
+    assert sizes("blank") == {(1280, 720)} and sizes("react_from_cdn") == {(1280, 720)}
 
 
 def _chromium_children() -> list[int]:

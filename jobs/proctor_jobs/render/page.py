@@ -402,8 +402,12 @@ async def _capture(cdp, settings: RenderSettings, clip: dict | None) -> bytes:
             "width": max(1, math.ceil(size.get("width", settings.width))),
             "height": max(1, min(math.ceil(size.get("height", settings.height)), settings.max_page_height)),
         }
-    params: dict[str, Any] = {"format": "png", "captureBeyondViewport": True, "optimizeForSpeed": FAST_PNG}
-    if clip is not None:
+    params: dict[str, Any] = {"format": "png", "optimizeForSpeed": FAST_PNG}
+    if clip is not None and (clip["width"] > settings.width or clip["height"] > settings.height):
+        # Only a page larger than the viewport needs Chromium's capture-beyond-viewport mode (a
+        # resize, a relayout and a re-raster of the whole page, then back); one that fits is the
+        # viewport's pixels as they are.
+        params["captureBeyondViewport"] = True
         params["clip"] = {**clip, "scale": 1}
     reply = await cdp.send("Page.captureScreenshot", params)
     return base64.b64decode(reply["data"])
