@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw
 
 from proctor_jobs.judge import vision2code_rating as R
 from proctor_jobs.judge.vision2code_rubrics import DATASET_RUBRICS, GENERIC_RUBRIC, resolve_dataset
+from proctor_jobs.render.images import inspect_candidate
 
 CLEAN = {"candidate_readable": True, "is_blank_or_degenerate": False, "checks_triggered": []}
 
@@ -189,13 +190,13 @@ def test_render_failure_rating_is_zero_with_the_execution_cap():
 
 
 def test_candidate_inspection_flags_blank_and_accepts_drawings():
-    assert R.inspect_candidate(png(draw=True))["is_blank_or_degenerate"] is False
-    blank = R.inspect_candidate(png(draw=False))
+    assert inspect_candidate(png(draw=True))["is_blank_or_degenerate"] is False
+    blank = inspect_candidate(png(draw=False))
     assert blank["is_blank_or_degenerate"] and "mostly_empty_canvas" in blank["checks_triggered"]
-    assert "too_small" in R.inspect_candidate(png(size=(20, 20)))["checks_triggered"]
-    broken = R.inspect_candidate(b"not a png")
+    assert "too_small" in inspect_candidate(png(size=(20, 20)))["checks_triggered"]
+    broken = inspect_candidate(b"not a png")
     assert broken["candidate_readable"] is False
-    assert R.inspect_candidate(None)["checks_triggered"] == ["missing_candidate_image"]
+    assert inspect_candidate(None)["checks_triggered"] == ["missing_candidate_image"]
 
 
 @pytest.mark.parametrize(

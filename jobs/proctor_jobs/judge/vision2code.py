@@ -21,6 +21,7 @@ from proctor_jobs.judge.client import Unparseable
 from proctor_jobs.judge.images import decode_base64_image, image_part, text_part
 from proctor_jobs.judge.vision2code_rubrics import resolve_dataset
 from proctor_jobs.records import ItemRecord, failed, ok
+from proctor_jobs.render.images import inspect_candidate
 
 # Heavy or private fields that are not "reference metadata" for the rater.
 _NOT_METADATA = {"id", "answer", "reference_image", "reference_key", "renderer", "generated", "code"}
@@ -61,14 +62,14 @@ class Vision2CodeJudge(JudgeProcessor):
         if failure or not candidate_key:
             detail = failure or "no_output_image"
             result = R.render_failure_rating(
-                rubric, version, detail, R.inspect_candidate(None), reference_key, candidate_key, source
+                rubric, version, detail, inspect_candidate(None), reference_key, candidate_key, source
             )
             data = {**result, **base, "calls": 0}
             return ok(item["id"], self.stage, score=0.0, reason=f"render failed: {detail}", data=data)
 
         candidate = await self.load(ctx, candidate_key)
         reference = await self.reference_bytes(item, ctx)
-        inspection = R.inspect_candidate(candidate)
+        inspection = inspect_candidate(candidate)
         prompt = R.rater_text(rubric, version, source, reference_metadata(item))
         image_options = self.config.image if self.config.images_transformed else None
         messages = [

@@ -19,7 +19,6 @@ generic_rubric.py) in behaviour; the prompt prose is our own, its structure thei
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import re
@@ -220,63 +219,6 @@ def category_results(parsed: dict[str, Any], rubric: dict[str, Any]) -> tuple[di
             "is_critical": (not generic) and index < 2,
         }
     return results, raw
-
-
-# --- the candidate image ------------------------------------------------------------------------
-
-
-def inspect_candidate(data: bytes | None) -> dict[str, Any]:
-    """Is the candidate image there, readable, and not blank? (the original's checks and thresholds)"""
-    if data is None:
-        return {
-            "candidate_readable": False,
-            "is_blank_or_degenerate": True,
-            "checks_triggered": ["missing_candidate_image"],
-            "width": 0,
-            "height": 0,
-        }
-    from PIL import Image, ImageStat
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            rgb = image.convert("RGB")
-    except Exception as exc:
-        return {
-            "candidate_readable": False,
-            "is_blank_or_degenerate": True,
-            "checks_triggered": [f"unreadable_image:{type(exc).__name__}"],
-            "width": 0,
-            "height": 0,
-        }
-    width, height = rgb.size
-    gray = rgb.convert("L")
-    stat = ImageStat.Stat(gray)
-    low, high = gray.getextrema() or (0, 0)
-    histogram = gray.histogram()
-    pixels = max(width * height, 1)
-    near_white = sum(histogram[250:256]) / pixels
-    near_black = sum(histogram[:6]) / pixels
-    variance = float(stat.var[0]) if stat.var else 0.0
-    checks = []
-    if min(width, height) < 32:
-        checks.append("too_small")
-    if variance < 4.0:
-        checks.append("near_zero_variance")
-    if high - low < 10:
-        checks.append("near_monochrome")
-    if near_white > 0.985 or near_black > 0.985:
-        checks.append("mostly_empty_canvas")
-    return {
-        "candidate_readable": True,
-        "is_blank_or_degenerate": bool(checks),
-        "checks_triggered": checks,
-        "width": width,
-        "height": height,
-        "grayscale_mean": round(float(stat.mean[0]), 4),
-        "grayscale_variance": round(variance, 4),
-        "near_white_ratio": round(near_white, 6),
-        "near_black_ratio": round(near_black, 6),
-    }
 
 
 # --- the rating ---------------------------------------------------------------------------------
