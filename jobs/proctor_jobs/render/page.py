@@ -120,8 +120,10 @@ class _Clock:
         return round(time.monotonic() - self.start, 3)
 
 
-async def _open_context(browser, router: HermeticRouter, width: int, height: int):
-    context = await browser.new_context(
+async def new_context(browser, width: int, height: int):
+    """A fresh browser context as every render sees it: the viewport at scale 1, no service
+    workers or downloads, one locale and time zone (the same pixels on every machine)."""
+    return await browser.new_context(
         viewport={"width": width, "height": height},
         device_scale_factor=1,
         service_workers="block",
@@ -129,6 +131,10 @@ async def _open_context(browser, router: HermeticRouter, width: int, height: int
         timezone_id="UTC",
         accept_downloads=False,
     )
+
+
+async def _open_context(browser, router: HermeticRouter, width: int, height: int):
+    context = await new_context(browser, width, height)
     await context.add_init_script(GUARD_SCRIPT)
     await context.route("**/*", router.handle_route)
     with contextlib.suppress(Exception):  # WebSocket routing needs Playwright >= 1.48
@@ -143,29 +149,6 @@ async def _close_context(context, result: PageResult) -> None:
         # The browser is wedged; the farm replaces it before the next render.
         result.wedged = True
         result.notes.append(f"closing the page's context failed ({type(exc).__name__}); browser replaced")
-
-
-async def render_page(browser, html: str, libraries, settings: RenderSettings, extra=None) -> PageResult:
-    """Render `html` in a fresh context of `browser`. Never raises for what the page does."""
-    result = PageResult()
-    router = HermeticRouter(html, libraries, extra)
-    result.network = router.log
-    clock = _Clock(settings.deadline_s)
-    context = await _open_context(browser, router, settings.width, settings.height)
-    watch = Watch(result)
-    crashed = watch.crashed
-    try:
-        page = await context.new_page()
-        _watch(page, context, watch)
-        result.timings["context_s"] = clock.mark()
-        await _drive(page, settings, result, clock, crashed)
-    except Exception as exc:  # the browser itself failed under us (crash, disconnect)
-        result.status = "crashed" if crashed.is_set() or "crash" in str(exc).lower() else "error"
-        result.reason = result.reason or f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-    finally:
-        result.timings["total_s"] = clock.mark()
-        await _close_context(context, result)
-    return result
 
 
 async def capture_value(

@@ -32,6 +32,7 @@ from proctor_jobs.render.page import (
     _Clock,
     _drive,
     _watch,
+    new_context,
 )
 
 log = logging.getLogger("proctor.render.slots")
@@ -71,14 +72,7 @@ class Slot:
 
 
 async def open_slot(browser, width: int, height: int) -> Slot:
-    context = await browser.new_context(
-        viewport={"width": width, "height": height},
-        device_scale_factor=1,
-        service_workers="block",
-        locale="en-US",
-        timezone_id="UTC",
-        accept_downloads=False,
-    )
+    context = await new_context(browser, width, height)
     try:
         await context.add_init_script(GUARD_SCRIPT)
         page = await context.new_page()
