@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from proctor_jobs.benchmarks.base import Benchmark, FormatError, StageContext, StageInfo, StageProcessor
-from proctor_jobs.benchmarks.humanevalv_extract import extract
+from proctor_jobs.benchmarks.humanevalv_extract import EMPTY_BODY, extract
 from proctor_jobs.oracle import Sandbox, SandboxLimits
 from proctor_jobs.oracle.sandbox import DEFAULT_PRELOAD
 from proctor_jobs.records import ItemRecord, ok
@@ -171,6 +171,9 @@ class HumanEvalV(Benchmark):
             "max_file_mb": int(oracle.get("maxFileMB", 64)),
             "pylint": bool(oracle.get("pylint", True)),
             "concurrency": int(oracle.get("concurrency", 0)),
+            "verdict": str(oracle.get("verdict", "harness")),
+            "min_isolation": str(oracle.get("minIsolation", "userns")),
+            "max_answer_bytes": int(oracle.get("maxAnswerBytes", 1 << 20)),
         }
 
     def processor(self, stage: str, config: dict[str, Any]) -> StageProcessor:
@@ -278,6 +281,9 @@ class HumanEvalVOracle(StageProcessor):
         # caches is several times larger, and every fork copies the page tables of what it carries.
         self.sandbox = Sandbox(concurrency=self.concurrency, hide=hide, base_dir=ctx.scratch / "sandbox")
         await self.sandbox.__aenter__()
+        # A weaker sandbox than the run accepts is the environment's failure, not the answers': refuse
+        # the shard (the run says why) rather than record every sample as failed or run it unconfined.
+        require_tier(self.sandbox.tier, self.config.get("min_isolation", "userns"))
         if self.config["pylint"]:
             self.linter = Sandbox(
                 concurrency=self.concurrency,
@@ -292,17 +298,31 @@ class HumanEvalVOracle(StageProcessor):
             if sandbox:
                 await sandbox.close()
 
+    def _too_large(self, item) -> bool:
+        return len(item["prediction"].encode("utf-8", "surrogatepass")) > self.config.get(
+            "max_answer_bytes", 1 << 20
+        )
+
     async def prepare(self, items, upstream, ctx) -> None:
         for item in items:
+            if self._too_large(item):
+                continue  # neither extracted nor linted: recorded as answer_too_large
             self.programs[item["id"]] = extract(
                 item["prediction"], item["function_signature"], item["test_script"]
             )
-        if self.config["pylint"] and items:
+        if self.config["pylint"] and self.programs:
             self.pylint_errors = await run_pylint(
-                self.linter, {item["id"]: self.programs[item["id"]].program for item in items}
+                self.linter, {item_id: extraction.program for item_id, extraction in self.programs.items()}
             )
 
     async def process(self, item, upstream, ctx) -> ItemRecord:
+        if self._too_large(item):
+            size = len(item["prediction"].encode("utf-8", "surrogatepass"))
+            limit = self.config.get("max_answer_bytes", 1 << 20)
+            reason = f"answer_too_large: {size} bytes, the limit is {limit} (spec.oracle.maxAnswerBytes)"
+            data = {"qid": item["qid"], "sample": item["sample"], "passed": False, "pylint_failed": False}
+            data["result"] = reason
+            return ok(item["id"], "oracle", score=0.0, reason=reason, data=data)
         extraction = self.programs.get(item["id"]) or extract(
             item["prediction"], item["function_signature"], item["test_script"]
         )
@@ -322,7 +342,17 @@ class HumanEvalVOracle(StageProcessor):
             result = PYLINT_PREFIX + "\n" + "\n".join(errors)
             data.update(result=result, pylint_failed=True)
             return ok(item["id"], "oracle", score=0.0, reason=f"pylint: {errors[0][:200]}", data=data)
-        run = await self.sandbox.run_python(extraction.program, self.limits)
+        if self.config.get("verdict", "harness") == "harness":
+            signature = item["function_signature"]
+            run = await self.sandbox.run_test(
+                candidate_program(signature, extraction.completion),
+                item["test_script"],
+                entry_point(signature),
+                self.limits,
+                signature=signature,
+            )
+        else:  # the original's single process: faithful, and forgeable by the answer (docs/security.md)
+            run = await self.sandbox.run_python(extraction.program, self.limits)
         if run.status == "crashed":
             raise RuntimeError(f"sandbox crashed: {run.error}")
         passed = run.ok
@@ -339,14 +369,41 @@ class HumanEvalVOracle(StageProcessor):
             result=result,
             duration_s=run.duration_s,
             isolation=run.isolation,
+            verdict_by=self.config.get("verdict", "harness"),
             stderr=run.stderr[-2000:] if not passed else "",
         )
+        if run.budget:
+            data["budget"] = run.budget
         return ok(
             item["id"],
             "oracle",
             score=1.0 if passed else 0.0,
             reason=None if passed else run.reason,
             data=data,
+        )
+
+
+_ENTRY = re.compile(r"^\s*def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
+TIERS = ("none", "userns", "root")
+
+
+def entry_point(signature: str) -> str:
+    """The function the test script calls: the signature's first `def` (HumanEval-V: `solution`)."""
+    match = _ENTRY.search(signature)
+    return match.group(1) if match else "solution"
+
+
+def candidate_program(signature: str, completion: str) -> str:
+    """What runs in the sandbox in harness mode: the original program without the test script."""
+    sig = signature if signature.endswith("\n") else signature + "\n"
+    return sig + EMPTY_BODY + "\n\n" + completion + "\n"
+
+
+def require_tier(tier: str | None, minimum: str) -> None:
+    if TIERS.index(tier or "none") < TIERS.index(minimum):
+        raise RuntimeError(
+            f"isolation_below_minimum: the sandbox could only set up tier {tier!r}, the run requires "
+            f"{minimum!r} (spec.oracle.minIsolation; docs/security.md says what each tier needs)"
         )
 
 

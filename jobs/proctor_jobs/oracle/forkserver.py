@@ -29,13 +29,14 @@ import secrets
 import select
 import shutil
 import signal
+import socket
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from proctor_jobs.oracle import isolation, linux
+from proctor_jobs.oracle import candidate, harness, isolation, linux, wire
 
 _TAIL = 16 * 1024
 _UID_SLOTS = 256
@@ -51,17 +52,42 @@ def main() -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # Nothing of this process (tests, verdicts) may be read through /proc/<pid>/mem or ptrace by a
+    # program of the same uid; children inherit this until they exec.
+    linux.set_not_dumpable()
     for name in preload:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
     base.mkdir(parents=True, exist_ok=True)
     tier = isolation.probe_tier()
     if mode == "shared":
-        tier = _enter_shared_namespaces(tier, base, hide)
-        isolation.install_base_env()
-        SharedServer(base, tier).serve()
+        front, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            front.close()
+            _zygote_main(zygote_end, base, tier, hide)
+        zygote_end.close()
+        FrontServer(base, front, pid).serve()
     else:
         IsolatedServer(base, tier, hide).serve()
+
+
+def _zygote_main(sock: socket.socket, base: Path, tier: str, hide: list[str]) -> None:
+    """The zygote: forked before the front server has read any request, so its memory holds no test,
+    no verdict and no other answer; it learns only limits and files, never a program's code."""
+    try:
+        linux.set_parent_death_signal()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        _close_fds_except({0, 1, 2, sock.fileno()})
+        tier = _enter_shared_namespaces(tier, base, hide)
+        isolation.install_base_env()
+        Zygote(base, tier, sock).serve()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            os.write(2, f"sandbox zygote failed:\n{traceback.format_exc()}".encode())
+    os._exit(0)
 
 
 def _enter_shared_namespaces(tier: str, base: Path, hide: list[str]) -> str:
@@ -74,162 +100,394 @@ def _enter_shared_namespaces(tier: str, base: Path, hide: list[str]) -> str:
         return "none"
     pid = os.fork()
     if pid > 0:
-        # The original process only waits: the PID-1 child serves the same stdin/stdout.
+        # The original process only waits: the PID-1 child serves the same channel.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         _, status = os.waitpid(pid, 0)
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
     linux.set_parent_death_signal()
-    isolation.confine_filesystem(writable=[str(base)], readable=[], hide=hide, expose=tier == "root")
     os.chmod(base, 0o711)  # children with their own uids traverse to their scratch dirs, not list
+    isolation.build_private_root(base.parent / f".root-{base.name}", writable=[str(base)], readable=[])
     return tier
 
 
-class _Protocol:
-    """Request reading and reply writing shared by both servers."""
+def _close_fds_except(keep: set[int]) -> None:
+    """Close every descriptor not in `keep`: a program must inherit nothing of its server's."""
+    limit = os.sysconf("SC_OPEN_MAX")
+    low = 0
+    for fd in sorted(keep):
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, limit)
 
-    def __init__(self, base: Path, tier: str) -> None:
-        self.base, self.tier = base, tier
-        self.counter = 0
-        self._buffer = b""
-        self.stdin = sys.stdin.fileno()
 
-    def send(self, message: dict) -> None:
-        sys.stdout.write(json.dumps(message) + "\n")
-        sys.stdout.flush()
+class RequestReader:
+    """Newline-delimited JSON requests from a pipe, in time linear in their size (a 50 MB request
+    must not stall every other program the server is watching)."""
 
-    def read_requests(self) -> list[dict] | None:
-        chunk = os.read(self.stdin, 1 << 20)
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._buffer = bytearray()
+        self._scanned = 0
+
+    def read(self) -> list[dict] | None:
+        chunk = os.read(self.fd, 1 << 20)
         if not chunk:
             return None  # the worker went away
         self._buffer += chunk
         requests = []
-        while b"\n" in self._buffer:
-            line, self._buffer = self._buffer.split(b"\n", 1)
+        start = 0
+        while (end := self._buffer.find(b"\n", max(start, self._scanned))) != -1:
+            line = bytes(self._buffer[start:end])
+            start = end + 1
             if line.strip():
                 requests.append(json.loads(line))
+        del self._buffer[:start]
+        self._scanned = len(self._buffer)
         return requests
 
-    def workdir(self) -> Path:
-        self.counter += 1
-        return self.base / f"r{os.getpid()}-{self.counter}"
 
-    def finish_files(self, req: dict, paths: dict, result: dict) -> dict:
-        result["id"] = req["id"]
-        result["tier"] = self.tier
-        if req.get("keep"):
-            result["scratch"] = str(paths["scratch"])
+def _send_line(message: dict) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+@dataclass
+class _Pending:
+    req: dict
+    harness_pid: int | None
+    verdict_fd: int | None
+    backstop: float
+    verdict_bytes: bytes = b""
+    verdict: dict | None = None
+    report: dict | None = None
+
+
+class FrontServer:
+    """The trusted side of the shared sandbox: talks to the worker, decides verdicts.
+
+    Per program it hands the zygote one end of a socket pair (the zygote forks the confined program
+    on it) and forks a harness child on the other end, which sends the program its code and — in
+    `harness` mode — runs the task's test script against it over plain data. The program never sees
+    this process, its descriptors or the harness's; see docs/security.md.
+    """
+
+    def __init__(self, base: Path, zygote: socket.socket, zygote_pid: int) -> None:
+        self.base = base
+        self.zygote, self.zygote_pid = zygote, zygote_pid
+        self.reader = RequestReader(sys.stdin.fileno())
+        self.pending: dict[int, _Pending] = {}
+        self.by_fd: dict[int, int] = {}
+        hello = json.loads(self.zygote.recv(65536) or b"{}")
+        if not hello.get("ready"):
+            _send_line({"id": None, "ready": False, "error": "the sandbox zygote failed to start"})
+            os._exit(1)
+        self.tier = hello["tier"]
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _send_line({"id": None, "ready": True, "tier": self.tier, "mode": "shared"})
+
+    def serve(self) -> None:
+        stdin = self.reader.fd
+        zygote = self.zygote.fileno()
+        while True:
+            ready, _, _ = select.select([stdin, zygote, *self.by_fd], [], [], 0.5)
+            for fd in ready:
+                if fd == stdin:
+                    requests = self.reader.read()
+                    if requests is None:
+                        self._shutdown()
+                        return
+                    for req in requests:
+                        self._start(req)
+                elif fd == zygote:
+                    data = self.zygote.recv(1 << 20)
+                    if not data:
+                        self._zygote_lost()
+                        return
+                    report = json.loads(data)
+                    entry = self.pending.get(report.pop("id"))
+                    if entry:
+                        entry.report = report
+                        self._maybe_finish(entry)
+                else:
+                    self._read_verdict(fd)
+            self._enforce_backstops()
+
+    def _start(self, req: dict) -> None:
+        rid = req["id"]
+        if req.get("cwd") or req.get("readable") or req.get("writable"):
+            _send_line({"id": rid, "status": "crashed", "error": "this server runs scratch-only programs"})
+            return
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        control = {k: v for k, v in req.items() if k not in ("code", "test", "signature")}
+        try:
+            socket.send_fds(self.zygote, [json.dumps(control).encode()], [theirs.fileno()])
+        finally:
+            theirs.close()
+        wall = float(req["limits"]["wall_seconds"])
+        entry = _Pending(req, None, None, time.monotonic() + wall + 10.0)
+        if req["mode"] == "exec":
+            mine.close()
+            entry.verdict = {}
         else:
-            shutil.rmtree(paths["root"], ignore_errors=True)
-        return result
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                _harness_child(req, mine.fileno(), write_fd, wall)
+            os.close(write_fd)
+            mine.close()
+            entry.harness_pid, entry.verdict_fd = pid, read_fd
+            self.by_fd[read_fd] = rid
+        self.pending[rid] = entry
+
+    def _read_verdict(self, fd: int) -> None:
+        entry = self.pending[self.by_fd[fd]]
+        chunk = os.read(fd, 65536)
+        if chunk:
+            entry.verdict_bytes += chunk
+            return
+        os.close(fd)
+        del self.by_fd[fd]
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(entry.harness_pid, 0)
+        try:
+            entry.verdict = json.loads(entry.verdict_bytes or b"{}")
+        except ValueError:
+            entry.verdict = {}
+        if not entry.verdict:
+            entry.verdict = {"passed": False, "harness_error": "the harness exited without a verdict"}
+        # The test is over: the program has nothing left to do (a thread it started may still run).
+        with contextlib.suppress(OSError):
+            self.zygote.send(json.dumps({"kill": entry.req["id"]}).encode())
+        self._maybe_finish(entry)
+
+    def _maybe_finish(self, entry: _Pending) -> None:
+        if entry.verdict is None or entry.report is None:
+            return
+        self.pending.pop(entry.req["id"], None)
+        _send_line(combine(entry.req, entry.report, entry.verdict))
+
+    def _enforce_backstops(self) -> None:
+        now = time.monotonic()
+        for entry in self.pending.values():
+            if entry.harness_pid and entry.verdict is None and now > entry.backstop:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(entry.harness_pid, signal.SIGKILL)
+
+    def _zygote_lost(self) -> None:
+        for rid in list(self.pending):
+            _send_line({"id": rid, "status": "crashed", "error": "the sandbox zygote exited"})
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        for entry in self.pending.values():
+            if entry.harness_pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(entry.harness_pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            self.zygote.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.zygote_pid, signal.SIGKILL)
+
+
+def _harness_child(req: dict, channel: int, verdict_fd: int, wall: float) -> None:
+    """The trusted side of one program: send it its code; in harness mode run the test. Never returns."""
+    code = 0
+    try:
+        linux.set_parent_death_signal()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1):
+            os.dup2(devnull, fd)
+        _close_fds_except({0, 1, 2, channel, verdict_fd})
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        deadline = time.monotonic() + wall + 1.0
+        entry = req.get("entry") if req["mode"] == "harness" else None
+        message = {"code": req["code"], "filename": req.get("filename", "<solution>"), "entry": entry}
+        try:
+            wire.send_frame(channel, message)
+        except OSError:
+            pass  # the program is already gone; the verdict below says so
+        if req["mode"] == "harness":
+            verdict = harness.run_test(channel, req.get("signature", ""), req["test"], entry, deadline)
+        else:
+            verdict = _await_program(channel, deadline)
+        data = json.dumps(verdict).encode()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(verdict_fd, view) :]
+    except BaseException:
+        code = 70
+        with contextlib.suppress(Exception):
+            os.write(2, f"sandbox harness failed:\n{traceback.format_exc()}".encode())
+    os._exit(code)
+
+
+def _await_program(channel: int, deadline: float) -> dict:
+    """Python mode: the program reports `done` when it ran to its last line (it could also write that
+    itself — python mode decides nothing about a benchmark's score; `harness` mode does)."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0 or not select.select([channel], [], [], remaining)[0]:
+        return {"event": "timeout"}
+    try:
+        return wire.recv_frame(channel) or {"event": "gone"}
+    except (wire.WireError, OSError):
+        return {"event": "gone"}
+
+
+def combine(req: dict, report: dict, verdict: dict) -> dict:
+    """The reply to the worker: how the program ended (zygote) and what the trusted side decided."""
+    result = {**report, "id": req["id"]}
+    mode = req["mode"]
+    if mode == "harness":
+        result["verdict"] = verdict
+        result["completed"] = bool(verdict.get("passed"))
+        result["exception"] = verdict.get("exception")
+        if verdict.get("timed_out") and not verdict.get("passed"):
+            result["status"] = "timeout"
+    elif mode == "python":
+        result["completed"] = verdict.get("event") == "done"
+        if result["completed"] and result.get("stopped"):
+            # It reported its last line and was stopped on its way out: that is a normal exit.
+            result.update(exit_code=0, signal=None)
+        if verdict.get("event") == "error":
+            result["exception"] = {"type": verdict.get("type"), "message": verdict.get("message", "")}
+    return result
 
 
 @dataclass
 class _Child:
     req: dict
     paths: dict
-    status_fd: int
-    nonce: bytes
     uid: int
     slot: int
     started: float
     deadline: float
+    budget: isolation.SampleBudget
     timed_out: bool = False
-    report: bytes = field(default=b"")
+    killed_for: str | None = None
+    stopped: bool = False  # killed because its harness had finished, not for anything it did
 
 
-class SharedServer(_Protocol):
-    """The fast path: already confined; one fork per program."""
+class Zygote:
+    """The confined half of the shared sandbox: one fork per program, nothing else.
 
-    def __init__(self, base: Path, tier: str) -> None:
-        super().__init__(base, tier)
+    It is confined once at start (namespaces, read-only filesystem) and forks each program onto the
+    socket the front server passed it; the program drops to a uid of its own (root tier), gets its
+    limits and a per-sample budget across all of its processes (a cgroup where one can be made, else
+    an accounted total polled here), and closes every descriptor but stdio and that socket.
+    """
+
+    def __init__(self, base: Path, tier: str, sock: socket.socket) -> None:
+        self.base, self.tier, self.sock = base, tier, sock
+        self.counter = 0
         self.children: dict[int, _Child] = {}
+        self.by_request: dict[int, int] = {}
         # A random block of uids, so two servers on one machine never share a uid (process limits
         # count per uid, machine-wide).
         self.uid_base = 200000 + random.randrange(0, 3000) * _UID_SLOTS
         self.free_slots = list(range(_UID_SLOTS))
+        self.budgets = isolation.BudgetFactory(self.tier, f"z{os.getpid()}-{random.randrange(1 << 30)}")
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
         os.set_blocking(wake_r, False)
         self.wake_r = wake_r
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(wake_w)
-        self.send({"id": None, "ready": True, "tier": tier, "mode": "shared"})
+        self.sock.send(json.dumps({"ready": True, "tier": tier}).encode())
 
     def serve(self) -> None:
+        sock = self.sock.fileno()
         while True:
             timeout = 0.5
             if self.children:
-                timeout = max(
-                    0.0, min(0.5, min(c.deadline for c in self.children.values()) - time.monotonic())
-                )
-            fds = [self.stdin, self.wake_r] + [c.status_fd for c in self.children.values()]
-            ready, _, _ = select.select(fds, [], [], timeout)
-            for fd in ready:
-                if fd == self.stdin:
-                    requests = self.read_requests()
-                    if requests is None:
-                        self._kill_all()
-                        return
-                    for req in requests:
-                        self._start(req)
-                elif fd == self.wake_r:
-                    with contextlib.suppress(BlockingIOError):
-                        os.read(self.wake_r, 4096)
-                else:
-                    self._drain(fd)
-            self._enforce_deadlines()
+                next_deadline = min(c.deadline for c in self.children.values()) - time.monotonic()
+                timeout = max(0.0, min(self.budgets.poll_interval, next_deadline))
+            ready, _, _ = select.select([sock, self.wake_r], [], [], timeout)
+            if sock in ready:
+                try:
+                    data, fds, _, _ = socket.recv_fds(self.sock, 1 << 24, 4)
+                except OSError:
+                    data, fds = b"", []
+                if not data:
+                    self._kill_all()
+                    return
+                self._handle(json.loads(data), fds)
+            if self.wake_r in ready:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self.wake_r, 4096)
+            self._enforce()
             self._reap()
 
-    def _start(self, req: dict) -> None:
-        if req.get("cwd") or req.get("readable") or req.get("writable"):
-            self.send(
-                {"id": req["id"], "status": "crashed", "error": "this server runs scratch-only programs"}
-            )
+    def _reply(self, message: dict) -> None:
+        self.sock.send(json.dumps(message).encode())
+
+    def _handle(self, req: dict, fds: list[int]) -> None:
+        if "kill" in req:
+            for fd in fds:
+                os.close(fd)
+            pid = self.by_request.get(req["kill"])
+            if pid in self.children:
+                self.children[pid].stopped = True
+                self._kill(pid)
             return
+        if len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            self._reply({"id": req["id"], "status": "crashed", "error": "no program channel"})
+            return
+        channel = fds[0]
+        try:
+            self._start(req, channel)
+        finally:
+            os.close(channel)
+
+    def _start(self, req: dict, channel: int) -> None:
         if not self.free_slots:
-            self.send({"id": req["id"], "status": "crashed", "error": "too many programs in flight"})
+            self._reply({"id": req["id"], "status": "crashed", "error": "too many programs in flight"})
             return
         slot = self.free_slots.pop(0)
         uid = self.uid_base + slot
+        self.counter += 1
         try:
-            paths = isolation.prepare_workdir(self.workdir(), req, self.tier, uid)
+            paths = isolation.prepare_workdir(
+                self.base / f"r{os.getpid()}-{self.counter}", req, self.tier, uid
+            )
+            budget = self.budgets.new(slot, req["limits"], uid)
         except Exception as exc:
             self.free_slots.append(slot)
-            self.send({"id": req["id"], "status": "crashed", "error": f"preparing the sandbox: {exc!r}"})
+            self._reply({"id": req["id"], "status": "crashed", "error": f"preparing the sandbox: {exc!r}"})
             return
-        status_r, status_w = os.pipe()
         stdout = os.open(paths["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         stderr = os.open(paths["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        nonce = secrets.token_hex(16).encode()
         started = time.monotonic()
         pid = os.fork()
         if pid == 0:
-            os.close(status_r)
-            _become_program(req, paths, self.tier, stdout, stderr, status_w, nonce, filesystem=False)
-        os.close(status_w)
+            _become_candidate(req, paths, self.tier, stdout, stderr, channel, budget)
         os.close(stdout)
         os.close(stderr)
-        os.set_blocking(status_r, False)
         deadline = started + float(req["limits"]["wall_seconds"])
-        self.children[pid] = _Child(req, paths, status_r, nonce, uid, slot, started, deadline)
+        self.children[pid] = _Child(req, paths, uid, slot, started, deadline, budget)
+        self.by_request[req["id"]] = pid
 
-    def _drain(self, fd: int) -> None:
-        for child in self.children.values():
-            if child.status_fd == fd:
-                with contextlib.suppress(BlockingIOError):
-                    child.report += os.read(fd, 65536)
+    def _kill(self, pid: int) -> None:
+        for kill in (lambda: os.kill(pid, signal.SIGKILL), lambda: os.killpg(pid, signal.SIGKILL)):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                kill()
 
-    def _enforce_deadlines(self) -> None:
+    def _enforce(self) -> None:
         now = time.monotonic()
         for pid, child in self.children.items():
-            if not child.timed_out and now >= child.deadline:
+            if child.timed_out or child.killed_for:
+                continue
+            if now >= child.deadline:
                 child.timed_out = True
-                for kill in (
-                    lambda p=pid: os.kill(p, signal.SIGKILL),
-                    lambda p=pid: os.killpg(p, signal.SIGKILL),
-                ):
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        kill()
+                self._kill(pid)
+                continue
+            exceeded = child.budget.exceeded(pid)
+            if exceeded:
+                child.killed_for = exceeded
+                self._kill(pid)
+                child.budget.kill_all(pid)
 
     def _reap(self) -> None:
         """Collect exited programs; as PID 1 also reap orphans their descendants left behind."""
@@ -249,31 +507,94 @@ class SharedServer(_Protocol):
     def _finish(self, pid: int) -> None:
         _, status, usage = os.wait4(pid, 0)
         child = self.children.pop(pid)
+        self.by_request.pop(child.req["id"], None)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)  # whatever it left in its process group
-        if self.tier == "root" and (child.timed_out or os.WIFSIGNALED(status)):
-            isolation.kill_uid(child.uid)  # and anything that escaped the group
-        with contextlib.suppress(BlockingIOError, OSError):
-            child.report += os.read(child.status_fd, 65536)
-        os.close(child.status_fd)
+        child.budget.kill_all(pid)  # and in its budget (cgroup or uid)
+        if self.tier == "root":
+            isolation.kill_uid(child.uid)  # and anything that escaped both
+        budget = child.budget.close()
         self.free_slots.append(child.slot)
         result = _result(
             child.req,
             child.paths,
             status,
             usage,
-            child.report,
-            child.nonce,
             child.timed_out,
             time.monotonic() - child.started,
             self.tier,
         )
-        self.send(self.finish_files(child.req, child.paths, result))
+        if child.killed_for or budget.get("exceeded"):
+            result["budget_exceeded"] = child.killed_for or budget["exceeded"]
+        result["budget"] = budget
+        if child.stopped and not child.timed_out:
+            result["stopped"] = True
+        result["isolation"] = isolation.describe(self.tier, network=False, private_root=self.tier != "none")
+        result["id"] = child.req["id"]
+        result["tier"] = self.tier
+        if child.req.get("keep"):
+            result["scratch"] = str(child.paths["scratch"])
+        else:
+            shutil.rmtree(child.paths["root"], ignore_errors=True)
+        self._reply(result)
 
     def _kill_all(self) -> None:
-        for pid in self.children:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+        for pid, child in self.children.items():
+            self._kill(pid)
+            child.budget.kill_all(pid)
+
+
+def _become_candidate(req, paths, tier, stdout, stderr, channel, budget) -> None:
+    """In the freshly forked program: nothing inherited but stdio and its channel; confine; run."""
+    try:
+        os.dup2(stdout, 1)
+        os.dup2(stderr, 2)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(channel, candidate.CHANNEL_FD)
+        _close_fds_except({0, 1, 2, candidate.CHANNEL_FD})
+        os.setsid()
+        budget.enter()
+        isolation.confine_program(req, paths, tier, filesystem=False)
+        if req["mode"] == "exec":
+            os.close(candidate.CHANNEL_FD)
+            argv = req["argv"]
+            os.execvpe(argv[0], argv, os.environ)
+        candidate.serve(candidate.CHANNEL_FD)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            os.write(2, f"sandbox setup failed:\n{traceback.format_exc()}".encode())
+        os._exit(71)
+    os._exit(0)
+
+
+class _Protocol:
+    """Request reading and reply writing of the isolated server."""
+
+    def __init__(self, base: Path, tier: str) -> None:
+        self.base, self.tier = base, tier
+        self.counter = 0
+        self.reader = RequestReader(sys.stdin.fileno())
+        self.stdin = self.reader.fd
+
+    def send(self, message: dict) -> None:
+        _send_line(message)
+
+    def read_requests(self) -> list[dict] | None:
+        return self.reader.read()
+
+    def workdir(self) -> Path:
+        self.counter += 1
+        return self.base / f"r{os.getpid()}-{self.counter}"
+
+    def finish_files(self, req: dict, paths: dict, result: dict) -> dict:
+        result["id"] = req["id"]
+        result["tier"] = self.tier
+        if req.get("keep"):
+            result["scratch"] = str(paths["scratch"])
+        else:
+            shutil.rmtree(paths["root"], ignore_errors=True)
+        return result
 
 
 class IsolatedServer(_Protocol):
@@ -369,7 +690,7 @@ def _supervise(req: dict, paths: dict, report_fd: int, tier: str) -> int:
     pid = os.fork()
     if pid == 0:
         os.close(status_r)
-        _become_program(req, paths, tier, stdout, stderr, status_w, nonce, filesystem=True)
+        _become_program(req, paths, tier, stdout, stderr, status_w, nonce)
     os.close(status_w)
     os.close(stdout)
     os.close(stderr)
@@ -386,23 +707,25 @@ def _supervise(req: dict, paths: dict, report_fd: int, tier: str) -> int:
     _, wait_status, usage = os.wait4(pid, 0)
     os.close(pidfd)
     report = _read_available(status_r)
-    result = _result(
-        req, paths, wait_status, usage, report, nonce, timed_out, time.monotonic() - started, tier
-    )
+    result = _result(req, paths, wait_status, usage, timed_out, time.monotonic() - started, tier)
+    result["completed"] = report.startswith(nonce)
+    result["exception"] = _parse_exception(report)
     os.write(report_fd, json.dumps(result).encode())
     return 0
 
 
-def _become_program(req, paths, tier, stdout, stderr, status_w, nonce, filesystem: bool) -> None:
+def _become_program(req, paths, tier, stdout, stderr, status_w, nonce) -> None:
     """In the freshly forked child: wire up output, confine, run. Never returns."""
     try:
         os.dup2(stdout, 1)
         os.dup2(stderr, 2)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
-        if not filesystem:
-            os.setsid()
-        isolation.confine_program(req, paths, tier, filesystem=filesystem)
+        # Nothing of the supervisor's but stdio and the status pipe (moved to fd 3).
+        os.dup2(status_w, 3)
+        status_w = 3
+        _close_fds_except({0, 1, 2, status_w})
+        isolation.confine_program(req, paths, tier, filesystem=True)
         _run_program(req, status_w, nonce)
     except BaseException:
         with contextlib.suppress(Exception):
@@ -414,6 +737,7 @@ def _become_program(req, paths, tier, stdout, stderr, status_w, nonce, filesyste
 def _run_program(req: dict, status_fd: int, nonce: bytes) -> None:
     """Runs as the confined program. Python mode executes the source in this pre-warmed interpreter."""
     if req["mode"] == "exec":
+        os.close(status_fd)
         argv = req["argv"]
         os.execvpe(argv[0], argv, os.environ)
     code = req["code"]
@@ -432,16 +756,12 @@ def _run_program(req: dict, status_fd: int, nonce: bytes) -> None:
     os._exit(0)
 
 
-def _result(
-    req, paths, wait_status, usage, report: bytes, nonce: bytes, timed_out: bool, duration: float, tier
-):
+def _result(req, paths, wait_status, usage, timed_out: bool, duration: float, tier) -> dict:
     limits = req["limits"]
     result = {
         "status": "timeout" if timed_out else "exited",
         "exit_code": os.waitstatus_to_exitcode(wait_status) if os.WIFEXITED(wait_status) else None,
         "signal": os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else None,
-        "completed": report.startswith(nonce),
-        "exception": _parse_exception(report),
         "duration_s": round(duration, 4),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 4),
         "max_rss_mb": round(usage.ru_maxrss / 1024, 1),

@@ -65,10 +65,12 @@ def enter_namespaces(tier: str, network: bool, strict: bool = False) -> str:
         return "none"
 
 
-def describe(tier: str, network: bool) -> list[str]:
-    parts = ["rlimits", "process-group"]
+def describe(tier: str, network: bool, private_root: bool = False) -> list[str]:
+    parts = ["rlimits", "process-group", "closed-descriptors", "minimal-environment"]
     if tier in ("root", "userns"):
         parts += ["pid-namespace", "mount-namespace", "read-only-filesystem"]
+        if private_root:
+            parts.append("private-root")
         if not network:
             parts.append("no-network")
     if tier == "root":
@@ -187,10 +189,67 @@ def install_base_env() -> None:
 
 
 def _python_paths() -> list[str]:
-    """What a confined Python needs to read: its installation and its import path."""
+    """What a confined Python needs to read: its installation, its import path and Proctor's own code.
+    Never the working directory or `/`: the server starts with `-P` from `/`, so neither is on it."""
+    import proctor_jobs
+
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    paths.add(os.path.dirname(os.path.dirname(os.path.abspath(proctor_jobs.__file__))))
     paths.update(p for p in sys.path if p and os.path.isdir(p))
-    return sorted(os.path.realpath(p) for p in paths if os.path.exists(p))
+    return sorted({os.path.realpath(p) for p in paths if os.path.exists(p)} - {"/"})
+
+
+#: What every confined program may read besides Python: the system's programs and libraries and its
+#: configuration. Nothing else of the host exists inside (no home, no working directory, no store,
+#: no benchmark data, no mounted Secrets).
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+
+
+def build_private_root(jail: Path, writable: list[str], readable: list[str]) -> None:
+    """Replace this mount namespace's root by a new one holding only `SYSTEM_PATHS`, Python, `readable`
+    (read-only) and `writable` (at the same paths). Must run as PID 1 of a new PID namespace (for
+    /proc). Data hiding by construction: whatever is not listed does not exist for the program."""
+    linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)
+    jail.mkdir(parents=True, exist_ok=True)
+    linux.mount("tmpfs", str(jail), "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=1m,mode=755")
+    ro = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV
+
+    def place(source: str, writable_: bool) -> None:
+        target = str(jail) + source
+        if os.path.islink(source) and source in SYSTEM_PATHS:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if not os.path.lexists(target):
+                os.symlink(os.readlink(source), target)
+            return
+        if not os.path.exists(source) or (os.path.exists(target) and os.path.ismount(target)):
+            return
+        if os.path.isdir(source):
+            os.makedirs(target, mode=0o755, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+            Path(target).touch()
+        linux.mount(source, target, None, linux.MS_BIND | linux.MS_REC)
+        if not writable_:
+            linux.mount(None, target, None, ro)
+
+    for path in SYSTEM_PATHS:
+        place(path, False)
+    for path in sorted(set(_python_paths() + [os.path.realpath(p) for p in readable])):
+        place(path, False)
+    for path in DEVICES:
+        place(path, True)
+    for path in writable:
+        place(os.path.realpath(path), True)
+    for name in ("proc", "tmp", "dev/shm", ".old"):
+        os.makedirs(jail / name, mode=0o755, exist_ok=True)
+    linux.pivot_root(str(jail), str(jail / ".old"))
+    os.chdir("/")
+    linux.umount("/.old", linux.MNT_DETACH)
+    os.rmdir("/.old")
+    linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+    linux.mount("tmpfs", "/dev/shm", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=64m,mode=1777")
+    linux.mount(None, "/", None, ro)
 
 
 def confine_filesystem(writable: list[str], readable: list[str], hide: list[str], expose: bool) -> None:
@@ -293,3 +352,229 @@ def processes_of_uid(uid: int) -> int:
                 if os.stat(entry.path).st_uid == uid:
                     count += 1
     return count
+
+
+# ---- per-sample budgets across all of a program's processes -----------------------------------------
+
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _cgroup_layout() -> str | None:
+    """'v2' or 'v1' when this process can make cgroups with memory and pids control, else None."""
+    if os.geteuid() != 0:
+        return None
+    if (_CGROUP_ROOT / "cgroup.controllers").is_file():
+        controllers = (_CGROUP_ROOT / "cgroup.subtree_control").read_text().split()
+        if {"memory", "pids"} <= set(controllers) and os.access(_CGROUP_ROOT, os.W_OK):
+            return "v2"
+        return None
+    if all(os.access(_CGROUP_ROOT / c, os.W_OK) for c in ("memory", "pids")):
+        return "v1"
+    return None
+
+
+class BudgetFactory:
+    """Makes one budget per program: a cgroup where this process may create one (root on cgroup v1, or
+    a delegated v2 tree), otherwise an accounted total that the server polls and enforces by killing."""
+
+    def __init__(self, tier: str, name: str) -> None:
+        self.tier, self.name = tier, name
+        self.layout = _cgroup_layout() if tier == "root" else None
+        self.poll_interval = 0.1 if self.layout else 0.05
+        self.dirs: list[Path] = []
+        if self.layout == "v1":
+            self.dirs = [_CGROUP_ROOT / c / "proctor" / name for c in ("memory", "pids")]
+        elif self.layout == "v2":
+            self.dirs = [_CGROUP_ROOT / "proctor" / name]
+        try:
+            for d in self.dirs:
+                d.mkdir(parents=True, exist_ok=True)
+            if self.layout == "v2":
+                (self.dirs[0].parent / "cgroup.subtree_control").write_text("+memory +pids")
+                (self.dirs[0] / "cgroup.subtree_control").write_text("+memory +pids")
+        except OSError:
+            self.layout, self.dirs, self.poll_interval = None, [], 0.05
+
+    @property
+    def kind(self) -> str:
+        return f"cgroup-{self.layout}" if self.layout else "accounted"
+
+    def new(self, slot: int, limits: dict, uid: int) -> SampleBudget:
+        memory = int(limits["memory_mb"]) * 1024 * 1024
+        processes = int(limits["max_processes"])
+        if not self.layout:
+            return SampleBudget(self.kind, [], memory, processes, uid if self.tier == "root" else None)
+        groups = [d / f"s{slot}" for d in self.dirs]
+        for group in groups:
+            if group.exists():
+                _remove_cgroup(group)
+            group.mkdir()
+        if self.layout == "v1":
+            (groups[0] / "memory.limit_in_bytes").write_text(str(memory))
+            with contextlib.suppress(OSError):
+                (groups[0] / "memory.memsw.limit_in_bytes").write_text(str(memory))
+            (groups[1] / "pids.max").write_text(str(processes))
+        else:
+            (groups[0] / "memory.max").write_text(str(memory))
+            with contextlib.suppress(OSError):
+                (groups[0] / "memory.swap.max").write_text("0")
+            (groups[0] / "pids.max").write_text(str(processes))
+        return SampleBudget(self.kind, groups, memory, processes, None)
+
+
+class SampleBudget:
+    """Memory and process count of one program and everything it starts."""
+
+    def __init__(self, kind: str, groups: list[Path], memory: int, processes: int, uid: int | None) -> None:
+        self.kind, self.groups, self.memory, self.processes, self.uid = kind, groups, memory, processes, uid
+        self.peak = 0
+        self.exceeded_for: str | None = None
+
+    def enter(self) -> None:
+        """In the program, before it drops privileges: join the cgroup(s)."""
+        for group in self.groups:
+            name = "cgroup.procs"
+            (group / name).write_text("0")
+
+    def members(self, root_pid: int) -> list[tuple[int, int]]:
+        """(pid, rss bytes) of the program's processes: its cgroup, or (accounted) its uid in the root
+        tier, else its session and descendants."""
+        if self.groups:
+            pids = _read_pids(self.groups[0] / "cgroup.procs")
+            return [(pid, _rss(pid)) for pid in pids]
+        table = _process_table()
+        if self.uid is not None:
+            return [(pid, rss) for pid, (_, _, uid, rss) in table.items() if uid == self.uid]
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _, _, _) in table.items():
+            children.setdefault(ppid, []).append(pid)
+        found, stack = set(), [root_pid]
+        while stack:
+            pid = stack.pop()
+            if pid in found:
+                continue
+            found.add(pid)
+            stack.extend(children.get(pid, []))
+        found.update(pid for pid, (_, sid, _, _) in table.items() if sid == root_pid)
+        return [(pid, table[pid][3]) for pid in found if pid in table]
+
+    def exceeded(self, root_pid: int) -> str | None:
+        if self.groups:
+            if self.kind == "cgroup-v1":
+                oom = _kv(self.groups[0] / "memory.oom_control").get("oom_kill", 0)
+            else:
+                oom = _kv(self.groups[0] / "memory.events").get("oom_kill", 0)
+            return "memory" if oom else None
+        members = self.members(root_pid)
+        total = sum(rss for _, rss in members)
+        self.peak = max(self.peak, total)
+        if total > self.memory:
+            return "memory"
+        if len(members) > self.processes:
+            return "processes"
+        return None
+
+    def kill_all(self, root_pid: int) -> None:
+        for _ in range(5):
+            members = self.members(root_pid)
+            if not members:
+                return
+            for pid, _ in members:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            if not self.groups:
+                return
+            import time
+
+            time.sleep(0.01)
+
+    def close(self) -> dict:
+        summary: dict = {
+            "kind": self.kind,
+            "memory_mb": self.memory // (1 << 20),
+            "processes": self.processes,
+        }
+        if self.groups:
+            if self.kind == "cgroup-v1":
+                peak = _read_int(self.groups[0] / "memory.max_usage_in_bytes")
+                oom = _kv(self.groups[0] / "memory.oom_control").get("oom_kill", 0)
+            else:
+                peak = _read_int(self.groups[0] / "memory.peak")
+                oom = _kv(self.groups[0] / "memory.events").get("oom_kill", 0)
+            self.peak = max(self.peak, peak)
+            if oom:
+                self.exceeded_for = "memory"
+            for group in self.groups:
+                _remove_cgroup(group)
+        summary["peak_mb"] = round(self.peak / (1 << 20), 1)
+        if self.exceeded_for:
+            summary["exceeded"] = self.exceeded_for
+        return summary
+
+
+def _remove_cgroup(group: Path) -> None:
+    for _ in range(50):
+        for pid in _read_pids(group / "cgroup.procs"):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        try:
+            group.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            import time
+
+            time.sleep(0.01)
+
+
+def _read_pids(path: Path) -> list[int]:
+    try:
+        return [int(x) for x in path.read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _read_int(path: Path) -> int:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return 0
+
+
+def _kv(path: Path) -> dict[str, int]:
+    values = {}
+    try:
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition(" ")
+            with contextlib.suppress(ValueError):
+                values[key] = int(value)
+    except OSError:
+        pass
+    return values
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _process_table() -> dict[int, tuple[int, int, int, int]]:
+    """pid -> (ppid, session, uid, rss bytes) of every process visible here."""
+    table = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            uid = os.stat(entry.path).st_uid
+        except (OSError, IndexError):
+            continue
+        # After the command name: state ppid pgrp session ... rss is field 24 (index 21 here).
+        table[int(entry.name)] = (int(fields[1]), int(fields[3]), uid, int(fields[21]) * _PAGE)
+    return table

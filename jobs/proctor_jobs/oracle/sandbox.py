@@ -36,7 +36,7 @@ class SandboxLimits:
 @dataclass
 class SandboxResult:
     status: str  # exited | timeout | crashed
-    mode: str = "python"  # python | exec
+    mode: str = "python"  # python | exec | harness
     exit_code: int | None = None
     signal: int | None = None
     completed: bool = False  # python mode: the program ran to its last line
@@ -51,10 +51,16 @@ class SandboxResult:
     scratch: str | None = None
     error: str | None = None
     collected: dict = field(default_factory=dict)
+    verdict: dict = field(default_factory=dict)  # harness mode: what the trusted harness decided
+    budget: dict = field(default_factory=dict)  # the per-sample budget: kind, limits, peak
+    budget_exceeded: str | None = None  # memory | processes
 
     @property
     def ok(self) -> bool:
-        """The program finished on its own with exit status 0 (python mode: ran to its last line)."""
+        """Harness mode: the test script ran to its end in the trusted harness. Otherwise: the program
+        finished on its own with exit status 0 (python mode: and reported reaching its last line)."""
+        if self.mode == "harness":
+            return bool(self.verdict.get("passed")) and not self.budget_exceeded
         return self.status == "exited" and self.exit_code == 0 and (self.completed or self.mode == "exec")
 
     @property
@@ -64,6 +70,10 @@ class SandboxResult:
             return f"timeout: killed after {self.duration_s:.1f} s wall clock"
         if self.status == "crashed":
             return f"sandbox error: {self.error or 'unknown'}"
+        if self.budget_exceeded:
+            limit = self.budget.get("memory_mb") if self.budget_exceeded == "memory" else None
+            what = f"{limit} MB" if limit else f"{self.budget.get('processes')} processes"
+            return f"{self.budget_exceeded} budget exceeded: the sample's processes went over {what}"
         if self.exception:
             kind = self.exception.get("type", "Exception")
             message = self.exception.get("message", "")
@@ -75,7 +85,7 @@ class SandboxResult:
                 25: "SIGXFSZ (file size limit)",
             }
             return f"killed by signal {names.get(self.signal, self.signal)}"
-        if self.exit_code == 0 and not self.completed:
+        if self.exit_code == 0 and not self.completed and self.mode == "python":
             return "exited before the program finished (exit status 0 from inside the program)"
         if self.exit_code not in (0, None):
             tail = self.stderr.strip().splitlines()[-1:] or [""]
@@ -85,6 +95,23 @@ class SandboxResult:
 
 class SandboxCrashed(RuntimeError):
     pass
+
+
+#: The only variables a sandbox server starts with (values from the worker's environment, if set).
+SERVER_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHASHSEED")
+
+
+def server_environment() -> dict[str, str]:
+    env = {k: os.environ[k] for k in SERVER_ENV_KEYS if k in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.setdefault("LANG", "C.UTF-8")
+    # The worker may have found proctor_jobs through its own sys.path (a source checkout); keep that.
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if here not in parts:
+        parts.append(here)
+    env["PYTHONPATH"] = os.pathsep.join(parts)
+    return env
 
 
 class _ServerHandle:
@@ -103,8 +130,11 @@ class _ServerHandle:
         return self.proc is not None and self.proc.returncode is None
 
     async def start(self, base: Path, preload: tuple[str, ...], hide: list[str]) -> None:
+        # An explicit, minimal environment: the worker's holds store credentials and the judge key, and
+        # `environ.clear()` in the server would still leave them in its initial stack for any child.
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
+            "-P",  # neither the working directory nor `/` on its import path (and so in its sandbox)
             "-m",
             "proctor_jobs.oracle.forkserver",
             str(base),
@@ -114,6 +144,8 @@ class _ServerHandle:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             limit=64 * 1024 * 1024,
+            env=server_environment(),
+            cwd="/",
         )
         hello = json.loads(await self.proc.stdout.readline() or b"{}")
         if not hello.get("ready"):
@@ -205,6 +237,27 @@ class Sandbox:
         """Execute Python source in a confined child of the pre-warmed server."""
         req = {"mode": "python", "code": code, "filename": filename}
         return await self._request(req, limits, files, keep, env)
+
+    async def run_test(
+        self,
+        code: str,
+        test_script: str,
+        entry: str,
+        limits: SandboxLimits = SandboxLimits(),
+        signature: str = "",
+        filename: str = "<solution>",
+    ) -> SandboxResult:
+        """Run the answer `code` in a confined child and the task's `test_script` in a trusted harness
+        process that calls `entry` over plain data; the verdict is the harness's (`result.ok`)."""
+        req = {
+            "mode": "harness",
+            "code": code,
+            "test": test_script,
+            "signature": signature,
+            "entry": entry,
+            "filename": filename,
+        }
+        return await self._request(req, limits, None, False, None)
 
     async def run_command(
         self,

@@ -123,6 +123,27 @@ class OracleOptions(Model):
     max_processes: int = Field(default=64, ge=1, le=65536)
     max_file_mb: int = Field(default=64, ge=1, le=1048576, alias="maxFileMB")
     pylint: bool = Field(default=True, description="HumanEval-V's pylint gate (errors fail the sample)")
+    verdict: Literal["harness", "in-process"] = Field(
+        default="harness",
+        description=(
+            "HumanEval-V: `harness` runs the test script in a trusted process that calls the answer in the "
+            "sandbox over plain data (the answer cannot reach the verdict); `in-process` runs answer and "
+            "test in one process as the original harness does (faithful, but an answer can forge a pass)"
+        ),
+    )
+    min_isolation: Literal["root", "userns", "none"] = Field(
+        default="userns",
+        description=(
+            "weakest sandbox tier a run accepts: items are refused (reason `isolation_below_minimum`) "
+            "where only a weaker one can be set up; `none` accepts rlimits only"
+        ),
+    )
+    max_answer_bytes: int = Field(
+        default=1048576,
+        ge=1024,
+        le=268435456,
+        description="answers larger than this are recorded as `answer_too_large` without being run",
+    )
     concurrency: int = Field(default=0, ge=0, le=256, description="programs at once per worker (0: CPUs)")
     privileged: bool = Field(default=False, description="privileged oracle pods (some artifacts run Docker)")
     evaluator_timeout_seconds: float = Field(
