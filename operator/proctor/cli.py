@@ -22,6 +22,7 @@ COMMANDS = [
     "compare",
     "agreement",
     "judge",
+    "selftest",
     "docs",
 ]
 

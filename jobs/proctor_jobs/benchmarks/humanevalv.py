@@ -431,14 +431,22 @@ async def run_pylint(sandbox: Sandbox, programs: dict[str, Any]) -> dict[str, li
     each chunk in one pylint run. Runs in the sandbox: pylint's inference imports nothing from the
     programs, but they are untrusted text all the same.
     """
-    names = {f"s{i:05d}.py": item_id for i, item_id in enumerate(programs)}
+    errors: dict[str, list[str]] = defaultdict(list)
+    lintable = {}
+    for item_id, program in programs.items():
+        try:
+            program.encode("utf-8")
+            lintable[item_id] = program
+        except UnicodeEncodeError as exc:
+            # The original writes the program to a file first and fails on it: that sample only.
+            errors[item_id].append(f"the program is not valid UTF-8 text ({exc.reason} at {exc.start})")
+    names = {f"s{i:05d}.py": item_id for i, item_id in enumerate(lintable)}
     chunks = max(1, min(sandbox.concurrency, len(names)))
     ordered = sorted(names)
     groups = [ordered[i::chunks] for i in range(chunks)]
     results = await asyncio.gather(
-        *(_pylint_chunk(sandbox, group, names, programs) for group in groups if group)
+        *(_pylint_isolating_failures(sandbox, group, names, lintable, errors) for group in groups if group)
     )
-    errors: dict[str, list[str]] = defaultdict(list)
     for messages in results:
         for message in messages:
             if message.get("type") in ("error", "fatal") and message.get("symbol") != "function-redefined":
@@ -446,6 +454,23 @@ async def run_pylint(sandbox: Sandbox, programs: dict[str, Any]) -> dict[str, li
                 if item_id:
                     errors[item_id].append(message.get("message", ""))
     return dict(errors)
+
+
+async def _pylint_isolating_failures(sandbox, group, names, programs, errors) -> list[dict]:
+    """One chunk; if pylint cannot get through it, each program alone, so that one answer that breaks
+    pylint fails its own gate and never its neighbours'."""
+    try:
+        return await _pylint_chunk(sandbox, group, names, programs)
+    except RuntimeError:
+        if len(group) == 1:
+            raise
+    messages: list[dict] = []
+    for name in group:
+        try:
+            messages += await _pylint_chunk(sandbox, [name], names, programs)
+        except RuntimeError as exc:
+            errors[names[name]].append(f"pylint could not check this program: {str(exc)[:300]}")
+    return messages
 
 
 async def _pylint_chunk(sandbox: Sandbox, group: list[str], names: dict[str, str], programs) -> list[dict]:

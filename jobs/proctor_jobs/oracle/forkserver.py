@@ -52,9 +52,6 @@ def main() -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     os.environ.setdefault("MPLBACKEND", "Agg")
-    # Nothing of this process (tests, verdicts) may be read through /proc/<pid>/mem or ptrace by a
-    # program of the same uid; children inherit this until they exec.
-    linux.set_not_dumpable()
     for name in preload:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
@@ -67,6 +64,10 @@ def main() -> None:
             front.close()
             _zygote_main(zygote_end, base, tier, hide)
         zygote_end.close()
+        # Nothing of this process (tests, verdicts) may be read through /proc/<pid>/mem or ptrace by a
+        # program of the same uid. (Only now: a non-dumpable process cannot write its uid_map, which the
+        # probe and the zygote need.)
+        linux.set_not_dumpable()
         FrontServer(base, front, pid).serve()
     else:
         IsolatedServer(base, tier, hide).serve()
@@ -81,23 +82,28 @@ def _zygote_main(sock: socket.socket, base: Path, tier: str, hide: list[str]) ->
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)
         _close_fds_except({0, 1, 2, sock.fileno()})
-        tier = _enter_shared_namespaces(tier, base, hide)
+        tier, budgets = _enter_shared_namespaces(tier, base, hide)
+        linux.set_not_dumpable()  # its programs inherit this: no reading each other's memory
         isolation.install_base_env()
-        Zygote(base, tier, sock).serve()
+        Zygote(base, tier, sock, budgets).serve()
     except BaseException:
         with contextlib.suppress(Exception):
             os.write(2, f"sandbox zygote failed:\n{traceback.format_exc()}".encode())
     os._exit(0)
 
 
-def _enter_shared_namespaces(tier: str, base: Path, hide: list[str]) -> str:
-    """Confine the server once: new namespaces, then become their PID 1. Returns the tier reached."""
+def _enter_shared_namespaces(
+    tier: str, base: Path, hide: list[str]
+) -> tuple[str, isolation.BudgetFactory]:
+    """Confine the server once: new namespaces, then become their PID 1. Returns the tier reached and
+    the budget factory (made before the private root, which keeps only its own cgroup folders)."""
+    name = f"z{os.getpid()}-{random.randrange(1 << 30)}"
     if tier == "none":
-        return tier
+        return tier, isolation.BudgetFactory(tier, name)
     try:
         isolation.enter_namespaces(tier, network=False, strict=True)
     except OSError:
-        return "none"
+        return "none", isolation.BudgetFactory("none", name)
     pid = os.fork()
     if pid > 0:
         # The original process only waits: the PID-1 child serves the same channel.
@@ -106,8 +112,11 @@ def _enter_shared_namespaces(tier: str, base: Path, hide: list[str]) -> str:
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
     linux.set_parent_death_signal()
     os.chmod(base, 0o711)  # children with their own uids traverse to their scratch dirs, not list
-    isolation.build_private_root(base.parent / f".root-{base.name}", writable=[str(base)], readable=[])
-    return tier
+    budgets = isolation.BudgetFactory(tier, name)
+    isolation.build_private_root(
+        base.parent / f".root-{base.name}", writable=[str(base), *map(str, budgets.dirs)], readable=[]
+    )
+    return tier, budgets
 
 
 def _close_fds_except(keep: set[int]) -> None:
@@ -377,7 +386,7 @@ class Zygote:
     an accounted total polled here), and closes every descriptor but stdio and that socket.
     """
 
-    def __init__(self, base: Path, tier: str, sock: socket.socket) -> None:
+    def __init__(self, base: Path, tier: str, sock: socket.socket, budgets: isolation.BudgetFactory) -> None:
         self.base, self.tier, self.sock = base, tier, sock
         self.counter = 0
         self.children: dict[int, _Child] = {}
@@ -386,7 +395,7 @@ class Zygote:
         # count per uid, machine-wide).
         self.uid_base = 200000 + random.randrange(0, 3000) * _UID_SLOTS
         self.free_slots = list(range(_UID_SLOTS))
-        self.budgets = isolation.BudgetFactory(self.tier, f"z{os.getpid()}-{random.randrange(1 << 30)}")
+        self.budgets = budgets
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
         os.set_blocking(wake_r, False)
@@ -542,11 +551,38 @@ class Zygote:
         for pid, child in self.children.items():
             self._kill(pid)
             child.budget.kill_all(pid)
+            child.budget.close()
+        self.budgets.close()
+
+
+def _enter_own_namespaces() -> None:
+    """User-namespace tier: every program shares the zygote's uid, so give it a user namespace of its
+    own (no capability over the zygote's mounts or processes: it cannot remount the read-only root or
+    ptrace a neighbour) and a PID namespace of its own (it cannot name, signal or trace another
+    program). The process that called this waits for the program and exits as it did."""
+    uid, gid = os.getuid(), os.getgid()
+    linux.set_dumpable(True)  # a non-dumpable process cannot write its own uid_map
+    linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWPID)
+    Path("/proc/self/setgroups").write_text("deny")
+    Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
+    Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+    linux.set_dumpable(False)
+    pid = os.fork()
+    if pid == 0:
+        linux.set_parent_death_signal()
+        return
+    _close_fds_except({2})
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        os.kill(os.getpid(), os.WTERMSIG(status))
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
 def _become_candidate(req, paths, tier, stdout, stderr, channel, budget) -> None:
     """In the freshly forked program: nothing inherited but stdio and its channel; confine; run."""
     try:
+        signal.set_wakeup_fd(-1)  # the zygote's, closed below
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.dup2(stdout, 1)
         os.dup2(stderr, 2)
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -555,6 +591,8 @@ def _become_candidate(req, paths, tier, stdout, stderr, channel, budget) -> None
         _close_fds_except({0, 1, 2, candidate.CHANNEL_FD})
         os.setsid()
         budget.enter()
+        if tier == "userns":
+            _enter_own_namespaces()
         isolation.confine_program(req, paths, tier, filesystem=False)
         if req["mode"] == "exec":
             os.close(candidate.CHANNEL_FD)

@@ -29,9 +29,16 @@ from proctor_jobs.oracle import linux
 _BASE_NS = linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
 
 
+TIER_OVERRIDE = "PROCTOR_SANDBOX_TIER"
+
+
 def probe_tier() -> str:
-    """The strongest tier this process can set up, found by trying it in a throwaway child."""
+    """The strongest tier this process can set up, found by trying it in a throwaway child.
+    `PROCTOR_SANDBOX_TIER` may lower it (to test a weaker tier), never raise it."""
     candidates = ["root", "userns", "none"] if os.geteuid() == 0 else ["userns", "none"]
+    ceiling = os.environ.get(TIER_OVERRIDE)
+    if ceiling in candidates:
+        candidates = candidates[candidates.index(ceiling) :]
     for tier in candidates[:-1]:
         pid = os.fork()
         if pid == 0:
@@ -243,12 +250,15 @@ def build_private_root(jail: Path, writable: list[str], readable: list[str]) -> 
         place(os.path.realpath(path), True)
     for name in ("proc", "tmp", "dev/shm", ".old"):
         os.makedirs(jail / name, mode=0o755, exist_ok=True)
+    # This PID namespace's /proc, mounted while the host's is still visible: in a user namespace the
+    # kernel allows a new proc mount only beside a fully visible one.
+    linux.mount("proc", str(jail / "proc"), "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+    shm_flags = linux.MS_NOSUID | linux.MS_NODEV
+    linux.mount("tmpfs", str(jail / "dev/shm"), "tmpfs", shm_flags, "size=64m,mode=1777")
     linux.pivot_root(str(jail), str(jail / ".old"))
     os.chdir("/")
     linux.umount("/.old", linux.MNT_DETACH)
     os.rmdir("/.old")
-    linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
-    linux.mount("tmpfs", "/dev/shm", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=64m,mode=1777")
     linux.mount(None, "/", None, ro)
 
 
@@ -399,6 +409,14 @@ class BudgetFactory:
     @property
     def kind(self) -> str:
         return f"cgroup-{self.layout}" if self.layout else "accounted"
+
+    def close(self) -> None:
+        """Remove this server's (empty) cgroup folders."""
+        for folder in self.dirs:
+            for group in folder.glob("s*"):
+                _remove_cgroup(group)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
     def new(self, slot: int, limits: dict, uid: int) -> SampleBudget:
         memory = int(limits["memory_mb"]) * 1024 * 1024

@@ -72,10 +72,14 @@ def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
     _check(_libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0), "prctl(PDEATHSIG)")
 
 
+def set_dumpable(dumpable: bool) -> None:
+    """Not dumpable: /proc/<pid>/mem, environ and ptrace of this process are unreachable for processes
+    of the same uid without CAP_SYS_PTRACE (the kernel resets this on exec)."""
+    _check(_libc.prctl(PR_SET_DUMPABLE, int(dumpable), 0, 0, 0), "prctl(DUMPABLE)")
+
+
 def set_not_dumpable() -> None:
-    """Make /proc/<pid>/mem, environ and ptrace of this process unreachable for processes of the same
-    uid without CAP_SYS_PTRACE (the kernel resets this on exec)."""
-    _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(DUMPABLE)")
+    set_dumpable(False)
 
 
 def set_no_new_privs() -> None:

@@ -98,7 +98,16 @@ class SandboxCrashed(RuntimeError):
 
 
 #: The only variables a sandbox server starts with (values from the worker's environment, if set).
-SERVER_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHASHSEED")
+SERVER_ENV_KEYS = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "PYTHONHASHSEED",
+    "PROCTOR_SANDBOX_TIER",  # lowers the tier for tests of weaker ones (isolation.probe_tier)
+)
 
 
 def server_environment() -> dict[str, str]:
@@ -174,7 +183,8 @@ class _ServerHandle:
             try:
                 await asyncio.wait_for(self.proc.wait(), 5)
             except TimeoutError:
-                self.proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
                 await self.proc.wait()
         if self.reader:
             self.reader.cancel()

@@ -1,0 +1,5 @@
+import sys
+
+from proctor_jobs.selftest.cli import main
+
+sys.exit(main())
