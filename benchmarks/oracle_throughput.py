@@ -16,6 +16,11 @@ Two measurements, both printed:
   confined child of the pre-warmed fork server; shards are worked concurrently, as a run's workers do.
 - **execution only**: the same without the pylint gate on either side.
 
+Proctor is measured twice: with its default verdict (`harness`: the test script runs in a trusted
+process and calls the answer, sandboxed in another, over plain data) and with the original's
+single-process verdict (`in-process`, which an answer can forge); the ratio between them is what the
+unforgeable verdict costs.
+
 Proctor's side runs with its full isolation on (namespaces, read-only filesystem, unprivileged uid,
 resource limits); the baseline has none (the original's reliability guard is commented out).
 
@@ -39,12 +44,18 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "jobs"))
 
-from proctor_jobs.benchmarks.humanevalv import PYLINT_PRELOAD, run_pylint  # noqa: E402
+from proctor_jobs.benchmarks.humanevalv import (  # noqa: E402
+    PYLINT_PRELOAD,
+    candidate_program,
+    entry_point,
+    run_pylint,
+)
 from proctor_jobs.benchmarks.humanevalv_extract import extract  # noqa: E402
 from proctor_jobs.oracle import Sandbox, SandboxLimits  # noqa: E402
 from proctor_jobs.oracle.sandbox import DEFAULT_PRELOAD  # noqa: E402
@@ -52,18 +63,29 @@ from proctor_jobs.oracle.sandbox import DEFAULT_PRELOAD  # noqa: E402
 HANGS_OR_HOSTILE = ("while True", "fork", "socket", "10 * 1024", "_exit", "open(")
 
 
-def workload(samples: int) -> list[str]:
+@dataclass(frozen=True)
+class Sample:
+    program: str  # the original's whole program (baseline, pylint, the in-process verdict)
+    candidate: str  # the answer alone (the harness verdict runs it in the sandbox)
+    test: str
+    signature: str
+
+
+def workload(samples: int) -> list[Sample]:
     example = REPO / "examples" / "humanevalv" / "data"
     lines = (example / "tasks.jsonl").read_text().splitlines()
     tasks = {json.loads(line)["qid"]: json.loads(line) for line in lines}
-    programs = []
+    chosen = []
     for row in json.loads((example / "predictions_n6.json").read_text()):
         task = tasks[row["qid"]]
         for prediction in row["predictions"]:
             if any(word in prediction for word in HANGS_OR_HOSTILE):
                 continue  # same cost on both sides, see the docstring
-            programs.append(extract(prediction, task["function_signature"], task["test_script"]).program)
-    return [programs[i % len(programs)] for i in range(samples)]
+            signature, test = task["function_signature"], task["test_script"]
+            extraction = extract(prediction, signature, test)
+            candidate = candidate_program(signature, extraction.completion)
+            chosen.append(Sample(extraction.program, candidate, test, signature))
+    return [chosen[i % len(chosen)] for i in range(samples)]
 
 
 # ---- baseline: the original harness's per-sample evaluation, re-implemented for measurement --------
@@ -150,7 +172,7 @@ def run_baseline(programs: list[str], workers: int, with_pylint: bool) -> tuple[
 # ---- Proctor: the oracle stage's way ---------------------------------------------------------------
 
 
-async def run_ours(programs: list[str], workers: int, with_pylint: bool, shard_size: int):
+async def run_ours(samples: list[Sample], workers: int, with_pylint: bool, shard_size: int, verdict: str):
     """Shards are worked concurrently, as a run's workers work them, over one pre-warmed sandbox."""
     linter_preload = (*DEFAULT_PRELOAD, *PYLINT_PRELOAD)
     async with (
@@ -161,19 +183,24 @@ async def run_ours(programs: list[str], workers: int, with_pylint: bool, shard_s
         await asyncio.gather(sandbox.run_python("pass"), linter.run_python("pass"))
         results = []
 
-        async def shard(programs: list[str]) -> None:
+        limits = SandboxLimits(wall_seconds=2)
+
+        def run_one(sample: Sample):
+            if verdict == "in-process":
+                return sandbox.run_python(sample.program, limits)
+            entry = entry_point(sample.signature)
+            return sandbox.run_test(sample.candidate, sample.test, entry, limits, signature=sample.signature)
+
+        async def shard(part: list[Sample]) -> None:
             rejected: dict[str, list[str]] = {}
             if with_pylint:
-                rejected = await run_pylint(linter, {str(i): p for i, p in enumerate(programs)})
-            todo = [p for i, p in enumerate(programs) if str(i) not in rejected]
-            results.extend(
-                await asyncio.gather(*(sandbox.run_python(p, SandboxLimits(wall_seconds=2)) for p in todo))
-            )
+                rejected = await run_pylint(linter, {str(i): s.program for i, s in enumerate(part)})
+            todo = [s for i, s in enumerate(part) if str(i) not in rejected]
+            results.extend(await asyncio.gather(*(run_one(s) for s in todo)))
 
         start = time.perf_counter()
-        await asyncio.gather(
-            *(shard(programs[o : o + shard_size]) for o in range(0, len(programs), shard_size))
-        )
+        parts = [samples[o : o + shard_size] for o in range(0, len(samples), shard_size)]
+        await asyncio.gather(*(shard(part) for part in parts))
         elapsed = time.perf_counter() - start
     return elapsed, sum(r.ok for r in results), results[0].isolation if results else []
 
@@ -184,28 +211,33 @@ def main() -> None:
     parser.add_argument("--shard-size", type=int, default=50)
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     args = parser.parse_args()
-    programs = workload(args.samples)
-    print(f"workload: {len(programs)} HumanEval-V example programs, {args.workers} parallel slots")
+    samples = workload(args.samples)
+    programs = [s.program for s in samples]
+    print(f"workload: {len(samples)} HumanEval-V example programs, {args.workers} parallel slots")
     ratios = {}
     for label, with_pylint in (("execution only", False), ("evaluation (pylint gate + execution)", True)):
         base_s, base_passed = run_baseline(programs, args.workers, with_pylint)
-        ours_s, ours_passed, isolation = asyncio.run(
-            run_ours(programs, args.workers, with_pylint, args.shard_size)
-        )
-        base_rate, ours_rate = len(programs) / base_s, len(programs) / ours_s
-        ratios[with_pylint] = ours_rate / base_rate
+        base_rate = len(programs) / base_s
         print(f"{label}:")
         print(
             f"  baseline (original's way): {base_s:6.2f} s  {base_rate:7.1f} samples/s  {base_passed} passed"
         )
-        print(
-            f"  proctor (sandboxed):       {ours_s:6.2f} s  {ours_rate:7.1f} samples/s  {ours_passed} passed"
-        )
-        print(f"  speedup {ratios[with_pylint]:.2f}x")
-        if ours_passed != base_passed:
-            print(f"  WARNING: pass counts differ ({ours_passed} vs {base_passed})")
+        for verdict in ("harness", "in-process"):
+            ours_s, ours_passed, isolation = asyncio.run(
+                run_ours(samples, args.workers, with_pylint, args.shard_size, verdict)
+            )
+            ours_rate = len(programs) / ours_s
+            ratios[with_pylint, verdict] = ours_rate / base_rate
+            print(
+                f"  proctor, {verdict + ' verdict:':20s} {ours_s:6.2f} s  {ours_rate:7.1f} samples/s  "
+                f"{ours_passed} passed  speedup {ratios[with_pylint, verdict]:.2f}x"
+            )
+            if ours_passed != base_passed:
+                print(f"  WARNING: pass counts differ ({ours_passed} vs {base_passed})")
+        cost = ratios[with_pylint, "in-process"] / ratios[with_pylint, "harness"]
+        print(f"  the harness verdict costs {cost:.2f}x the forgeable in-process one")
     print(f"proctor isolation: {', '.join(isolation)}")
-    print(f"RESULT speedup={ratios[True]:.2f}")
+    print(f"RESULT speedup={ratios[True, 'harness']:.2f}")
 
 
 if __name__ == "__main__":

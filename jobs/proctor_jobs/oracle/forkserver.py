@@ -520,8 +520,8 @@ class Zygote:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)  # whatever it left in its process group
         child.budget.kill_all(pid)  # and in its budget (cgroup or uid)
-        if self.tier == "root":
-            isolation.kill_uid(child.uid)  # and anything that escaped both
+        if self.tier == "root" and not child.budget.groups:
+            isolation.kill_uid(child.uid)  # and anything that escaped both (a cgroup cannot be left)
         budget = child.budget.close()
         self.free_slots.append(child.slot)
         result = _result(

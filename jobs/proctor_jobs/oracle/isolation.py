@@ -423,22 +423,27 @@ class BudgetFactory:
         processes = int(limits["max_processes"])
         if not self.layout:
             return SampleBudget(self.kind, [], memory, processes, uid if self.tier == "root" else None)
+        # One cgroup per uid slot, made once and reused (making and removing one per program cost more
+        # than a short program's whole run); a slot is reused only after its program was reaped and
+        # everything left in its group killed.
         groups = [d / f"s{slot}" for d in self.dirs]
         for group in groups:
-            if group.exists():
-                _remove_cgroup(group)
-            group.mkdir()
+            group.mkdir(exist_ok=True)
         if self.layout == "v1":
-            (groups[0] / "memory.limit_in_bytes").write_text(str(memory))
+            _write(groups[0] / "memory.limit_in_bytes", memory)
             with contextlib.suppress(OSError):
-                (groups[0] / "memory.memsw.limit_in_bytes").write_text(str(memory))
-            (groups[1] / "pids.max").write_text(str(processes))
+                _write(groups[0] / "memory.memsw.limit_in_bytes", memory)
+            with contextlib.suppress(OSError):
+                _write(groups[0] / "memory.max_usage_in_bytes", 0)  # resets the peak
+            _write(groups[1] / "pids.max", processes)
         else:
-            (groups[0] / "memory.max").write_text(str(memory))
+            _write(groups[0] / "memory.max", memory)
             with contextlib.suppress(OSError):
-                (groups[0] / "memory.swap.max").write_text("0")
-            (groups[0] / "pids.max").write_text(str(processes))
-        return SampleBudget(self.kind, groups, memory, processes, None)
+                _write(groups[0] / "memory.swap.max", 0)
+            _write(groups[0] / "pids.max", processes)
+        budget = SampleBudget(self.kind, groups, memory, processes, None)
+        budget.oom_before = budget.oom_kills()
+        return budget
 
 
 class SampleBudget:
@@ -448,6 +453,14 @@ class SampleBudget:
         self.kind, self.groups, self.memory, self.processes, self.uid = kind, groups, memory, processes, uid
         self.peak = 0
         self.exceeded_for: str | None = None
+        self.oom_before = 0
+
+    def oom_kills(self) -> int:
+        """The kernel's count of OOM kills in this group (cumulative over the slot's programs)."""
+        if not self.groups:
+            return 0
+        events = "memory.oom_control" if self.kind == "cgroup-v1" else "memory.events"
+        return _kv(self.groups[0] / events).get("oom_kill", 0)
 
     def enter(self) -> None:
         """In the program, before it drops privileges: join the cgroup(s)."""
@@ -479,11 +492,7 @@ class SampleBudget:
 
     def exceeded(self, root_pid: int) -> str | None:
         if self.groups:
-            if self.kind == "cgroup-v1":
-                oom = _kv(self.groups[0] / "memory.oom_control").get("oom_kill", 0)
-            else:
-                oom = _kv(self.groups[0] / "memory.events").get("oom_kill", 0)
-            return "memory" if oom else None
+            return "memory" if self.oom_kills() > self.oom_before else None
         members = self.members(root_pid)
         total = sum(rss for _, rss in members)
         self.peak = max(self.peak, total)
@@ -514,21 +523,18 @@ class SampleBudget:
             "processes": self.processes,
         }
         if self.groups:
-            if self.kind == "cgroup-v1":
-                peak = _read_int(self.groups[0] / "memory.max_usage_in_bytes")
-                oom = _kv(self.groups[0] / "memory.oom_control").get("oom_kill", 0)
-            else:
-                peak = _read_int(self.groups[0] / "memory.peak")
-                oom = _kv(self.groups[0] / "memory.events").get("oom_kill", 0)
-            self.peak = max(self.peak, peak)
-            if oom:
+            name = "memory.max_usage_in_bytes" if self.kind == "cgroup-v1" else "memory.peak"
+            self.peak = max(self.peak, _read_int(self.groups[0] / name))
+            if self.oom_kills() > self.oom_before:
                 self.exceeded_for = "memory"
-            for group in self.groups:
-                _remove_cgroup(group)
         summary["peak_mb"] = round(self.peak / (1 << 20), 1)
         if self.exceeded_for:
             summary["exceeded"] = self.exceeded_for
         return summary
+
+
+def _write(path: Path, value: int) -> None:
+    path.write_text(str(value))
 
 
 def _remove_cgroup(group: Path) -> None:
