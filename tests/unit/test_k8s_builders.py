@@ -63,8 +63,19 @@ def test_stage_job_is_indexed_with_shards_as_completions():
     ]
     assert container["envFrom"] == [{"secretRef": {"name": "store-creds"}}]
     env = {e["name"]: e for e in container["env"]}
-    assert env["PROCTOR_JUDGE_API_KEY"]["valueFrom"] == {"secretKeyRef": {"name": "judge", "key": "token"}}
     assert env["TMPDIR"]["value"] == "/scratch"
+
+
+def test_only_stages_that_call_a_model_get_the_judge_key():
+    """Pods that run or render answers never hold the judge's key (a hostile answer could read it)."""
+    for stage, kind in (("render", "render"), ("oracle", "oracle"), ("judge", "judge"), ("generate", "judge")):
+        container = build_stage_job(ctx(), stage, kind, shards=1)["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        if stage in ("judge", "generate"):
+            key = env["PROCTOR_JUDGE_API_KEY"]["valueFrom"]
+            assert key == {"secretKeyRef": {"name": "judge", "key": "token"}}
+        else:
+            assert "PROCTOR_JUDGE_API_KEY" not in env, stage
 
 
 def test_parallelism_never_exceeds_the_shard_count():

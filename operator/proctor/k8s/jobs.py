@@ -53,7 +53,12 @@ class WorkerContext:
         return bool(self.spec.get("suspend")) or bool(self.spec.get("queueName"))
 
 
-def _env(ctx: WorkerContext) -> list[dict[str, Any]]:
+#: The only stages that talk to a model and so get the judge's API key; pods that run or render
+#: answers never hold it (docs/security.md).
+MODEL_STAGES = frozenset({"judge", "generate"})
+
+
+def _env(ctx: WorkerContext, model_key: bool = False) -> list[dict[str, Any]]:
     env = [
         {"name": "TMPDIR", "value": SCRATCH},
         {"name": "HOME", "value": SCRATCH},
@@ -61,7 +66,7 @@ def _env(ctx: WorkerContext) -> list[dict[str, Any]]:
         {"name": "PROCTOR_RUN", "value": f"{ctx.namespace}/{ctx.run_name}"},
     ]
     env += [{"name": k, "value": v} for k, v in sorted(ctx.store_env.items())]
-    if ctx.judge_api_key:
+    if ctx.judge_api_key and model_key:
         env.append({"name": "PROCTOR_JUDGE_API_KEY", "valueFrom": {"secretKeyRef": {**ctx.judge_api_key}}})
     env += [{"name": k, "value": str(v)} for k, v in sorted((ctx.spec.get("env") or {}).items())]
     return env
@@ -105,6 +110,7 @@ def _pod_template(
     env: list[dict] | None = None,
     node_selector: dict[str, str] | None = None,
     tolerations: list[dict] | None = None,
+    model_key: bool = False,
 ) -> dict[str, Any]:
     pod_security, container_security = _pod_security(ctx, privileged)
     container: dict[str, Any] = {
@@ -113,7 +119,7 @@ def _pod_template(
         "imagePullPolicy": ctx.config.image_pull_policy,
         "command": list(ctx.config.worker_command),
         "args": args,
-        "env": _env(ctx) + (env or []),
+        "env": _env(ctx, model_key) + (env or []),
         "resources": resources if resources is not None else _resources(ctx),
         "securityContext": container_security,
         "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}, *(mounts or [])],
@@ -184,7 +190,9 @@ def build_stage_job(ctx: WorkerContext, stage: str, kind: str, shards: int) -> d
         "podFailurePolicy": _failure_policy(),
         "podReplacementPolicy": "Failed",
         "suspend": ctx.suspended,
-        "template": _pod_template(ctx, labels, image, _worker_args(ctx, stage)),
+        "template": _pod_template(
+            ctx, labels, image, _worker_args(ctx, stage), model_key=stage in MODEL_STAGES
+        ),
     }
     if retries.get("maxFailedIndexes") is not None:
         job_spec["maxFailedIndexes"] = int(retries["maxFailedIndexes"])
