@@ -209,7 +209,18 @@ def _python_paths() -> list[str]:
 #: What every confined program may read besides Python: the system's programs and libraries and its
 #: configuration. Nothing else of the host exists inside (no home, no working directory, no store,
 #: no benchmark data, no mounted Secrets).
-SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+SYSTEM_PATHS = (
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc",
+    "/var/lib/texmf",  # TeX's generated formats (pdflatex.fmt): the LaTeX renderer needs them
+    "/var/cache/fontconfig",
+)
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
 
