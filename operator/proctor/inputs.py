@@ -18,6 +18,7 @@ from typing import Any
 
 from proctor.api.common import Source
 from proctor_jobs.benchmarks import BENCHMARK_FORMATS, FormatError, get_benchmark
+from proctor_jobs.benchmarks.base import Records, lines_of
 from proctor_jobs.layout import artifact_prefix
 from proctor_jobs.store import Store, StoreError, open_store
 
@@ -43,27 +44,31 @@ class Bundle:
         return len(self.records)
 
 
-def parse_records(text: str, source: str) -> list[dict[str, Any]]:
-    """Records from a JSON array, a single JSON object, or JSON Lines (errors name the line)."""
+def parse_records(text: str, source: str, place: str = "") -> Records:
+    """Records from a JSON array, a single JSON object, or JSON Lines (errors name the 1-based line).
+
+    JSON Lines records carry their line numbers (`Records.lines`: "line 3", or "FILE line 3" with
+    `place`), so an adapter's error about record i says the line an editor shows."""
     stripped = text.strip()
     if not stripped:
-        return []
+        return Records()
     if stripped[0] in "[{":
         try:
             value = json.loads(stripped)
-            return value if isinstance(value, list) else [value]
-        except json.JSONDecodeError:
+            return Records(value) if isinstance(value, list) else Records([value], [f"{place}line 1"])
+        except json.JSONDecodeError as exc:
             if stripped[0] == "[":
-                raise InputError(f"{source}: not valid JSON") from None
-    records = []
+                raise InputError(f"{source}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
+    records, lines = [], []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as exc:
-            raise InputError(f"{source}:{number}: not valid JSON: {exc.msg}") from None
-    return records
+            raise InputError(f"{source}: line {number}: not valid JSON: {exc.msg}") from None
+        lines.append(f"{place}line {number}")
+    return Records(records, lines)
 
 
 def canonical_jsonl(records: list[dict[str, Any]]) -> bytes:
@@ -88,7 +93,7 @@ def validate_bundle(type_: str, format_: str, records: list[Any], source: str) -
         else:
             raise InputError(f"{source}: unknown format {format_!r}")
     except FormatError as exc:
-        raise InputError(str(exc)) from None
+        raise InputError(exc.describe(lines_of(records))) from None
     if not normalised:
         raise InputError(f"{source}: no records")
     sha = hashlib.sha256(canonical_jsonl(normalised)).hexdigest()
@@ -173,12 +178,16 @@ def read_local_records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
     files = sorted(p for p in path.iterdir() if p.suffix in (".json", ".jsonl")) if path.is_dir() else [path]
-    records: list[dict[str, Any]] = []
+    records, lines = Records(), []
     for file in files:
-        for record in parse_records(file.read_text(), str(file)):
+        place = f"{file.name} " if path.is_dir() else ""
+        found = parse_records(file.read_text(), str(file), place)
+        for i, record in enumerate(found):
             if isinstance(record, dict):
                 _inline_images(record, file.parent)
             records.append(record)
+            lines.append(found.lines[i] if found.lines else f"{place}record {i + 1}")
+    records.lines = lines
     return records
 
 

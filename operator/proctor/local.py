@@ -127,6 +127,8 @@ class LocalResolver:
             where = doc.label
         else:
             source, format_, type_, where = ref.source, ref.format, role, f"{label}.source"
+        if source.file is not None:
+            where = f"{source.file.path} ({where})"
         records = fetch_source(source, where, self.config_map, self.base_dir)
         return validate_bundle(type_, format_, records, where)
 

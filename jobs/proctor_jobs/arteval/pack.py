@@ -43,7 +43,8 @@ def read_lines(path: Path) -> tuple[list[Any], list[int], list[str]]:
 
 def describe(problem: Problem, lines: list[int], path: Path) -> str:
     who = f" ({problem.artifact})" if problem.artifact else ""
-    return f"{path}:{lines[problem.record]}{who}: field {problem.field!r}: {problem.message}"
+    clash = f" (line {lines[problem.first]} has it too)" if problem.first is not None else ""
+    return f"{path}:{lines[problem.record]}{who}: field {problem.field!r}: {problem.message}{clash}"
 
 
 def pack_records(records: list[dict[str, Any]], root: Path, store: Any = None) -> list[dict[str, Any]]:

@@ -4,7 +4,8 @@ Tasks use the benchmark's own schema (`index`, `question`, `checklist` — ten `
 description, maxScore}` items —, `class` = "<Domain>-<Subtype>", `difficulty`). Answers are
 `{index, question?, answer}` records, as the original README describes (the original also reads
 the answer from `model_infer_result` or `output`; so do we). Several answers for one index are
-samples of that task.
+samples of that task when every index has that many; an index on more rows than most is a duplicate,
+refused naming both lines.
 
 Stages: `render` (extract the page, render it in the hermetic farm, keep the screenshots) then
 `judge` (checklist + screenshots to a multimodal judge; skipped with a notice when no judge is
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from proctor_jobs.benchmarks.base import FormatError
+from proctor_jobs.benchmarks.base import FormatError, refuse_repeats
 from proctor_jobs.benchmarks.render_judge import RenderThenJudge
 
 ANSWER_FIELDS = ("answer", "model_infer_result", "output")
@@ -58,14 +59,15 @@ class ArtifactsBench(RenderThenJudge):
     answer_field = "answer"
 
     def parse_tasks(self, records: list[dict[str, Any]], source: str = "") -> list[dict[str, Any]]:
-        tasks, seen = [], set()
+        tasks: list[dict[str, Any]] = []
+        seen: dict[int, int] = {}
         for i, row in enumerate(records):
             if not isinstance(row, dict):
                 raise FormatError(i, "<record>", f"expected an object, got {type(row).__name__}", source)
             index = _index(row, i, source)
             if index in seen:
-                raise FormatError(i, "index", f"duplicate index {index}", source)
-            seen.add(index)
+                raise FormatError(i, "index", f"duplicate index {index}", source, first=seen[index])
+            seen[index] = i
             question = row.get("question")
             if not isinstance(question, str) or not question.strip():
                 raise FormatError(i, "question", "missing or not a non-empty string", source)
@@ -108,6 +110,7 @@ class ArtifactsBench(RenderThenJudge):
             if isinstance(row.get("question"), str):
                 answer["question"] = row["question"]
             answers.append(answer)
+        refuse_repeats([a["index"] for a in answers], "index", "index", source)
         return answers
 
     def categories(self, tasks: list[dict[str, Any]]) -> dict[str, int]:

@@ -2,8 +2,10 @@
 
 Tasks use HumanEval-V's fields (`qid`, `function_signature`, `test_script`, the diagram as a file
 path or base64 / data URL, optional `ground_truth_solution`, `task_type`, `capability_aspects`).
-Answers use its prediction format (`{qid, prompt?, predictions: [...]}`; rows with the same qid are
-merged, as the original's `aggregate_prediction_data` does).
+Answers use its prediction format (`{qid, prompt?, predictions: [...]}`). Split predictions — every
+qid on the same number of rows, each row holding some of its samples — are merged, as the original's
+`aggregate_prediction_data` does; a qid on more rows than the others, or the same row twice, is a
+duplicate and refused naming both lines (the original would silently change `n` for every task).
 
 One stage, `oracle`: extract (see `humanevalv_extract`), gate through pylint (errors and fatals fail
 the sample, `function-redefined` excepted — on by default, as in the original), then run the program
@@ -22,7 +24,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from proctor_jobs.benchmarks.base import Benchmark, FormatError, StageContext, StageInfo, StageProcessor
+from proctor_jobs.benchmarks.base import (
+    Benchmark,
+    FormatError,
+    StageContext,
+    StageInfo,
+    StageProcessor,
+    refuse_repeats,
+)
 from proctor_jobs.benchmarks.humanevalv_extract import extract
 from proctor_jobs.oracle import Sandbox, SandboxLimits
 from proctor_jobs.oracle.sandbox import DEFAULT_PRELOAD
@@ -61,7 +70,8 @@ class HumanEvalV(Benchmark):
     answer_field = "prediction"
 
     def parse_tasks(self, records: list[dict[str, Any]], source: str = "") -> list[dict[str, Any]]:
-        tasks, seen = [], set()
+        tasks: list[dict[str, Any]] = []
+        seen: dict[str, int] = {}
         for i, row in enumerate(records):
             if not isinstance(row, dict):
                 raise FormatError(i, "<record>", f"expected an object, got {type(row).__name__}", source)
@@ -69,8 +79,8 @@ class HumanEvalV(Benchmark):
             if not _QID.match(qid):
                 raise FormatError(i, "qid", f"{qid!r} may only contain letters, digits and . _ : -", source)
             if qid in seen:
-                raise FormatError(i, "qid", f"duplicate qid {qid!r}", source)
-            seen.add(qid)
+                raise FormatError(i, "qid", f"duplicate qid {qid!r}", source, first=seen[qid])
+            seen[qid] = i
             task = {
                 "qid": qid,
                 "function_signature": _require_str(row, i, "function_signature", source),
@@ -97,6 +107,8 @@ class HumanEvalV(Benchmark):
 
     def parse_answers(self, records: list[dict[str, Any]], source: str = "") -> list[dict[str, Any]]:
         merged: dict[str, dict[str, Any]] = {}
+        rows: dict[tuple[str, str], int] = {}
+        qids = []
         for i, row in enumerate(records):
             if not isinstance(row, dict):
                 raise FormatError(i, "<record>", f"expected an object, got {type(row).__name__}", source)
@@ -109,9 +121,14 @@ class HumanEvalV(Benchmark):
                     raise FormatError(
                         i, f"predictions[{j}]", f"expected a string, got {type(p).__name__}", source
                     )
+            same = rows.setdefault((qid, json.dumps(predictions)), i)
+            if same != i:
+                raise FormatError(i, "qid", f"duplicate qid {qid!r} (the same predictions)", source, first=same)
+            qids.append(qid)
             entry = merged.setdefault(qid, {"qid": qid, "predictions": [], "prompts": []})
             entry["predictions"].extend(predictions)
             entry["prompts"].extend([row.get("prompt")] * len(predictions))
+        refuse_repeats(qids, "qid", "qid", source)
         return list(merged.values())
 
     def categories(self, tasks: list[dict[str, Any]]) -> dict[str, int]:

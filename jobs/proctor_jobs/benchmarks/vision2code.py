@@ -23,7 +23,7 @@ import io
 from collections import Counter, defaultdict
 from typing import Any
 
-from proctor_jobs.benchmarks.base import FormatError
+from proctor_jobs.benchmarks.base import FormatError, refuse_repeats
 from proctor_jobs.benchmarks.render_judge import RenderThenJudge
 
 ID_FIELDS = ("question_folder", "id", "sample_id", "source_record_id")
@@ -60,7 +60,8 @@ class Vision2Code(RenderThenJudge):
     answer_field = "answer"
 
     def parse_tasks(self, records: list[dict[str, Any]], source: str = "") -> list[dict[str, Any]]:
-        tasks, seen = [], set()
+        tasks: list[dict[str, Any]] = []
+        seen: dict[str, int] = {}
         for i, row in enumerate(records):
             if not isinstance(row, dict):
                 raise FormatError(i, "<record>", f"expected an object, got {type(row).__name__}", source)
@@ -71,8 +72,8 @@ class Vision2Code(RenderThenJudge):
                 )
             task_id = row[id_field].strip()
             if task_id in seen:
-                raise FormatError(i, id_field, f"duplicate task {task_id!r}", source)
-            seen.add(task_id)
+                raise FormatError(i, id_field, f"duplicate task {task_id!r}", source, first=seen[task_id])
+            seen[task_id] = i
             dataset = row.get("source_dataset") or row.get("dataset")
             if not isinstance(dataset, str) or not dataset.strip():
                 raise FormatError(
@@ -149,6 +150,7 @@ class Vision2Code(RenderThenJudge):
             if not isinstance(row[field], str):
                 raise FormatError(i, field, f"expected a string, got {type(row[field]).__name__}", source)
             answers.append({"keys": keys, "answer": row[field]})
+        refuse_repeats([next(iter(a["keys"].values())) for a in answers], "question_folder", "task", source)
         return answers
 
     def categories(self, tasks: list[dict[str, Any]]) -> dict[str, int]:
