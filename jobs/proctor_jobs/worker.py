@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from proctor_jobs.benchmarks import StageContext, get_benchmark
-from proctor_jobs.benchmarks.base import ShardMetrics
+from proctor_jobs.benchmarks.base import UNREADABLE, ShardMetrics
 from proctor_jobs.layout import RunLayout
 from proctor_jobs.manifest import ShardManifest
 from proctor_jobs.records import ItemRecord, failed, skipped
@@ -163,6 +163,8 @@ async def _process_items(processor, pending, upstream, ctx: StageContext, record
 
 async def _process_one(processor, item, up: ItemRecord | None, ctx: StageContext) -> ItemRecord:
     stage = ctx.manifest.stage
+    if item.get(UNREADABLE):  # its answer was not UTF-8: fail it alone, with the file, line and byte
+        return failed(item["id"], stage, f"unreadable answer: {item[UNREADABLE]}")
     if ctx.manifest.upstream:
         if up is None:
             return skipped(item["id"], stage, f"no record from upstream stage {ctx.manifest.upstream!r}")

@@ -22,7 +22,7 @@ from typing import Any
 from proctor.api import Artifact, EvalRun
 from proctor.api.evalrun import InputRef
 from proctor.inputs import Bundle, InputError, fetch_source, store_bundle, validate_bundle
-from proctor.manifests import Document, ManifestError, is_proctor, load_documents, validate
+from proctor.manifests import MANIFEST_SUFFIXES, Document, ManifestError, is_proctor, load_documents, validate
 from proctor.plan import Plan, plan_run, run_uid, write_plan
 from proctor.results import all_shards_finished, write_results
 from proctor_jobs.benchmarks import get_benchmark
@@ -71,12 +71,12 @@ class RunResult:
 
 
 def load_run_manifests(path: Path, name: str | None = None) -> tuple[EvalRun, list[Document]]:
-    """Validate every Proctor object in the file and its directory; pick the EvalRun to run."""
+    """Validate every Proctor object in the file; pick the EvalRun to run.
+
+    Only the file is read: the Artifacts and ConfigMaps it names but does not hold are looked up
+    next to it when needed (`LocalResolver`), and an unrelated or broken neighbour never matters."""
     path = Path(path)
     docs = load_documents(path)
-    siblings = load_documents(path.parent) if path.is_file() else []
-    seen = {(d.kind, d.name) for d in docs}
-    context = docs + [d for d in siblings if (d.kind, d.name) not in seen]
     for doc in docs:
         if is_proctor(doc):
             validate(doc)  # every object in the file must be valid, not only the EvalRun
@@ -88,23 +88,52 @@ def load_run_manifests(path: Path, name: str | None = None) -> tuple[EvalRun, li
     if len(runs) > 1:
         names = ", ".join(d.name for d in runs)
         raise ManifestError(f"{path}: several EvalRuns ({names}); choose one with --name")
-    return validate(runs[0]), context
+    return validate(runs[0]), docs
 
 
 class LocalResolver:
-    """Resolves an EvalRun's inputs from the manifests around it."""
+    """Resolves an EvalRun's inputs from its own file, then from the manifests next to it.
 
-    def __init__(self, context: list[Document], base_dir: Path) -> None:
+    A neighbour is read only when the file lacks an object it names, and only if its text mentions
+    that kind and name; a neighbour that is not a manifest (a predictions file, a broken draft) is
+    skipped, and named in the error only if the object is found nowhere."""
+
+    def __init__(self, context: list[Document], base_dir: Path, manifest: Path | None = None) -> None:
         self.context = context
         self.base_dir = base_dir
+        self.manifest = Path(manifest).resolve() if manifest is not None else None
+        self.skipped: list[str] = []
 
     def _find(self, kind: str, name: str) -> Document | None:
-        return next((d for d in self.context if d.kind == kind and d.name == name), None)
+        found = next((d for d in self.context if d.kind == kind and d.name == name), None)
+        if found is not None or self.manifest is None:
+            return found
+        for file in sorted(self.base_dir.iterdir()):
+            if file.suffix not in MANIFEST_SUFFIXES or file.resolve() == self.manifest or not file.is_file():
+                continue
+            raw = file.read_bytes()
+            if kind.encode() not in raw or name.encode() not in raw:
+                continue
+            try:
+                docs = load_documents(file)
+            except ManifestError as exc:
+                self.skipped.append(str(exc).splitlines()[0])
+                continue
+            found = next((d for d in docs if d.kind == kind and d.name == name), None)
+            if found is not None:
+                self.context.append(found)
+                return found
+        return None
 
-    def config_map(self, name: str, key: str) -> str:
+    def not_found(self, what: str) -> InputError:
+        where = f"{self.manifest} or next to it" if self.manifest else str(self.base_dir)
+        skipped = "".join(f"\n  (skipped {s})" for s in self.skipped)
+        return InputError(f"{what} not found in {where}{skipped}")
+
+    def config_map(self, name: str, key: str) -> str | bytes:
         doc = self._find("ConfigMap", name)
         if doc is None:
-            raise InputError(f"ConfigMap {name!r} not found in {self.base_dir}")
+            raise self.not_found(f"ConfigMap {name!r}")
         data = doc.body.get("data") or {}
         if key in data:
             return str(data[key])
@@ -112,16 +141,14 @@ class LocalResolver:
         if key in binary:
             import base64
 
-            return base64.b64decode(binary[key]).decode()
+            return base64.b64decode(binary[key])
         raise InputError(f"{doc.label}: no key {key!r} (has {', '.join([*data, *binary]) or 'none'})")
 
     def bundle(self, ref: InputRef, role: str, label: str) -> Bundle:
         if ref.artifact_ref is not None:
             doc = self._find("Artifact", ref.artifact_ref.name)
             if doc is None:
-                raise InputError(
-                    f"{label}.artifactRef: Artifact {ref.artifact_ref.name!r} not found in {self.base_dir}"
-                )
+                raise self.not_found(f"{label}.artifactRef: Artifact {ref.artifact_ref.name!r}")
             artifact: Artifact = validate(doc)
             source, format_, type_ = artifact.spec.source, artifact.spec.format, artifact.spec.type
             where = doc.label
@@ -133,6 +160,47 @@ class LocalResolver:
         return validate_bundle(type_, format_, records, where)
 
 
+@dataclass
+class Resolved:
+    """An EvalRun with its inputs read and checked, and its items: everything before any store write."""
+
+    evalrun: EvalRun
+    spec: dict[str, Any]
+    base_dir: Path
+    bundles: dict[str, Bundle]
+    items: list[dict[str, Any]]
+    warnings: list[str]
+
+    @property
+    def inputs(self) -> dict[str, str]:
+        return {role: bundle.sha256 for role, bundle in self.bundles.items()}
+
+
+def resolve(manifest: Path, name: str | None = None, overrides: dict[str, Any] | None = None) -> Resolved:
+    """Validate the manifest, read and check its inputs, make the items; no store, no work.
+
+    `proctor run` and `proctor validate` both go through here, so validate refuses what run refuses."""
+    evalrun, context = load_run_manifests(manifest, name)
+    if overrides:
+        evalrun = EvalRun.model_validate(_merge(evalrun.dump(), {"spec": overrides}))
+    spec = evalrun.spec.dump()
+    base_dir = Path(manifest).parent if Path(manifest).is_file() else Path(manifest)
+    resolver = LocalResolver(context, base_dir, manifest if Path(manifest).is_file() else None)
+    bundles = {"benchmark": resolver.bundle(evalrun.spec.benchmark, "benchmark", "spec.benchmark")}
+    if evalrun.spec.answers:
+        bundles["answers"] = resolver.bundle(evalrun.spec.answers, "answers", "spec.answers")
+    adapter = get_benchmark(bundles["benchmark"].format)
+    answers = bundles.get("answers")
+    try:
+        items, warnings = adapter.work_items(
+            bundles["benchmark"].records, answers.records if answers else None, spec
+        )
+    except ValueError as exc:
+        raise InputError(f"{manifest}: {exc}") from None
+    warnings = [*(answers.warnings if answers else []), *warnings]
+    return Resolved(evalrun, spec, base_dir, bundles, items, warnings)
+
+
 def prepare(
     manifest: Path,
     store_url: str,
@@ -141,34 +209,21 @@ def prepare(
     overrides: dict[str, Any] | None = None,
 ) -> LocalRun:
     """Validate, resolve and plan; raises ManifestError / InputError before any work is done."""
-    evalrun, context = load_run_manifests(manifest, name)
-    if overrides:
-        evalrun = EvalRun.model_validate(_merge(evalrun.dump(), {"spec": overrides}))
-    spec = evalrun.spec.dump()
-    base_dir = Path(manifest).parent if Path(manifest).is_file() else Path(manifest)
-    resolver = LocalResolver(context, base_dir)
+    resolved = resolve(manifest, name, overrides)
+    evalrun, spec = resolved.evalrun, resolved.spec
     store = open_store(store_url)
-    benchmark_bundle = resolver.bundle(evalrun.spec.benchmark, "benchmark", "spec.benchmark")
-    answers_bundle = (
-        resolver.bundle(evalrun.spec.answers, "answers", "spec.answers") if evalrun.spec.answers else None
-    )
-    adapter = get_benchmark(benchmark_bundle.format)
-    inputs = {"benchmark": benchmark_bundle.sha256}
-    for bundle in (benchmark_bundle, answers_bundle):
-        if bundle is not None:
-            store_bundle(store, bundle)
-    if answers_bundle is not None:
-        inputs["answers"] = answers_bundle.sha256
-    items, warnings = adapter.work_items(
-        benchmark_bundle.records, answers_bundle.records if answers_bundle else None, spec
-    )
+    for bundle in resolved.bundles.values():
+        store_bundle(store, bundle)
+    adapter = get_benchmark(resolved.bundles["benchmark"].format)
     meta = evalrun.metadata
-    layout = RunLayout.for_run(meta.namespace, meta.name, run_uid(spec, inputs))
+    layout = RunLayout.for_run(meta.namespace, meta.name, run_uid(spec, resolved.inputs))
     if fresh:
         store.delete_prefix(layout.prefix + "/")
-    plan, manifests = plan_run(adapter, spec, items, layout.prefix, inputs, warnings)
-    write_plan(store, plan, manifests, items)
-    return LocalRun(evalrun, spec, plan, store, base_dir)
+    plan, manifests = plan_run(
+        adapter, spec, resolved.items, layout.prefix, resolved.inputs, resolved.warnings
+    )
+    write_plan(store, plan, manifests, resolved.items)
+    return LocalRun(evalrun, spec, plan, store, resolved.base_dir)
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from proctor.api import KINDS
+from proctor.encoding import UTF8_HINT, line_at, surrogate_at, undecodable
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -49,8 +50,13 @@ def load_documents(path: Path) -> list[Document]:
     files = sorted(p for p in path.iterdir() if p.suffix in MANIFEST_SUFFIXES) if path.is_dir() else [path]
     docs: list[Document] = []
     for file in files:
+        raw = file.read_bytes()
+        problem = undecodable(raw, json_escapes=False)
+        if problem:
+            offset, why = problem
+            raise ManifestError(f"{file}: line {line_at(raw, offset)}: {why}; {UTF8_HINT}")
         try:
-            loaded = list(yaml.safe_load_all(file.read_text()))
+            loaded = list(yaml.safe_load_all(raw.decode()))
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -59,6 +65,11 @@ def load_documents(path: Path) -> list[Document]:
             if body is None:
                 continue
             source = str(file) if len(loaded) == 1 else f"{file}#{i}"
+            where = surrogate_at(body)
+            if where:
+                raise ManifestError(
+                    f"{source}: {where}: a lone surrogate (\\uD800-\\uDFFF) is not text; {UTF8_HINT}"
+                )
             if not isinstance(body, dict):
                 raise ManifestError(f"{source}: a manifest must be a mapping, got {type(body).__name__}")
             docs.append(Document(body, source))

@@ -104,9 +104,7 @@ def parse_task_list(records: list[Any]) -> ImportResult:
         for problem in (*errors, *notes):
             problem.artifact = problem.artifact or artifact
         if artifact and artifact in seen:
-            errors.append(
-                Problem(index, "artifact_id", "duplicate", artifact, first=seen[artifact])
-            )
+            errors.append(Problem(index, "artifact_id", "duplicate", artifact, first=seen[artifact]))
         elif artifact:
             seen[artifact] = index
         result.errors.extend(errors)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from proctor_jobs.benchmarks.base import FormatError, refuse_repeats
+from proctor_jobs.benchmarks.base import FormatError, carry_unreadable, refuse_repeats
 from proctor_jobs.benchmarks.render_judge import RenderThenJudge
 
 ANSWER_FIELDS = ("answer", "model_infer_result", "output")
@@ -106,7 +106,7 @@ class ArtifactsBench(RenderThenJudge):
                 raise FormatError(i, "answer", "missing (also looked for model_infer_result, output)", source)
             if not isinstance(row[field], str):
                 raise FormatError(i, field, f"expected a string, got {type(row[field]).__name__}", source)
-            answer = {"index": index, "answer": row[field]}
+            answer = carry_unreadable(row, {"index": index, "answer": row[field]})
             if isinstance(row.get("question"), str):
                 answer["question"] = row["question"]
             answers.append(answer)
@@ -122,11 +122,11 @@ class ArtifactsBench(RenderThenJudge):
             samples = int((spec.get("candidate") or {}).get("samples", 0))
             if not samples:
                 raise ValueError("ArtifactsBench needs spec.answers or a candidate model (spec.candidate)")
-            by_index = {t["index"]: [""] * samples for t in tasks}
+            by_index = {t["index"]: [{"answer": ""}] * samples for t in tasks}
         else:
             by_index = defaultdict(list)
             for answer in answers:
-                by_index[answer["index"]].append(answer["answer"])
+                by_index[answer["index"]].append(answer)
             known = {t["index"] for t in tasks}
             for index in sorted(set(by_index) - known):
                 warnings.append(f"answers for index {index} match no task and are ignored")
@@ -148,8 +148,10 @@ class ArtifactsBench(RenderThenJudge):
                     "checklist": task["checklist"],
                     "class": task["class"],
                     "difficulty": task["difficulty"],
-                    "answer": given[j] if j < len(given) else "",
+                    "answer": given[j]["answer"] if j < len(given) else "",
                 }
+                if j < len(given):
+                    carry_unreadable(given[j], item)
                 if n > 1:
                     item["sample"] = j
                 if answers is not None and j >= len(given):

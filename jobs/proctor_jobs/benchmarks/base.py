@@ -30,6 +30,8 @@ class Records(list):
     def __init__(self, records=(), lines: list[str] | None = None) -> None:
         super().__init__(records)
         self.lines = lines
+        #: index -> why that record could not be read as UTF-8 (naming line and byte offset)
+        self.unreadable: dict[int, str] = {}
 
 
 def position(record: int | str, lines: list[str] | None = None) -> str:
@@ -87,6 +89,17 @@ class FormatError(ValueError):
         if rest:
             text += f"; {len(rest)} more problem(s):\n" + "\n".join(f"  {p.describe(lines)}" for p in rest)
         return text
+
+
+#: the key a raw answer record (and its items) carry when it was not readable as UTF-8: the reason
+UNREADABLE = "_unreadable"
+
+
+def carry_unreadable(row: dict[str, Any], into: dict[str, Any]) -> dict[str, Any]:
+    """Copy an unreadable answer's reason to what the adapter makes of it (answers, then items)."""
+    if row.get(UNREADABLE):
+        into[UNREADABLE] = row[UNREADABLE]
+    return into
 
 
 def lines_of(records: list[Any]) -> list[str] | None:

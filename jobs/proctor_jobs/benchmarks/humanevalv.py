@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from proctor_jobs.benchmarks.base import (
+    UNREADABLE,
     Benchmark,
     FormatError,
     StageContext,
@@ -123,11 +124,17 @@ class HumanEvalV(Benchmark):
                     )
             same = rows.setdefault((qid, json.dumps(predictions)), i)
             if same != i:
-                raise FormatError(i, "qid", f"duplicate qid {qid!r} (the same predictions)", source, first=same)
+                raise FormatError(
+                    i, "qid", f"duplicate qid {qid!r} (the same predictions)", source, first=same
+                )
             qids.append(qid)
             entry = merged.setdefault(qid, {"qid": qid, "predictions": [], "prompts": []})
             entry["predictions"].extend(predictions)
             entry["prompts"].extend([row.get("prompt")] * len(predictions))
+            if row.get(UNREADABLE) or UNREADABLE in entry:
+                before = len(entry["predictions"]) - len(predictions)
+                flags = entry.setdefault(UNREADABLE, [None] * before)
+                flags.extend([row.get(UNREADABLE)] * len(predictions))
         refuse_repeats(qids, "qid", "qid", source)
         return list(merged.values())
 
@@ -159,6 +166,7 @@ class HumanEvalV(Benchmark):
         items = []
         for task in tasks:
             predictions = list(by_qid.get(task["qid"], {}).get("predictions", []))
+            unreadable = by_qid.get(task["qid"], {}).get(UNREADABLE) or []
             if len(predictions) != n:
                 warnings.append(
                     f"qid {task['qid']!r} has {len(predictions)} predictions, others {n}; "
@@ -175,6 +183,7 @@ class HumanEvalV(Benchmark):
                         "missing": missing,
                         "function_signature": task["function_signature"],
                         "test_script": task["test_script"],
+                        **({UNREADABLE: unreadable[j]} if j < len(unreadable) and unreadable[j] else {}),
                     }
                 )
         return items, warnings

@@ -23,7 +23,7 @@ import io
 from collections import Counter, defaultdict
 from typing import Any
 
-from proctor_jobs.benchmarks.base import FormatError, refuse_repeats
+from proctor_jobs.benchmarks.base import FormatError, carry_unreadable, refuse_repeats
 from proctor_jobs.benchmarks.render_judge import RenderThenJudge
 
 ID_FIELDS = ("question_folder", "id", "sample_id", "source_record_id")
@@ -149,7 +149,7 @@ class Vision2Code(RenderThenJudge):
                 )
             if not isinstance(row[field], str):
                 raise FormatError(i, field, f"expected a string, got {type(row[field]).__name__}", source)
-            answers.append({"keys": keys, "answer": row[field]})
+            answers.append(carry_unreadable(row, {"keys": keys, "answer": row[field]}))
         refuse_repeats([next(iter(a["keys"].values())) for a in answers], "question_folder", "task", source)
         return answers
 
@@ -168,7 +168,7 @@ class Vision2Code(RenderThenJudge):
             samples = int((spec.get("candidate") or {}).get("samples", 0))
             if not samples:
                 raise ValueError("Vision2Code needs spec.answers or a candidate model (spec.candidate)")
-            by_task = {t["id"]: [""] * samples for t in tasks}
+            by_task = {t["id"]: [{"answer": ""}] * samples for t in tasks}
         else:
             by_task = defaultdict(list)
             for answer in answers:
@@ -178,7 +178,7 @@ class Vision2Code(RenderThenJudge):
                         f"answer for {next(iter(answer['keys'].values()))!r} matches no task; ignored"
                     )
                     continue
-                by_task[task_id].append(answer["answer"])
+                by_task[task_id].append(answer)
         n = max((len(v) for v in by_task.values()), default=1) or 1
         items = []
         for task in tasks:
@@ -201,9 +201,11 @@ class Vision2Code(RenderThenJudge):
                     "source_dataset": task["source_dataset"],
                     "reference_size": task["reference_size"],
                     "renderer": task["renderer"],
-                    "answer": given[j] if j < len(given) else "",
+                    "answer": given[j]["answer"] if j < len(given) else "",
                     "metadata": metadata,
                 }
+                if j < len(given):
+                    carry_unreadable(given[j], item)
                 for key in (
                     "category",
                     "question",

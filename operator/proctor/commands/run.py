@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
         help="run an EvalRun manifest locally (same plan, workers and records as in a cluster)",
         description="Run an EvalRun manifest on this machine. Re-running the same command resumes.",
     )
-    p.add_argument("manifest", type=Path, help="EvalRun manifest (Artifacts/ConfigMaps next to it are used)")
+    p.add_argument("manifest", type=Path, help="EvalRun manifest (Artifacts/ConfigMaps it names are looked up in it, then next to it)")
     p.add_argument(
         "--store",
         default=os.environ.get("PROCTOR_STORE", DEFAULT_STORE),
@@ -54,14 +54,16 @@ def run(args: argparse.Namespace) -> int:
     from proctor.local import execute, prepare
     from proctor.manifests import ManifestError
 
-    # With --json, stdout carries only the JSON line; everything for humans goes to stderr.
-    console = Console(stderr=True) if args.json else Console()
+    # With --json, stdout carries only the JSON line; everything for humans goes to stderr. Not on a
+    # terminal (a log, a pipe): plain lines that do not wrap mid-path.
+    stream = sys.stderr if args.json else sys.stdout
+    console = Console(file=stream, soft_wrap=not stream.isatty())
     try:
         local = prepare(
             args.manifest, args.store, name=args.name, fresh=args.fresh, overrides=_overrides(args)
         )
     except (ManifestError, InputError) as exc:
-        Console(stderr=True).print(f"[bold red]invalid input[/]\n{exc}", highlight=False, markup=True)
+        print(f"invalid input\n{exc}", file=sys.stderr)
         return 2
     plan = local.plan
     for notice in plan.notices:
