@@ -272,11 +272,11 @@ class _ProgressWriter:
         )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="proctor-worker",
-        description="Process one shard of one stage of a Proctor run (inside a Job, or by hand).",
-    )
+def build_parser(
+    prog: str = "proctor-worker",
+    description: str = "Process one shard of one stage of a Proctor run (inside a Job, or by hand).",
+) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument(
         "--store", default=os.environ.get("PROCTOR_STORE"), help="store URL (env PROCTOR_STORE)"
     )
@@ -289,8 +289,16 @@ def main(argv: list[str] | None = None) -> int:
         help="shard index (default: JOB_COMPLETION_INDEX, set by an Indexed Job)",
     )
     parser.add_argument(
-        "--wait-upstream", type=float, default=float(os.environ.get("PROCTOR_WAIT_UPSTREAM", "0"))
+        "--wait-upstream",
+        type=float,
+        default=float(os.environ.get("PROCTOR_WAIT_UPSTREAM", "0")),
+        help="seconds to wait for the upstream stage's shard to finish (env PROCTOR_WAIT_UPSTREAM)",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     index = args.index if args.index is not None else os.environ.get("JOB_COMPLETION_INDEX")

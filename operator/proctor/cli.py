@@ -26,13 +26,24 @@ COMMANDS = [
 ]
 
 
+class _DescribedSubparsers:
+    """Every subcommand's `--help` says what it does: its one-line help, unless it has a description."""
+
+    def __init__(self, sub) -> None:
+        self.sub = sub
+
+    def add_parser(self, name: str, **kwargs):
+        kwargs.setdefault("description", kwargs.get("help"))
+        return self.sub.add_parser(name, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="proctor",
         description="Declarative evaluation of model-generated visual and executable programs.",
     )
     parser.add_argument("--version", action="version", version=f"proctor {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = _DescribedSubparsers(parser.add_subparsers(dest="command", metavar="COMMAND"))
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"proctor.commands.{name}")

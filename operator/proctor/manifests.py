@@ -7,6 +7,8 @@ An error names the file, the object and the field path, e.g.
 
 from __future__ import annotations
 
+import difflib
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,13 +90,44 @@ def field_path(loc: tuple[Any, ...]) -> str:
     return out or "<root>"
 
 
-def describe_errors(exc: ValidationError, label: str) -> str:
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation may hold (through Optional, unions, lists and dicts)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def known_fields(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """The wire names of the fields allowed at `loc` (the location of an unknown field's parent)."""
+    models = [model] if model else []
+    for part in loc:
+        if isinstance(part, int) or str(part).startswith(("function-", "union[")):
+            continue
+        nested = [
+            sub
+            for m in models
+            for name, info in m.model_fields.items()
+            if part in (name, info.alias)
+            for sub in _models_in(info.annotation)
+        ]
+        models = nested or models  # no such field: a dict key, whose values are the models we hold
+    return sorted({info.alias or name for m in models for name, info in m.model_fields.items()})
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def describe_errors(exc: ValidationError, label: str, model: type[BaseModel] | None = None) -> str:
     lines = []
     for err in exc.errors():
         where = field_path(err["loc"])
         message = err["msg"]
         if err["type"] == "extra_forbidden":
-            message = "unknown field"
+            message = "unknown field" + did_you_mean(
+                str(err["loc"][-1]), known_fields(model, err["loc"][:-1])
+            )
         elif err["type"] == "missing":
             message = "required field is missing"
         elif (
@@ -117,7 +150,7 @@ def validate(doc: Document) -> BaseModel:
     try:
         return KINDS[doc.kind].model_validate(doc.body)
     except ValidationError as exc:
-        raise ManifestError(describe_errors(exc, doc.label)) from None
+        raise ManifestError(describe_errors(exc, doc.label, KINDS[doc.kind])) from None
 
 
 def is_proctor(doc: Document) -> bool:

@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from proctor.commands import non_negative_int
+
 STATS = ("pearson", "spearman", "kendall_tau_b", "pairwise_agreement")
 
 
@@ -34,7 +36,9 @@ def add_parser(sub) -> None:
     p.add_argument("--human", required=True, help="the column of human ratings")
     p.add_argument("--metric", action="append", required=True, help="a metric column (repeat for several)")
     p.add_argument("--group-by", help="also report per value of this column")
-    p.add_argument("--bootstrap", type=int, default=2000, help="resamples for the intervals (0: none)")
+    p.add_argument(
+        "--bootstrap", type=non_negative_int, default=2000, help="resamples for the intervals (0: none)"
+    )
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=run)

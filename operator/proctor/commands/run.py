@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from proctor.commands import positive_int
+
 DEFAULT_STORE = ".proctor/store"
 
 
@@ -21,19 +23,25 @@ def add_parser(sub) -> None:
         help="run an EvalRun manifest locally (same plan, workers and records as in a cluster)",
         description="Run an EvalRun manifest on this machine. Re-running the same command resumes.",
     )
-    p.add_argument("manifest", type=Path, help="EvalRun manifest (Artifacts/ConfigMaps it names are looked up in it, then next to it)")
+    p.add_argument(
+        "manifest",
+        type=Path,
+        help="EvalRun manifest (Artifacts/ConfigMaps it names are looked up in it, then next to it)",
+    )
     p.add_argument(
         "--store",
         default=os.environ.get("PROCTOR_STORE", DEFAULT_STORE),
         help=f"a directory or s3://bucket/prefix (default: {DEFAULT_STORE}, env PROCTOR_STORE)",
     )
-    p.add_argument("--workers", type=int, default=0, help="worker processes (default: number of CPUs)")
+    p.add_argument(
+        "--workers", type=positive_int, default=0, help="worker processes (default: number of CPUs)"
+    )
     p.add_argument("--fresh", action="store_true", help="discard this run's earlier records and start over")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     p.add_argument("--name", help="which EvalRun, when the file holds several")
     p.add_argument("--judge-url", help="OpenAI-compatible base URL of the judge (overrides spec.judge)")
     p.add_argument("--judge-model", help="the judge's model name (overrides spec.judge.model)")
-    p.add_argument("--shard-size", type=int, help="override spec.sharding.shardSize")
+    p.add_argument("--shard-size", type=positive_int, help="override spec.sharding.shardSize")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.set_defaults(handler=run)
 
