@@ -36,7 +36,7 @@ from proctor_jobs.benchmarks import StageContext, get_benchmark
 from proctor_jobs.benchmarks.base import UNREADABLE, ShardMetrics
 from proctor_jobs.layout import RunLayout
 from proctor_jobs.manifest import ShardManifest
-from proctor_jobs.records import ItemRecord, failed, skipped
+from proctor_jobs.records import FINAL_STATUSES, ItemRecord, env_error, environment_reason, failed, skipped
 from proctor_jobs.store import KeyNotFound, Store, open_store
 
 log = logging.getLogger("proctor.worker")
@@ -49,7 +49,9 @@ class ShardOutcome:
     total: int
     processed: int = 0  # items worked by this invocation
     reused: int = 0  # items whose record already existed
-    counts: dict[str, int] = field(default_factory=lambda: {"ok": 0, "failed": 0, "skipped": 0})
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"ok": 0, "failed": 0, "skipped": 0, "env_error": 0}
+    )
     processed_ids: list[str] = field(default_factory=list)
 
 
@@ -92,7 +94,7 @@ def run_shard(
     existing = {
         item_id: rec
         for item_id, rec in load_shard_records(store, layout, stage, index).items()
-        if rec.config_hash == manifest.config_hash
+        if rec.config_hash == manifest.config_hash and rec.status in FINAL_STATUSES
     }
     pending = [item for item in manifest.items if item["id"] not in existing]
     outcome.reused = outcome.total - len(pending)
@@ -153,9 +155,18 @@ async def _process_items(processor, pending, upstream, ctx: StageContext, record
             # Store writes block; keep them off the event loop so concurrent items keep moving.
             await loop.run_in_executor(None, record, rec)
 
-    await processor.start(ctx)
     try:
-        await processor.prepare(pending, upstream, ctx)
+        try:
+            await processor.start(ctx)
+            await processor.prepare(pending, upstream, ctx)
+        except Exception as exc:
+            reason = environment_reason(exc)
+            if reason is None:
+                raise
+            # The stage cannot run here at all: every item says why; none counts against its answer.
+            for item in pending:
+                await loop.run_in_executor(None, record, env_error(item["id"], ctx.manifest.stage, reason))
+            return
         await asyncio.gather(*(one(item) for item in pending))
     finally:
         await processor.stop()
@@ -178,8 +189,12 @@ async def _process_one(processor, item, up: ItemRecord | None, ctx: StageContext
     except TimeoutError:
         rec = failed(item["id"], stage, f"worker deadline of {processor.item_deadline_s:g} s exceeded")
     except Exception as exc:  # one item's failure must not cost the shard
-        ctx.log.warning("item %s failed in %s: %s", item["id"], stage, traceback.format_exc())
-        rec = failed(item["id"], stage, f"{type(exc).__name__}: {exc}")
+        reason = environment_reason(exc)
+        if reason is not None:  # the machine, not the answer: recorded apart, redone on rerun
+            rec = env_error(item["id"], stage, reason)
+        else:
+            ctx.log.warning("item %s failed in %s: %s", item["id"], stage, traceback.format_exc())
+            rec = failed(item["id"], stage, f"{type(exc).__name__}: {exc}")
     rec.duration_s = round(time.monotonic() - started, 3)
     return rec
 
@@ -262,6 +277,7 @@ class _ProgressWriter:
                 "ok": o.counts.get("ok", 0),
                 "failed": o.counts.get("failed", 0),
                 "skipped": o.counts.get("skipped", 0),
+                "env_error": o.counts.get("env_error", 0),
                 "processed": o.processed,
                 "reused": o.reused,
                 "done": done,

@@ -12,6 +12,7 @@ from proctor import __version__
 # Subcommand modules, in the order `proctor --help` lists them.
 COMMANDS = [
     "run",
+    "doctor",
     "crds",
     "validate",
     "worker",

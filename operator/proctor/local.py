@@ -14,6 +14,7 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from proctor.api.evalrun import InputRef
 from proctor.inputs import Bundle, InputError, fetch_source, store_bundle, validate_bundle
 from proctor.manifests import MANIFEST_SUFFIXES, Document, ManifestError, is_proctor, load_documents, validate
 from proctor.plan import Plan, plan_run, run_uid, write_plan
-from proctor.results import all_shards_finished, write_results
+from proctor.results import all_shards_finished, collect_records, environment_errors, write_results
 from proctor_jobs.benchmarks import get_benchmark
 from proctor_jobs.layout import RunLayout
 from proctor_jobs.store import Store, open_store
@@ -172,6 +173,10 @@ class Resolved:
     warnings: list[str]
 
     @property
+    def benchmark(self) -> str:
+        return self.bundles["benchmark"].format
+
+    @property
     def inputs(self) -> dict[str, str]:
         return {role: bundle.sha256 for role, bundle in self.bundles.items()}
 
@@ -207,9 +212,10 @@ def prepare(
     name: str | None = None,
     fresh: bool = False,
     overrides: dict[str, Any] | None = None,
+    resolved: Resolved | None = None,
 ) -> LocalRun:
     """Validate, resolve and plan; raises ManifestError / InputError before any work is done."""
-    resolved = resolve(manifest, name, overrides)
+    resolved = resolved or resolve(manifest, name, overrides)
     evalrun, spec = resolved.evalrun, resolved.spec
     store = open_store(store_url)
     for bundle in resolved.bundles.values():
@@ -292,6 +298,14 @@ def execute(
     if on_progress:
         _report_progress(store, plan, on_progress)
     finished = all_shards_finished(store, plan)
+    env = environment_errors(collect_records(store, plan))
+    if env:
+        reasons = Counter(env.values())
+        first, count = reasons.most_common(1)[0]
+        errors.append(
+            f"{len(env)} item(s) could not be evaluated on this machine ({count}: {first}); they are not "
+            "scored. Install what is missing (`proctor doctor`) and run again: they are redone."
+        )
     phase = "Succeeded" if finished and not errors else "Failed"
     meta = run.evalrun.metadata
     summary, records = write_results(
@@ -301,7 +315,10 @@ def execute(
     for outcome in outcomes:
         processed_ids.update(outcome.processed_ids)
     failed_ids = {
-        i for stage_records in records.values() for i, r in stage_records.items() if r.status == "failed"
+        i
+        for stage_records in records.values()
+        for i, r in stage_records.items()
+        if r.status in ("failed", "env_error")
     }
     total = plan.total_items
     return RunResult(
@@ -321,11 +338,11 @@ def execute(
 def _report_progress(store: Store, plan: Plan, on_progress: ProgressCallback) -> None:
     layout = plan.layout
     for stage in plan.active_stages:
-        totals = {"total": stage.items, "ok": 0, "failed": 0, "skipped": 0}
+        totals = {"total": stage.items, "ok": 0, "failed": 0, "skipped": 0, "env_error": 0}
         for index in range(stage.shards):
             progress = store.get_json_or(layout.progress(stage.name, index)) or {}
             if not progress and shard_finished(store, layout, stage.name, index):
                 continue
-            for key in ("ok", "failed", "skipped"):
+            for key in ("ok", "failed", "skipped", "env_error"):
                 totals[key] += int(progress.get(key, 0))
         on_progress(stage.name, totals)

@@ -27,7 +27,7 @@ def test_each_item_gets_one_record_and_failures_are_records(fs_store, fake_bench
     assert records["a"].status == "ok"
     assert records["b"].status == "failed" and "boom on b" in records["b"].reason
     assert records["c"].status == "failed" and "deadline" in records["c"].reason
-    assert outcome.counts == {"ok": 1, "failed": 2, "skipped": 0}
+    assert outcome.counts == {"ok": 1, "failed": 2, "skipped": 0, "env_error": 0}
     assert fs_store.exists(RunLayout(PREFIX).results("first", 0))
 
 

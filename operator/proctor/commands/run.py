@@ -1,7 +1,8 @@
 """`proctor run FILE.yaml`: run an EvalRun on this machine, no cluster needed.
 
-Exit status: 0 the run succeeded; 1 it failed (a shard could not be processed); 2 the manifest or
-its inputs are invalid (nothing was run).
+Exit status: 0 the run succeeded; 1 it failed (a shard could not be processed, or items hit a missing
+part of the environment mid-run); 2 the manifest or its inputs are invalid; 3 this machine lacks what
+the run needs (preflight: nothing was run).
 """
 
 from __future__ import annotations
@@ -59,20 +60,25 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from proctor.inputs import InputError
-    from proctor.local import execute, prepare
+    from proctor.local import execute, prepare, resolve
     from proctor.manifests import ManifestError
+    from proctor.preflight import PreflightFailed, preflight
 
     # With --json, stdout carries only the JSON line; everything for humans goes to stderr. Not on a
     # terminal (a log, a pipe): plain lines that do not wrap mid-path.
     stream = sys.stderr if args.json else sys.stdout
     console = Console(file=stream, soft_wrap=not stream.isatty())
     try:
-        local = prepare(
-            args.manifest, args.store, name=args.name, fresh=args.fresh, overrides=_overrides(args)
-        )
+        resolved = resolve(args.manifest, args.name, _overrides(args))
     except (ManifestError, InputError) as exc:
         print(f"invalid input\n{exc}", file=sys.stderr)
         return 2
+    try:  # never cached: the machine may have changed since the last run
+        preflight(resolved.benchmark, resolved.spec, resolved.items)
+    except PreflightFailed as exc:
+        print(f"{exc}\n(`proctor doctor {args.manifest}` shows every check)", file=sys.stderr)
+        return 3
+    local = prepare(args.manifest, args.store, fresh=args.fresh, resolved=resolved)
     plan = local.plan
     for notice in plan.notices:
         console.print(f"[yellow]notice:[/] {notice}", highlight=False)
@@ -118,8 +124,9 @@ def _execute_with_progress(execute, local, workers, console, quiet):
         bars = {s.name: progress.add_task(s.name, total=s.items, failed=0) for s in local.plan.active_stages}
 
         def on_progress(stage: str, totals: dict) -> None:
-            done = totals["ok"] + totals["failed"] + totals["skipped"]
-            progress.update(bars[stage], completed=min(done, totals["total"]), failed=totals["failed"])
+            failed = totals["failed"] + totals.get("env_error", 0)
+            done = totals["ok"] + totals["skipped"] + failed
+            progress.update(bars[stage], completed=min(done, totals["total"]), failed=failed)
 
         return execute(local, workers, on_progress=on_progress)
 
