@@ -2,10 +2,10 @@
 
 Tasks use the benchmark's own schema (`index`, `question`, `checklist` — ten `{id, title,
 description, maxScore}` items —, `class` = "<Domain>-<Subtype>", `difficulty`). Answers are
-`{index, question?, answer}` records, as the original README describes (the original also reads
-the answer from `model_infer_result` or `output`; so do we). Several answers for one index are
-samples of that task when every index has that many; an index on more rows than most is a duplicate,
-refused naming both lines.
+`{index, question?, answer}` records, as the original README describes; as the original's
+`get_answer` does, the answer is the first non-empty of `model_infer_result`, `output`, `answer`.
+Several answers for one index are samples of that task when every index has that many; an index on
+more rows than most is a duplicate, refused naming both lines.
 
 Stages: `render` (extract the page, render it in the hermetic farm, keep the screenshots) then
 `judge` (checklist + screenshots to a multimodal judge; skipped with a notice when no judge is
@@ -20,7 +20,8 @@ from typing import Any
 from proctor_jobs.benchmarks.base import FormatError, carry_unreadable, refuse_repeats
 from proctor_jobs.benchmarks.render_judge import RenderThenJudge
 
-ANSWER_FIELDS = ("answer", "model_infer_result", "output")
+#: the original's order (`get_answer`: model_infer_result or output or answer)
+ANSWER_FIELDS = ("model_infer_result", "output", "answer")
 #: the published leaderboard's domain columns (class prefixes)
 DOMAIN_COLUMNS = {
     "Game Development": "GAME",
@@ -101,9 +102,11 @@ class ArtifactsBench(RenderThenJudge):
             if not isinstance(row, dict):
                 raise FormatError(i, "<record>", f"expected an object, got {type(row).__name__}", source)
             index = _index(row, i, source)
-            field = next((f for f in ANSWER_FIELDS if f in row), None)
-            if field is None:
+            present = [f for f in ANSWER_FIELDS if f in row]
+            if not present:
                 raise FormatError(i, "answer", "missing (also looked for model_infer_result, output)", source)
+            # The original's get_answer: the first *non-empty* of model_infer_result, output, answer.
+            field = next((f for f in present if row[f]), present[0])
             if not isinstance(row[field], str):
                 raise FormatError(i, field, f"expected a string, got {type(row[field]).__name__}", source)
             answer = carry_unreadable(row, {"index": index, "answer": row[field]})
