@@ -21,6 +21,8 @@ import datetime as dt
 import json
 import logging
 import os
+import re
+import shutil
 import socket
 import sys
 import tempfile
@@ -112,7 +114,8 @@ def run_shard(
         pending = attach_generated_answers(store, layout, manifest, pending, wait_upstream_s)
     if pending:
         processor = stage_processor(manifest)
-        with tempfile.TemporaryDirectory(prefix=f"proctor-{stage}-{index}-") as scratch:
+        sweep_stale_scratch()
+        with tempfile.TemporaryDirectory(prefix=f"proctor-{stage}-{index}-pid{os.getpid()}-") as scratch:
             ctx = StageContext(
                 store, layout, manifest, Path(scratch), worker=worker, log=log, metrics=metrics
             )
@@ -143,6 +146,37 @@ def run_shard(
         store.put_jsonl(layout.results(stage, index), rows)
     progress.write(force=True, done=len(rows) == outcome.total)
     return outcome
+
+
+_SCRATCH = re.compile(r"^proctor-.+-pid(\d+)-")
+
+
+def sweep_stale_scratch(root: Path | None = None) -> list[Path]:
+    """Remove shard scratch folders whose worker is gone (a `kill -9` skips the cleanup).
+
+    A scratch folder names its worker's pid (`proctor-oracle-0-pid4242-…`); one whose process no
+    longer exists and that belongs to this user is removed. A live worker's folder is never touched."""
+    removed = []
+    for path in Path(root or tempfile.gettempdir()).glob("proctor-*-pid*-*"):
+        match = _SCRATCH.match(path.name)
+        if not match or not path.is_dir() or _alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            if path.lstat().st_uid != os.getuid():
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 async def _process_items(processor, pending, upstream, ctx: StageContext, record) -> None:

@@ -108,6 +108,8 @@ def test_sigkill_half_way_then_rerun_finishes_without_redoing_finished_items(tmp
     assert result["counts"]["processed"] == 72 - done_before
     assert result["counts"]["reused"] == done_before
     assert result["scores"] == EXPECTED_N6
+    # and the killed workers' scratch folders (sandboxes, programs) are gone from the temp dir
+    assert sorted(p.name for p in Path(marker).glob("proctor-*")) == []
 
 
 @pytest.mark.parametrize("workers", ["1", "3"])
