@@ -62,7 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        # One line, no traceback; records written so far are kept, so the same command resumes.
+        print(
+            "\ninterrupted: nothing written so far is lost; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ orphans behind.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
 import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -53,6 +55,8 @@ class RunResult:
     reused: int
     failed: int
     errors: list[str] = field(default_factory=list)
+    #: per active stage: items worked by this invocation, items whose record was reused, failed items
+    stages: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +70,7 @@ class RunResult:
                 "reused": self.reused,
                 "failed": self.failed,
             },
+            "stages": self.stages,
             "headline": self.summary.get("headline"),
             "scores": self.summary.get("scores", {}),
         }
@@ -246,6 +251,9 @@ def _init_worker() -> None:
     from proctor_jobs.oracle import linux
 
     linux.set_parent_death_signal()
+    # Ctrl-C reaches the whole process group: the parent alone decides (it kills the workers at once),
+    # so workers neither print tracebacks nor finish their shards first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _shard_task(store_url: str, run_prefix: str, stage: str, index: int) -> ShardOutcome:
@@ -266,37 +274,63 @@ def execute(
     outcomes: list[ShardOutcome] = []
     errors: list[str] = []
     context = multiprocessing.get_context("spawn")  # the parent has threads (progress display)
-    with cf.ProcessPoolExecutor(
-        max_workers=max(1, workers), mp_context=context, initializer=_init_worker
-    ) as pool:
-        futures: dict[cf.Future, tuple[int, int]] = {}
-
-        def submit(stage_pos: int, index: int) -> None:
-            stage = stages[stage_pos]
-            futures[pool.submit(_shard_task, store.url, plan.run_prefix, stage.name, index)] = (
-                stage_pos,
-                index,
-            )
-
-        for stage_pos, index in pending:
-            submit(stage_pos, index)
-        last_poll = 0.0
-        while futures:
-            done, _ = cf.wait(list(futures), timeout=poll_s, return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                stage_pos, index = futures.pop(future)
-                try:
-                    outcomes.append(future.result())
-                except Exception as exc:  # the shard itself failed (store error, worker crash)
-                    errors.append(f"{stages[stage_pos].name}[{index}]: {type(exc).__name__}: {exc}")
-                    continue
-                if stage_pos + 1 < len(stages):
-                    submit(stage_pos + 1, index)
-            if on_progress and time.monotonic() - last_poll >= poll_s:
-                last_poll = time.monotonic()
-                _report_progress(store, plan, on_progress)
+    pool = cf.ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context, initializer=_init_worker)
+    try:
+        _run_shards(pool, run, stages, pending, outcomes, errors, on_progress, poll_s)
+    except BaseException:  # Ctrl-C above all: stop within a moment, not after the running shards
+        _kill_workers(pool)  # every record written so far stays: the next run resumes from there
+        raise
+    pool.shutdown(wait=True)
     if on_progress:
         _report_progress(store, plan, on_progress)
+    return _result(run, outcomes, errors)
+
+
+def _kill_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """Stop now: SIGKILL the workers (their sandboxes and browsers die with them) and drop the queue."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(1.0)
+
+
+def _run_shards(pool, run, stages, pending, outcomes, errors, on_progress, poll_s) -> None:
+    """Submit each shard's first stage, then each next stage as its previous one finishes."""
+    plan, store = run.plan, run.store
+    futures: dict[cf.Future, tuple[int, int]] = {}
+
+    def submit(stage_pos: int, index: int) -> None:
+        stage = stages[stage_pos]
+        futures[pool.submit(_shard_task, store.url, plan.run_prefix, stage.name, index)] = (
+            stage_pos,
+            index,
+        )
+
+    for stage_pos, index in pending:
+        submit(stage_pos, index)
+    last_poll = 0.0
+    while futures:
+        done, _ = cf.wait(list(futures), timeout=poll_s, return_when=cf.FIRST_COMPLETED)
+        for future in done:
+            stage_pos, index = futures.pop(future)
+            try:
+                outcomes.append(future.result())
+            except Exception as exc:  # the shard itself failed (store error, worker crash)
+                errors.append(f"{stages[stage_pos].name}[{index}]: {type(exc).__name__}: {exc}")
+                continue
+            if stage_pos + 1 < len(stages):
+                submit(stage_pos + 1, index)
+        if on_progress and time.monotonic() - last_poll >= poll_s:
+            last_poll = time.monotonic()
+            _report_progress(store, plan, on_progress)
+
+
+def _result(run: LocalRun, outcomes: list[ShardOutcome], errors: list[str]) -> RunResult:
+    plan, store = run.plan, run.store
     finished = all_shards_finished(store, plan)
     env = environment_errors(collect_records(store, plan))
     if env:
@@ -320,8 +354,17 @@ def execute(
         for i, r in stage_records.items()
         if r.status in ("failed", "env_error")
     }
+    per_stage = {
+        stage.name: {
+            "processed": sum(o.processed for o in outcomes if o.stage == stage.name),
+            "reused": sum(o.reused for o in outcomes if o.stage == stage.name),
+            "failed": sum(r.status in ("failed", "env_error") for r in records.get(stage.name, {}).values()),
+        }
+        for stage in plan.active_stages
+    }
     total = plan.total_items
     return RunResult(
+        stages=per_stage,
         name=meta.name,
         phase=phase,
         run_prefix=plan.run_prefix,

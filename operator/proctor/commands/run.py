@@ -152,6 +152,12 @@ def _print_summary(console, result, local) -> None:
         f"items {result.total}: processed {result.processed}, reused {result.reused}, failed {result.failed}",
         highlight=False,
     )
+    if len(result.stages) > 1:  # a resumed render+judge run: what each stage redid and reused
+        for name, c in result.stages.items():
+            console.print(
+                f"  {name}: processed {c['processed']}, reused {c['reused']}, failed {c['failed']}",
+                highlight=False,
+            )
     base = local.store.url
     console.print(f"report: {base}/{local.plan.run_prefix}/report.md", highlight=False)
     for error in result.errors:
