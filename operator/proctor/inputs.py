@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from proctor.api.common import Source
-from proctor.encoding import UTF8_HINT, line_at, scrub, undecodable
 from proctor_jobs.benchmarks import BENCHMARK_FORMATS, FormatError, get_benchmark
 from proctor_jobs.benchmarks.base import UNREADABLE, Records, lines_of
+from proctor_jobs.encoding import UTF8_HINT, line_at, scrub, undecodable
 from proctor_jobs.layout import artifact_prefix
 from proctor_jobs.store import Store, StoreError, open_store
 

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from proctor.api import KINDS
-from proctor.encoding import UTF8_HINT, line_at, surrogate_at, undecodable
+from proctor_jobs.encoding import UTF8_HINT, line_at, surrogate_at, undecodable
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 

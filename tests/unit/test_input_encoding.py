@@ -13,6 +13,7 @@ from proctor.inputs import InputError, parse_records, read_local_records, valida
 from proctor.manifests import ManifestError, load_documents
 from proctor_jobs.benchmarks import get_benchmark
 from proctor_jobs.benchmarks.base import UNREADABLE
+from proctor_jobs.encoding import UTF8_HINT
 from proctor_jobs.worker import _process_one
 
 TASK = {"function_signature": "def solution(): pass", "test_script": "check(solution)"}
@@ -130,3 +131,14 @@ def test_a_configmap_with_binary_data_is_read_as_bytes(tmp_path):
     resolver = LocalResolver([Document(cm, "x.yaml")], tmp_path)
     records = parse_records(resolver.config_map("cm", "a.jsonl"), "cm")
     assert records.unreadable == {0: "cm: line 1: byte 0xff at byte offset 30 is not UTF-8"}
+
+
+def test_the_arteval_task_list_packer_names_a_non_utf8_line(tmp_path):
+    from proctor_jobs.arteval.pack import read_lines
+
+    path = tmp_path / "tasks.jsonl"
+    raw = b'{"artifact_id": "a"}\n{"artifact_id": "caf\xe9"}\n'
+    path.write_bytes(raw)
+    records, lines, errors = read_lines(path)
+    assert records == [{"artifact_id": "a"}] and lines == [1]
+    assert errors == [f"{path}:2: byte 0xe9 at byte offset {raw.index(0xE9)} is not UTF-8; {UTF8_HINT}"]
