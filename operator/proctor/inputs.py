@@ -72,7 +72,7 @@ def parse_records(data: bytes | str, source: str, place: str = "") -> Records:
             if not isinstance(value, list):
                 records = Records([scrub(value)], [f"{place}line 1"])
                 if problem:
-                    records.unreadable[0] = f"{source}: line 1: {problem[1]}"
+                    records.unreadable[0] = f"{source}: line {line_at(raw, problem[0])}: {problem[1]}"
                 return records
             return Records(value)
     records, lines = Records(), []
