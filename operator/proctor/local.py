@@ -25,7 +25,7 @@ from typing import Any
 from proctor.api import Artifact, EvalRun
 from proctor.api.evalrun import InputRef
 from proctor.inputs import Bundle, InputError, fetch_source, store_bundle, validate_bundle
-from proctor.manifests import MANIFEST_SUFFIXES, Document, ManifestError, is_proctor, load_documents, validate
+from proctor.manifests import Document, ManifestError, is_proctor, load_documents, validate
 from proctor.plan import Plan, plan_run, run_uid, write_plan
 from proctor.results import all_shards_finished, collect_records, environment_errors, write_results
 from proctor_jobs.benchmarks import get_benchmark
@@ -100,9 +100,9 @@ def load_run_manifests(path: Path, name: str | None = None) -> tuple[EvalRun, li
 class LocalResolver:
     """Resolves an EvalRun's inputs from its own file, then from the manifests next to it.
 
-    A neighbour is read only when the file lacks an object it names, and only if its text mentions
-    that kind and name; a neighbour that is not a manifest (a predictions file, a broken draft) is
-    skipped, and named in the error only if the object is found nowhere."""
+    A neighbour is looked at only when the file lacks an object it names: YAML files (never the data
+    next to it), parsed only if their text mentions that kind and name; one that does not parse (a
+    broken draft) is skipped, and named in the error only if the object is found nowhere."""
 
     def __init__(self, context: list[Document], base_dir: Path, manifest: Path | None = None) -> None:
         self.context = context
@@ -115,7 +115,8 @@ class LocalResolver:
         if found is not None or self.manifest is None:
             return found
         for file in sorted(self.base_dir.iterdir()):
-            if file.suffix not in MANIFEST_SUFFIXES or file.resolve() == self.manifest or not file.is_file():
+            # YAML only: a .json neighbour is far more often data (a predictions file) than a manifest
+            if file.suffix not in (".yaml", ".yml") or file.resolve() == self.manifest or not file.is_file():
                 continue
             raw = file.read_bytes()
             if kind.encode() not in raw or name.encode() not in raw:
