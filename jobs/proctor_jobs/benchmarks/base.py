@@ -265,7 +265,7 @@ def refuse_repeats(keys: list[Any], field: str, what: str, source: str = "") -> 
         return
     tally = Counter(len(v) for v in rows.values())
     usual = max(tally, key=lambda count: (tally[count], -count))
-    extra = sorted((v[usual], key, v) for v in rows.values() if len(v) > usual for key in [keys[v[0]]])
+    extra = sorted((where[usual], key, where) for key, where in rows.items() if len(where) > usual)
     if extra:
         at, key, where = extra[0]
         others = f"most {what}s are on {usual} row{'s' if usual > 1 else ''}"
