@@ -112,3 +112,18 @@ def test_an_environment_failure_mid_run_is_env_error_redone_on_rerun_and_not_sco
     outcome = run_shard(fs_store, PREFIX, "first", 0)
     assert fake_benchmark.calls == [("first", "b")] and outcome.processed == 1
     assert load_shard_records(fs_store, RunLayout(PREFIX), "first", 0)["b"].status == "ok"
+
+
+def test_a_missing_pdflatex_mid_run_is_the_environments_fault_not_the_answers(monkeypatch):
+    import shutil
+
+    from proctor_jobs.records import EnvironmentMissing, environment_reason
+    from proctor_jobs.render import vision2code
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(EnvironmentMissing) as info:
+        vision2code.require_renderer_tools("latex")
+    reason = environment_reason(info.value)
+    assert reason.startswith("pdflatex, pdftoppm not found (LaTeX renderer); install: sudo apt-get install")
+    assert environment_reason(ModuleNotFoundError("No module named 'playwright'", name="playwright"))
+    assert environment_reason(RuntimeError("a bad answer")) is None
