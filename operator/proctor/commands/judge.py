@@ -98,11 +98,13 @@ def vllm_spec(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _spec_from_manifest(path: Path, model: str) -> dict[str, Any]:
-    import yaml
-
     from proctor.api.judgeserver import JudgeServer
+    from proctor.manifests import ManifestError, load_documents
 
-    docs = [d for d in yaml.safe_load_all(path.read_text()) if d and d.get("kind") == "JudgeServer"]
+    try:  # named errors (not UTF-8, not YAML) instead of a traceback
+        docs = [d.body for d in load_documents(path) if d.kind == "JudgeServer"]
+    except ManifestError as exc:
+        raise SystemExit(f"error: {exc}") from None
     if len(docs) != 1:
         raise SystemExit(f"error: {path} must hold exactly one JudgeServer (found {len(docs)})")
     server = JudgeServer.model_validate(docs[0])
