@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import sys
@@ -91,10 +92,20 @@ def run(args: argparse.Namespace) -> int:
     if not args.file.exists():
         print(f"proctor agreement: {args.file}: no such file", file=sys.stderr)
         return 2
-    with args.file.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        rows = list(reader)
-        columns = reader.fieldnames or []
+    from proctor_jobs.encoding import UTF8_HINT, line_at, undecodable
+
+    raw = args.file.read_bytes()
+    problem = undecodable(raw, json_escapes=False)
+    if problem:
+        offset, why = problem
+        print(
+            f"proctor agreement: {args.file}: line {line_at(raw, offset)}: {why}; {UTF8_HINT}",
+            file=sys.stderr,
+        )
+        return 2
+    reader = csv.DictReader(io.StringIO(raw.decode(), newline=""))
+    rows = list(reader)
+    columns = reader.fieldnames or []
     wanted = [args.human, *args.metric] + ([args.group_by] if args.group_by else [])
     absent = [c for c in wanted if c not in columns]
     if absent:
