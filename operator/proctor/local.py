@@ -163,6 +163,8 @@ class LocalResolver:
             source, format_, type_, where = ref.source, ref.format, role, f"{label}.source"
         if source.file is not None:
             where = f"{source.file.path} ({where})"
+        elif source.config_map is not None:  # its lines are the key's, not the manifest file's
+            where = f"{where} (ConfigMap {source.config_map.name}, key {source.config_map.key})"
         records = fetch_source(source, where, self.config_map, self.base_dir)
         return validate_bundle(type_, format_, records, where)
 
