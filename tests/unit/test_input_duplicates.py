@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from proctor.inputs import InputError, parse_records, read_local_records, validate_bundle
 from proctor_jobs.arteval.tasks import parse_task_list
@@ -113,3 +118,34 @@ def test_errors_are_one_based_lines_for_json_lines_and_records_for_arrays(tmp_pa
     (tmp_path / "d" / "b.jsonl").write_text(jsonl(good, {"qid": "q1", **HV_TASK}))
     with pytest.raises(InputError, match=r"b\.jsonl line 2: field 'qid': duplicate .*b\.jsonl line 1"):
         validate_bundle("tasks", "humanevalv", read_local_records(tmp_path / "d"), "t")
+
+
+def test_the_issues_case_one_qid_twice_in_the_example_is_refused_before_any_work(tmp_path):
+    """One qid listed twice in answers.jsonl used to give exit 0, 144 items and pass@1 26.4."""
+    data = Path(__file__).resolve().parents[2] / "examples" / "humanevalv" / "data"
+    shutil.copy(data / "tasks.jsonl", tmp_path / "tasks.jsonl")
+    rows = json.loads((data / "predictions_n6.json").read_text())
+    (tmp_path / "answers.jsonl").write_text(jsonl(*rows, rows[4]))  # hv05 again, on line 13
+    run = {
+        "apiVersion": "proctor.dev/v1alpha1",
+        "kind": "EvalRun",
+        "metadata": {"name": "dup"},
+        "spec": {
+            "benchmark": {"format": "humanevalv", "source": {"file": {"path": "tasks.jsonl"}}},
+            "answers": {"format": "humanevalv", "source": {"file": {"path": "answers.jsonl"}}},
+        },
+    }
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(run))
+    for command in (["validate"], ["run", "--store", str(tmp_path / "store")]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "proctor", command[0], str(tmp_path / "run.yaml"), *command[1:]],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert (
+            "answers.jsonl (spec.answers.source): line 13: field 'qid': duplicate qid 'hv05'" in proc.stderr
+        )
+        assert "(line 5 has it too)" in proc.stderr
+    assert not (tmp_path / "store").exists()
