@@ -44,6 +44,15 @@ def line_at(raw: bytes, offset: int) -> int:
     return raw.count(b"\n", 0, offset) + 1
 
 
+def not_text(raw: bytes, where: str, json_escapes: bool = True) -> str | None:
+    """`WHERE: line N: why; how to convert` when the whole of `raw` must be UTF-8 text and is not."""
+    problem = undecodable(raw, json_escapes=json_escapes)
+    if problem is None:
+        return None
+    offset, why = problem
+    return f"{where}: line {line_at(raw, offset)}: {why}; {UTF8_HINT}"
+
+
 def scrub(value: Any) -> Any:
     """The value with lone surrogates replaced by U+FFFD, so it can be stored as UTF-8."""
     if isinstance(value, str):

@@ -19,7 +19,7 @@ from typing import Any
 from proctor.api.common import Source
 from proctor_jobs.benchmarks import BENCHMARK_FORMATS, FormatError, get_benchmark
 from proctor_jobs.benchmarks.base import UNREADABLE, Records, lines_of
-from proctor_jobs.encoding import UTF8_HINT, line_at, scrub, undecodable
+from proctor_jobs.encoding import UTF8_HINT, line_at, not_text, scrub, undecodable
 from proctor_jobs.layout import artifact_prefix
 from proctor_jobs.store import Store, StoreError, open_store
 
@@ -67,8 +67,7 @@ def parse_records(data: bytes | str, source: str, place: str = "") -> Records:
                 raise InputError(f"{source}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
         else:
             if problem and stripped[:1] == b"[":
-                offset, why = problem
-                raise InputError(f"{source}: line {line_at(raw, offset)}: {why}; {UTF8_HINT}")
+                raise InputError(not_text(raw, source))
             if not isinstance(value, list):
                 records = Records([scrub(value)], [f"{place}line 1"])
                 if problem:

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from proctor.api import KINDS
-from proctor_jobs.encoding import UTF8_HINT, line_at, surrogate_at, undecodable
+from proctor_jobs.encoding import UTF8_HINT, not_text, surrogate_at
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -53,10 +53,9 @@ def load_documents(path: Path) -> list[Document]:
     docs: list[Document] = []
     for file in files:
         raw = file.read_bytes()
-        problem = undecodable(raw, json_escapes=False)
+        problem = not_text(raw, str(file), json_escapes=False)
         if problem:
-            offset, why = problem
-            raise ManifestError(f"{file}: line {line_at(raw, offset)}: {why}; {UTF8_HINT}")
+            raise ManifestError(problem)
         try:
             loaded = list(yaml.safe_load_all(raw.decode()))
         except yaml.YAMLError as exc:

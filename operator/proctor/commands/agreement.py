@@ -92,16 +92,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.file.exists():
         print(f"proctor agreement: {args.file}: no such file", file=sys.stderr)
         return 2
-    from proctor_jobs.encoding import UTF8_HINT, line_at, undecodable
+    from proctor_jobs.encoding import not_text
 
     raw = args.file.read_bytes()
-    problem = undecodable(raw, json_escapes=False)
+    problem = not_text(raw, str(args.file), json_escapes=False)
     if problem:
-        offset, why = problem
-        print(
-            f"proctor agreement: {args.file}: line {line_at(raw, offset)}: {why}; {UTF8_HINT}",
-            file=sys.stderr,
-        )
+        print(f"proctor agreement: {problem}", file=sys.stderr)
         return 2
     reader = csv.DictReader(io.StringIO(raw.decode(), newline=""))
     rows = list(reader)
