@@ -61,3 +61,26 @@ def test_every_subcommand_has_working_help_with_a_description(command):
     assert rest and not rest.startswith(("options:", "positional arguments:")), proc.stdout
     if command == "worker":
         assert "--stage" in proc.stdout and "--wait-upstream" in proc.stdout
+
+
+def test_output_that_is_not_a_terminal_is_plain_lines_that_do_not_wrap(tmp_path):
+    import json
+
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "store"
+    task = {"qid": "q", "function_signature": "def solution():\n    pass\n", "test_script": "solution()\n"}
+    (tmp_path / "tasks.jsonl").write_text(json.dumps(task) + "\n")
+    (tmp_path / "run.yaml").write_text(
+        "apiVersion: proctor.dev/v1alpha1\nkind: EvalRun\nmetadata: {name: plain}\nspec:\n"
+        "  benchmark: {format: humanevalv, source: {file: {path: tasks.jsonl}}}\n"
+        "  answers: {format: humanevalv, source: {inline: [{qid: q, predictions: ['x']}]}}\n"
+        "  oracle: {pylint: false}\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "proctor", "run", str(tmp_path / "run.yaml"), "--store", str(deep)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    [line] = [x for x in proc.stdout.splitlines() if x.startswith("report: ")]
+    assert line.endswith("/report.md") and str(deep) in line and len(line) > 120
