@@ -32,6 +32,7 @@ def fake_benchmark(monkeypatch):
 
     monkeypatch.setitem(registry._ADAPTERS, "fake", "tests.support:FakeBench")
     FakeBench.calls.clear()
+    monkeypatch.setattr(FakeBench, "extra_installed", False)
     return FakeBench
 
 
@@ -51,6 +52,8 @@ class FakeProcessor(StageProcessor):
             raise RuntimeError(f"boom on {item['id']}")
         if action == "hang":
             await asyncio.sleep(3600)
+        if action == "needs_extra" and not FakeBench.extra_installed:
+            raise ModuleNotFoundError("No module named 'playwright'", name="playwright")
         value = float(item.get("value", 1)) + (upstream.score if upstream and upstream.score else 0)
         return ok(item["id"], self.stage, score=value)
 
@@ -59,6 +62,7 @@ class FakeBench(Benchmark):
     name = "fake"
     title = "Fake benchmark (tests only)"
     calls: list[tuple[str, str]] = []
+    extra_installed = False  # items with {"do": "needs_extra"} raise ImportError until it is True
 
     def parse_tasks(self, records, source=""):
         return records

@@ -7,7 +7,10 @@ the *evaluation* worked, not whether the answer was good:
               with the outcome in `score`/`data` and the why in `reason`);
 - ``failed``  the stage could not evaluate the item (renderer crashed, judge unreachable after its
               retry budget, sandbox broke); `reason` says why;
-- ``skipped`` the stage did not apply (no judge configured, nothing upstream to work on).
+- ``skipped`` the stage did not apply (no judge configured, nothing upstream to work on);
+- ``env_error`` this machine lacks something the stage needs (a Python extra, `pdflatex`, Chromium):
+              says nothing about the answer, is never reused (a rerun redoes the item) and never
+              enters the scores.
 """
 
 from __future__ import annotations
@@ -16,7 +19,17 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-STATUSES = ("ok", "failed", "skipped")
+STATUSES = ("ok", "failed", "skipped", "env_error")
+#: statuses a rerun reuses; an `env_error` item is worked again once the environment is fixed
+FINAL_STATUSES = ("ok", "failed", "skipped")
+
+
+class EnvironmentMissing(RuntimeError):
+    """Raised by a processor when the machine lacks what the stage needs; `fix` says how to install it."""
+
+    def __init__(self, what: str, fix: str = "") -> None:
+        self.what, self.fix = what, fix
+        super().__init__(f"{what}; install: {fix}" if fix else what)
 
 
 @dataclass
@@ -58,3 +71,17 @@ def failed(item_id: str, stage: str, reason: str, **kw: Any) -> ItemRecord:
 
 def skipped(item_id: str, stage: str, reason: str, **kw: Any) -> ItemRecord:
     return ItemRecord(id=item_id, stage=stage, status="skipped", reason=reason, **kw)
+
+
+def env_error(item_id: str, stage: str, reason: str, **kw: Any) -> ItemRecord:
+    return ItemRecord(id=item_id, stage=stage, status="env_error", reason=reason, **kw)
+
+
+def environment_reason(exc: BaseException) -> str | None:
+    """The reason for an `env_error` record when `exc` means the environment, not the answer, failed."""
+    if isinstance(exc, EnvironmentMissing):
+        return str(exc)
+    if isinstance(exc, ImportError):
+        name = getattr(exc, "name", None) or str(exc)
+        return f"missing Python module {name!r} ({exc}); install the extra this stage needs (proctor doctor)"
+    return None

@@ -21,6 +21,8 @@ import datetime as dt
 import json
 import logging
 import os
+import re
+import shutil
 import socket
 import sys
 import tempfile
@@ -33,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from proctor_jobs.benchmarks import StageContext, get_benchmark
-from proctor_jobs.benchmarks.base import ShardMetrics
+from proctor_jobs.benchmarks.base import UNREADABLE, ShardMetrics
 from proctor_jobs.layout import RunLayout
 from proctor_jobs.manifest import ShardManifest
-from proctor_jobs.records import ItemRecord, failed, skipped
+from proctor_jobs.records import FINAL_STATUSES, ItemRecord, env_error, environment_reason, failed, skipped
 from proctor_jobs.store import KeyNotFound, Store, open_store
 
 log = logging.getLogger("proctor.worker")
@@ -49,7 +51,9 @@ class ShardOutcome:
     total: int
     processed: int = 0  # items worked by this invocation
     reused: int = 0  # items whose record already existed
-    counts: dict[str, int] = field(default_factory=lambda: {"ok": 0, "failed": 0, "skipped": 0})
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"ok": 0, "failed": 0, "skipped": 0, "env_error": 0}
+    )
     processed_ids: list[str] = field(default_factory=list)
 
 
@@ -92,7 +96,7 @@ def run_shard(
     existing = {
         item_id: rec
         for item_id, rec in load_shard_records(store, layout, stage, index).items()
-        if rec.config_hash == manifest.config_hash
+        if rec.config_hash == manifest.config_hash and rec.status in FINAL_STATUSES
     }
     pending = [item for item in manifest.items if item["id"] not in existing]
     outcome.reused = outcome.total - len(pending)
@@ -110,7 +114,8 @@ def run_shard(
         pending = attach_generated_answers(store, layout, manifest, pending, wait_upstream_s)
     if pending:
         processor = stage_processor(manifest)
-        with tempfile.TemporaryDirectory(prefix=f"proctor-{stage}-{index}-") as scratch:
+        sweep_stale_scratch()
+        with tempfile.TemporaryDirectory(prefix=f"proctor-{stage}-{index}-pid{os.getpid()}-") as scratch:
             ctx = StageContext(
                 store, layout, manifest, Path(scratch), worker=worker, log=log, metrics=metrics
             )
@@ -143,6 +148,37 @@ def run_shard(
     return outcome
 
 
+_SCRATCH = re.compile(r"^proctor-.+-pid(\d+)-")
+
+
+def sweep_stale_scratch(root: Path | None = None) -> list[Path]:
+    """Remove shard scratch folders whose worker is gone (a `kill -9` skips the cleanup).
+
+    A scratch folder names its worker's pid (`proctor-oracle-0-pid4242-…`); one whose process no
+    longer exists and that belongs to this user is removed. A live worker's folder is never touched."""
+    removed = []
+    for path in Path(root or tempfile.gettempdir()).glob("proctor-*-pid*-*"):
+        match = _SCRATCH.match(path.name)
+        if not match or not path.is_dir() or _alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            if path.lstat().st_uid != os.getuid():
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
 async def _process_items(processor, pending, upstream, ctx: StageContext, record) -> None:
     semaphore = asyncio.Semaphore(max(1, processor.concurrency))
     loop = asyncio.get_running_loop()
@@ -153,9 +189,18 @@ async def _process_items(processor, pending, upstream, ctx: StageContext, record
             # Store writes block; keep them off the event loop so concurrent items keep moving.
             await loop.run_in_executor(None, record, rec)
 
-    await processor.start(ctx)
     try:
-        await processor.prepare(pending, upstream, ctx)
+        try:
+            await processor.start(ctx)
+            await processor.prepare(pending, upstream, ctx)
+        except Exception as exc:
+            reason = environment_reason(exc)
+            if reason is None:
+                raise
+            # The stage cannot run here at all: every item says why; none counts against its answer.
+            for item in pending:
+                await loop.run_in_executor(None, record, env_error(item["id"], ctx.manifest.stage, reason))
+            return
         await asyncio.gather(*(one(item) for item in pending))
     finally:
         await processor.stop()
@@ -163,6 +208,8 @@ async def _process_items(processor, pending, upstream, ctx: StageContext, record
 
 async def _process_one(processor, item, up: ItemRecord | None, ctx: StageContext) -> ItemRecord:
     stage = ctx.manifest.stage
+    if item.get(UNREADABLE):  # its answer was not UTF-8: fail it alone, with the file, line and byte
+        return failed(item["id"], stage, f"unreadable answer: {item[UNREADABLE]}")
     if ctx.manifest.upstream:
         if up is None:
             return skipped(item["id"], stage, f"no record from upstream stage {ctx.manifest.upstream!r}")
@@ -176,8 +223,12 @@ async def _process_one(processor, item, up: ItemRecord | None, ctx: StageContext
     except TimeoutError:
         rec = failed(item["id"], stage, f"worker deadline of {processor.item_deadline_s:g} s exceeded")
     except Exception as exc:  # one item's failure must not cost the shard
-        ctx.log.warning("item %s failed in %s: %s", item["id"], stage, traceback.format_exc())
-        rec = failed(item["id"], stage, f"{type(exc).__name__}: {exc}")
+        reason = environment_reason(exc)
+        if reason is not None:  # the machine, not the answer: recorded apart, redone on rerun
+            rec = env_error(item["id"], stage, reason)
+        else:
+            ctx.log.warning("item %s failed in %s: %s", item["id"], stage, traceback.format_exc())
+            rec = failed(item["id"], stage, f"{type(exc).__name__}: {exc}")
     rec.duration_s = round(time.monotonic() - started, 3)
     return rec
 
@@ -260,6 +311,7 @@ class _ProgressWriter:
                 "ok": o.counts.get("ok", 0),
                 "failed": o.counts.get("failed", 0),
                 "skipped": o.counts.get("skipped", 0),
+                "env_error": o.counts.get("env_error", 0),
                 "processed": o.processed,
                 "reused": o.reused,
                 "done": done,
@@ -270,11 +322,11 @@ class _ProgressWriter:
         )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="proctor-worker",
-        description="Process one shard of one stage of a Proctor run (inside a Job, or by hand).",
-    )
+def build_parser(
+    prog: str = "proctor-worker",
+    description: str = "Process one shard of one stage of a Proctor run (inside a Job, or by hand).",
+) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument(
         "--store", default=os.environ.get("PROCTOR_STORE"), help="store URL (env PROCTOR_STORE)"
     )
@@ -287,8 +339,16 @@ def main(argv: list[str] | None = None) -> int:
         help="shard index (default: JOB_COMPLETION_INDEX, set by an Indexed Job)",
     )
     parser.add_argument(
-        "--wait-upstream", type=float, default=float(os.environ.get("PROCTOR_WAIT_UPSTREAM", "0"))
+        "--wait-upstream",
+        type=float,
+        default=float(os.environ.get("PROCTOR_WAIT_UPSTREAM", "0")),
+        help="seconds to wait for the upstream stage's shard to finish (env PROCTOR_WAIT_UPSTREAM)",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     index = args.index if args.index is not None else os.environ.get("JOB_COMPLETION_INDEX")

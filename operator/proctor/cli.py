@@ -12,6 +12,7 @@ from proctor import __version__
 # Subcommand modules, in the order `proctor --help` lists them.
 COMMANDS = [
     "run",
+    "doctor",
     "crds",
     "validate",
     "worker",
@@ -27,13 +28,24 @@ COMMANDS = [
 ]
 
 
+class _DescribedSubparsers:
+    """Every subcommand's `--help` says what it does: its one-line help, unless it has a description."""
+
+    def __init__(self, sub) -> None:
+        self.sub = sub
+
+    def add_parser(self, name: str, **kwargs):
+        kwargs.setdefault("description", kwargs.get("help"))
+        return self.sub.add_parser(name, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="proctor",
         description="Declarative evaluation of model-generated visual and executable programs.",
     )
     parser.add_argument("--version", action="version", version=f"proctor {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = _DescribedSubparsers(parser.add_subparsers(dest="command", metavar="COMMAND"))
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"proctor.commands.{name}")
@@ -51,7 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        # One line, no traceback; records written so far are kept, so the same command resumes.
+        print(
+            "\ninterrupted: nothing written so far is lost; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":

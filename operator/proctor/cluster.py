@@ -178,12 +178,13 @@ class Cluster:
         )
         return self.api.sanitize_for_serialization(result).get("items", [])
 
-    async def config_map_value(self, namespace: str, name: str, key: str) -> str:
+    async def config_map_value(self, namespace: str, name: str, key: str) -> str | bytes:
+        """A ConfigMap key's text; binaryData as bytes (decoded, and named when not UTF-8, by the reader)."""
         cm = await self._call("get", "ConfigMap", self.core.read_namespaced_config_map, name, namespace)
         if cm.data and key in cm.data:
             return cm.data[key]
         if cm.binary_data and key in cm.binary_data:
-            return base64.b64decode(cm.binary_data[key]).decode()
+            return base64.b64decode(cm.binary_data[key])
         raise NotFound(f"ConfigMap {namespace}/{name} has no key {key!r}")
 
     async def secret_value(self, namespace: str, name: str, key: str) -> str:

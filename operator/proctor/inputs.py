@@ -18,6 +18,8 @@ from typing import Any
 
 from proctor.api.common import Source
 from proctor_jobs.benchmarks import BENCHMARK_FORMATS, FormatError, get_benchmark
+from proctor_jobs.benchmarks.base import UNREADABLE, Records, lines_of
+from proctor_jobs.encoding import UTF8_HINT, line_at, not_text, scrub, undecodable
 from proctor_jobs.layout import artifact_prefix
 from proctor_jobs.store import Store, StoreError, open_store
 
@@ -37,32 +39,59 @@ class Bundle:
     sha256: str
     categories: dict[str, int] = field(default_factory=dict)
     source: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def items(self) -> int:
         return len(self.records)
 
 
-def parse_records(text: str, source: str) -> list[dict[str, Any]]:
-    """Records from a JSON array, a single JSON object, or JSON Lines (errors name the line)."""
-    stripped = text.strip()
+def parse_records(data: bytes | str, source: str, place: str = "") -> Records:
+    """Records from a JSON array, a single JSON object, or JSON Lines (errors name the 1-based line).
+
+    JSON Lines records carry their line numbers (`Records.lines`: "line 3", or "FILE line 3" with
+    `place`), so an adapter's error about record i says the line an editor shows. A line that is not
+    UTF-8 (a Latin-1 file, raw `\\xff`, a lone surrogate) but still JSON once decoded with
+    replacement characters is kept, with the reason in `Records.unreadable` (index -> reason naming
+    the line and byte offset): an answer then fails alone, anything else is refused."""
+    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+    stripped = raw.strip()
     if not stripped:
-        return []
-    if stripped[0] in "[{":
+        return Records()
+    if stripped[:1] in (b"[", b"{"):
+        problem = undecodable(raw)
         try:
-            value = json.loads(stripped)
-            return value if isinstance(value, list) else [value]
-        except json.JSONDecodeError:
-            if stripped[0] == "[":
-                raise InputError(f"{source}: not valid JSON") from None
-    records = []
-    for number, line in enumerate(text.splitlines(), 1):
+            value = json.loads(raw.decode("utf-8", "replace"))
+        except json.JSONDecodeError as exc:
+            if stripped[:1] == b"[":
+                raise InputError(f"{source}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
+        else:
+            if problem and stripped[:1] == b"[":
+                raise InputError(not_text(raw, source))
+            if not isinstance(value, list):
+                records = Records([scrub(value)], [f"{place}line 1"])
+                if problem:
+                    records.unreadable[0] = f"{source}: line {line_at(raw, problem[0])}: {problem[1]}"
+                return records
+            return Records(value)
+    records, lines = Records(), []
+    offset = 0
+    for number, line in enumerate(raw.split(b"\n"), 1):
+        start, offset = offset, offset + len(line) + 1
         if not line.strip():
             continue
+        problem = undecodable(line, start)
         try:
-            records.append(json.loads(line))
+            record = json.loads(line.decode("utf-8", "replace"))
         except json.JSONDecodeError as exc:
-            raise InputError(f"{source}:{number}: not valid JSON: {exc.msg}") from None
+            extra = f" ({problem[1]})" if problem else ""
+            raise InputError(f"{source}: line {number}: not valid JSON: {exc.msg}{extra}") from None
+        if problem:
+            records.unreadable[len(records)] = f"{source}: line {number}: {problem[1]}"
+            record = scrub(record)
+        records.append(record)
+        lines.append(f"{place}line {number}")
+    records.lines = lines
     return records
 
 
@@ -71,7 +100,25 @@ def canonical_jsonl(records: list[dict[str, Any]]) -> bytes:
 
 
 def validate_bundle(type_: str, format_: str, records: list[Any], source: str) -> Bundle:
-    """Normalise records through the benchmark adapter; InputError naming the record and field."""
+    """Normalise records through the benchmark adapter; InputError naming the record and field.
+
+    Answers that are not UTF-8 (`Records.unreadable`) are kept with the reason in `UNREADABLE`: their
+    items fail with it and the rest of the run goes on. Unreadable tasks are refused."""
+    unreadable = dict(getattr(records, "unreadable", {}))
+    if unreadable and type_ != "answers":
+        first = next(iter(unreadable.values()))
+        more = f" (and {len(unreadable) - 1} more line(s))" if len(unreadable) > 1 else ""
+        raise InputError(f"{first}{more}; {UTF8_HINT}")
+    warnings = []
+    if unreadable:
+        for i, reason in unreadable.items():
+            if isinstance(records[i], dict):
+                records[i][UNREADABLE] = reason
+        first = next(iter(unreadable.values()))
+        warnings.append(
+            f"{len(unreadable)} answer record(s) are not UTF-8 and fail with that reason (first: {first}); "
+            + UTF8_HINT
+        )
     try:
         if format_ == "jsonl":
             bad = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
@@ -88,11 +135,11 @@ def validate_bundle(type_: str, format_: str, records: list[Any], source: str) -
         else:
             raise InputError(f"{source}: unknown format {format_!r}")
     except FormatError as exc:
-        raise InputError(str(exc)) from None
+        raise InputError(exc.describe(lines_of(records))) from None
     if not normalised:
         raise InputError(f"{source}: no records")
     sha = hashlib.sha256(canonical_jsonl(normalised)).hexdigest()
-    return Bundle(type_, format_, normalised, sha, categories, source)
+    return Bundle(type_, format_, normalised, sha, categories, source, warnings)
 
 
 def store_bundle(store: Store, bundle: Bundle) -> str:
@@ -124,7 +171,7 @@ def load_bundle(store: Store, sha256: str) -> Bundle:
     )
 
 
-ConfigMapLookup = Callable[[str, str], str]  # (name, key) -> text
+ConfigMapLookup = Callable[[str, str], str | bytes]  # (name, key) -> text (bytes for binaryData)
 
 
 def fetch_source(
@@ -158,13 +205,13 @@ def fetch_source(
             data = open_store(f"s3://{bucket}").get_bytes(key)
         except StoreError as exc:
             raise InputError(f"{label}: {exc}") from None
-        return parse_records(data.decode(), source.s3.uri)
+        return parse_records(data, source.s3.uri)
     if source.http is not None:
         data = http_get(source.http.url, label)
         digest = hashlib.sha256(data).hexdigest()
         if digest != source.http.sha256:
             raise InputError(f"{label}: {source.http.url} has sha256 {digest}, expected {source.http.sha256}")
-        return parse_records(data.decode(), source.http.url)
+        return parse_records(data, source.http.url)
     raise InputError(f"{label}: empty source")
 
 
@@ -173,12 +220,18 @@ def read_local_records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
     files = sorted(p for p in path.iterdir() if p.suffix in (".json", ".jsonl")) if path.is_dir() else [path]
-    records: list[dict[str, Any]] = []
+    records, lines = Records(), []
     for file in files:
-        for record in parse_records(file.read_text(), str(file)):
+        place = f"{file.name} " if path.is_dir() else ""
+        found = parse_records(file.read_bytes(), str(file), place)
+        for i, reason in found.unreadable.items():
+            records.unreadable[len(records) + i] = reason
+        for i, record in enumerate(found):
             if isinstance(record, dict):
                 _inline_images(record, file.parent)
             records.append(record)
+            lines.append(found.lines[i] if found.lines else f"{place}record {i + 1}")
+    records.lines = lines
     return records
 
 

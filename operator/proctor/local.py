@@ -11,9 +11,12 @@ orphans behind.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
 import os
+import signal
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +27,7 @@ from proctor.api.evalrun import InputRef
 from proctor.inputs import Bundle, InputError, fetch_source, store_bundle, validate_bundle
 from proctor.manifests import Document, ManifestError, is_proctor, load_documents, validate
 from proctor.plan import Plan, plan_run, run_uid, write_plan
-from proctor.results import all_shards_finished, write_results
+from proctor.results import all_shards_finished, collect_records, environment_errors, write_results
 from proctor_jobs.benchmarks import get_benchmark
 from proctor_jobs.layout import RunLayout
 from proctor_jobs.store import Store, open_store
@@ -52,6 +55,8 @@ class RunResult:
     reused: int
     failed: int
     errors: list[str] = field(default_factory=list)
+    #: per active stage: items worked by this invocation, items whose record was reused, failed items
+    stages: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,18 +70,19 @@ class RunResult:
                 "reused": self.reused,
                 "failed": self.failed,
             },
+            "stages": self.stages,
             "headline": self.summary.get("headline"),
             "scores": self.summary.get("scores", {}),
         }
 
 
 def load_run_manifests(path: Path, name: str | None = None) -> tuple[EvalRun, list[Document]]:
-    """Validate every Proctor object in the file and its directory; pick the EvalRun to run."""
+    """Validate every Proctor object in the file; pick the EvalRun to run.
+
+    Only the file is read: the Artifacts and ConfigMaps it names but does not hold are looked up
+    next to it when needed (`LocalResolver`), and an unrelated or broken neighbour never matters."""
     path = Path(path)
     docs = load_documents(path)
-    siblings = load_documents(path.parent) if path.is_file() else []
-    seen = {(d.kind, d.name) for d in docs}
-    context = docs + [d for d in siblings if (d.kind, d.name) not in seen]
     for doc in docs:
         if is_proctor(doc):
             validate(doc)  # every object in the file must be valid, not only the EvalRun
@@ -88,23 +94,53 @@ def load_run_manifests(path: Path, name: str | None = None) -> tuple[EvalRun, li
     if len(runs) > 1:
         names = ", ".join(d.name for d in runs)
         raise ManifestError(f"{path}: several EvalRuns ({names}); choose one with --name")
-    return validate(runs[0]), context
+    return validate(runs[0]), docs
 
 
 class LocalResolver:
-    """Resolves an EvalRun's inputs from the manifests around it."""
+    """Resolves an EvalRun's inputs from its own file, then from the manifests next to it.
 
-    def __init__(self, context: list[Document], base_dir: Path) -> None:
+    A neighbour is looked at only when the file lacks an object it names: YAML files (never the data
+    next to it), parsed only if their text mentions that kind and name; one that does not parse (a
+    broken draft) is skipped, and named in the error only if the object is found nowhere."""
+
+    def __init__(self, context: list[Document], base_dir: Path, manifest: Path | None = None) -> None:
         self.context = context
         self.base_dir = base_dir
+        self.manifest = Path(manifest).resolve() if manifest is not None else None
+        self.skipped: list[str] = []
 
     def _find(self, kind: str, name: str) -> Document | None:
-        return next((d for d in self.context if d.kind == kind and d.name == name), None)
+        found = next((d for d in self.context if d.kind == kind and d.name == name), None)
+        if found is not None or self.manifest is None:
+            return found
+        for file in sorted(self.base_dir.iterdir()):
+            # YAML only: a .json neighbour is far more often data (a predictions file) than a manifest
+            if file.suffix not in (".yaml", ".yml") or file.resolve() == self.manifest or not file.is_file():
+                continue
+            raw = file.read_bytes()
+            if kind.encode() not in raw or name.encode() not in raw:
+                continue
+            try:
+                docs = load_documents(file)
+            except ManifestError as exc:
+                self.skipped.append(str(exc).splitlines()[0])
+                continue
+            found = next((d for d in docs if d.kind == kind and d.name == name), None)
+            if found is not None:
+                self.context.append(found)
+                return found
+        return None
 
-    def config_map(self, name: str, key: str) -> str:
+    def not_found(self, what: str) -> InputError:
+        where = f"{self.manifest} or next to it" if self.manifest else str(self.base_dir)
+        skipped = "".join(f"\n  (skipped {s})" for s in self.skipped)
+        return InputError(f"{what} not found in {where}{skipped}")
+
+    def config_map(self, name: str, key: str) -> str | bytes:
         doc = self._find("ConfigMap", name)
         if doc is None:
-            raise InputError(f"ConfigMap {name!r} not found in {self.base_dir}")
+            raise self.not_found(f"ConfigMap {name!r}")
         data = doc.body.get("data") or {}
         if key in data:
             return str(data[key])
@@ -112,23 +148,70 @@ class LocalResolver:
         if key in binary:
             import base64
 
-            return base64.b64decode(binary[key]).decode()
+            return base64.b64decode(binary[key])
         raise InputError(f"{doc.label}: no key {key!r} (has {', '.join([*data, *binary]) or 'none'})")
 
     def bundle(self, ref: InputRef, role: str, label: str) -> Bundle:
         if ref.artifact_ref is not None:
             doc = self._find("Artifact", ref.artifact_ref.name)
             if doc is None:
-                raise InputError(
-                    f"{label}.artifactRef: Artifact {ref.artifact_ref.name!r} not found in {self.base_dir}"
-                )
+                raise self.not_found(f"{label}.artifactRef: Artifact {ref.artifact_ref.name!r}")
             artifact: Artifact = validate(doc)
             source, format_, type_ = artifact.spec.source, artifact.spec.format, artifact.spec.type
             where = doc.label
         else:
             source, format_, type_, where = ref.source, ref.format, role, f"{label}.source"
+        if source.file is not None:
+            where = f"{source.file.path} ({where})"
+        elif source.config_map is not None:  # its lines are the key's, not the manifest file's
+            where = f"{where} (ConfigMap {source.config_map.name}, key {source.config_map.key})"
         records = fetch_source(source, where, self.config_map, self.base_dir)
         return validate_bundle(type_, format_, records, where)
+
+
+@dataclass
+class Resolved:
+    """An EvalRun with its inputs read and checked, and its items: everything before any store write."""
+
+    evalrun: EvalRun
+    spec: dict[str, Any]
+    base_dir: Path
+    bundles: dict[str, Bundle]
+    items: list[dict[str, Any]]
+    warnings: list[str]
+
+    @property
+    def benchmark(self) -> str:
+        return self.bundles["benchmark"].format
+
+    @property
+    def inputs(self) -> dict[str, str]:
+        return {role: bundle.sha256 for role, bundle in self.bundles.items()}
+
+
+def resolve(manifest: Path, name: str | None = None, overrides: dict[str, Any] | None = None) -> Resolved:
+    """Validate the manifest, read and check its inputs, make the items; no store, no work.
+
+    `proctor run` and `proctor validate` both go through here, so validate refuses what run refuses."""
+    evalrun, context = load_run_manifests(manifest, name)
+    if overrides:
+        evalrun = EvalRun.model_validate(_merge(evalrun.dump(), {"spec": overrides}))
+    spec = evalrun.spec.dump()
+    base_dir = Path(manifest).parent if Path(manifest).is_file() else Path(manifest)
+    resolver = LocalResolver(context, base_dir, manifest if Path(manifest).is_file() else None)
+    bundles = {"benchmark": resolver.bundle(evalrun.spec.benchmark, "benchmark", "spec.benchmark")}
+    if evalrun.spec.answers:
+        bundles["answers"] = resolver.bundle(evalrun.spec.answers, "answers", "spec.answers")
+    adapter = get_benchmark(bundles["benchmark"].format)
+    answers = bundles.get("answers")
+    try:
+        items, warnings = adapter.work_items(
+            bundles["benchmark"].records, answers.records if answers else None, spec
+        )
+    except ValueError as exc:
+        raise InputError(f"{manifest}: {exc}") from None
+    warnings = [*(answers.warnings if answers else []), *warnings]
+    return Resolved(evalrun, spec, base_dir, bundles, items, warnings)
 
 
 def prepare(
@@ -137,36 +220,24 @@ def prepare(
     name: str | None = None,
     fresh: bool = False,
     overrides: dict[str, Any] | None = None,
+    resolved: Resolved | None = None,
 ) -> LocalRun:
     """Validate, resolve and plan; raises ManifestError / InputError before any work is done."""
-    evalrun, context = load_run_manifests(manifest, name)
-    if overrides:
-        evalrun = EvalRun.model_validate(_merge(evalrun.dump(), {"spec": overrides}))
-    spec = evalrun.spec.dump()
-    base_dir = Path(manifest).parent if Path(manifest).is_file() else Path(manifest)
-    resolver = LocalResolver(context, base_dir)
+    resolved = resolved or resolve(manifest, name, overrides)
+    evalrun, spec = resolved.evalrun, resolved.spec
     store = open_store(store_url)
-    benchmark_bundle = resolver.bundle(evalrun.spec.benchmark, "benchmark", "spec.benchmark")
-    answers_bundle = (
-        resolver.bundle(evalrun.spec.answers, "answers", "spec.answers") if evalrun.spec.answers else None
-    )
-    adapter = get_benchmark(benchmark_bundle.format)
-    inputs = {"benchmark": benchmark_bundle.sha256}
-    for bundle in (benchmark_bundle, answers_bundle):
-        if bundle is not None:
-            store_bundle(store, bundle)
-    if answers_bundle is not None:
-        inputs["answers"] = answers_bundle.sha256
-    items, warnings = adapter.work_items(
-        benchmark_bundle.records, answers_bundle.records if answers_bundle else None, spec
-    )
+    for bundle in resolved.bundles.values():
+        store_bundle(store, bundle)
+    adapter = get_benchmark(resolved.bundles["benchmark"].format)
     meta = evalrun.metadata
-    layout = RunLayout.for_run(meta.namespace, meta.name, run_uid(spec, inputs))
+    layout = RunLayout.for_run(meta.namespace, meta.name, run_uid(spec, resolved.inputs))
     if fresh:
         store.delete_prefix(layout.prefix + "/")
-    plan, manifests = plan_run(adapter, spec, items, layout.prefix, inputs, warnings)
-    write_plan(store, plan, manifests, items)
-    return LocalRun(evalrun, spec, plan, store, base_dir)
+    plan, manifests = plan_run(
+        adapter, spec, resolved.items, layout.prefix, resolved.inputs, resolved.warnings
+    )
+    write_plan(store, plan, manifests, resolved.items)
+    return LocalRun(evalrun, spec, plan, store, resolved.base_dir)
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -183,6 +254,9 @@ def _init_worker() -> None:
     from proctor_jobs.oracle import linux
 
     linux.set_parent_death_signal()
+    # Ctrl-C reaches the whole process group: the parent alone decides (it kills the workers at once),
+    # so workers neither print tracebacks nor finish their shards first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _shard_task(store_url: str, run_prefix: str, stage: str, index: int) -> ShardOutcome:
@@ -203,38 +277,72 @@ def execute(
     outcomes: list[ShardOutcome] = []
     errors: list[str] = []
     context = multiprocessing.get_context("spawn")  # the parent has threads (progress display)
-    with cf.ProcessPoolExecutor(
-        max_workers=max(1, workers), mp_context=context, initializer=_init_worker
-    ) as pool:
-        futures: dict[cf.Future, tuple[int, int]] = {}
-
-        def submit(stage_pos: int, index: int) -> None:
-            stage = stages[stage_pos]
-            futures[pool.submit(_shard_task, store.url, plan.run_prefix, stage.name, index)] = (
-                stage_pos,
-                index,
-            )
-
-        for stage_pos, index in pending:
-            submit(stage_pos, index)
-        last_poll = 0.0
-        while futures:
-            done, _ = cf.wait(list(futures), timeout=poll_s, return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                stage_pos, index = futures.pop(future)
-                try:
-                    outcomes.append(future.result())
-                except Exception as exc:  # the shard itself failed (store error, worker crash)
-                    errors.append(f"{stages[stage_pos].name}[{index}]: {type(exc).__name__}: {exc}")
-                    continue
-                if stage_pos + 1 < len(stages):
-                    submit(stage_pos + 1, index)
-            if on_progress and time.monotonic() - last_poll >= poll_s:
-                last_poll = time.monotonic()
-                _report_progress(store, plan, on_progress)
+    pool = cf.ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context, initializer=_init_worker)
+    try:
+        _run_shards(pool, run, stages, pending, outcomes, errors, on_progress, poll_s)
+    except BaseException:  # Ctrl-C above all: stop within a moment, not after the running shards
+        _kill_workers(pool)  # every record written so far stays: the next run resumes from there
+        raise
+    pool.shutdown(wait=True)
     if on_progress:
         _report_progress(store, plan, on_progress)
+    return _result(run, outcomes, errors)
+
+
+def _kill_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """Stop now: SIGKILL the workers (their sandboxes and browsers die with them) and drop the queue."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(1.0)
+
+
+def _run_shards(pool, run, stages, pending, outcomes, errors, on_progress, poll_s) -> None:
+    """Submit each shard's first stage, then each next stage as its previous one finishes."""
+    plan, store = run.plan, run.store
+    futures: dict[cf.Future, tuple[int, int]] = {}
+
+    def submit(stage_pos: int, index: int) -> None:
+        stage = stages[stage_pos]
+        futures[pool.submit(_shard_task, store.url, plan.run_prefix, stage.name, index)] = (
+            stage_pos,
+            index,
+        )
+
+    for stage_pos, index in pending:
+        submit(stage_pos, index)
+    last_poll = 0.0
+    while futures:
+        done, _ = cf.wait(list(futures), timeout=poll_s, return_when=cf.FIRST_COMPLETED)
+        for future in done:
+            stage_pos, index = futures.pop(future)
+            try:
+                outcomes.append(future.result())
+            except Exception as exc:  # the shard itself failed (store error, worker crash)
+                errors.append(f"{stages[stage_pos].name}[{index}]: {type(exc).__name__}: {exc}")
+                continue
+            if stage_pos + 1 < len(stages):
+                submit(stage_pos + 1, index)
+        if on_progress and time.monotonic() - last_poll >= poll_s:
+            last_poll = time.monotonic()
+            _report_progress(store, plan, on_progress)
+
+
+def _result(run: LocalRun, outcomes: list[ShardOutcome], errors: list[str]) -> RunResult:
+    plan, store = run.plan, run.store
     finished = all_shards_finished(store, plan)
+    env = environment_errors(collect_records(store, plan))
+    if env:
+        reasons = Counter(env.values())
+        first, count = reasons.most_common(1)[0]
+        errors.append(
+            f"{len(env)} item(s) could not be evaluated on this machine ({count}: {first}); they are not "
+            "scored. Install what is missing (`proctor doctor`) and run again: they are redone."
+        )
     phase = "Succeeded" if finished and not errors else "Failed"
     meta = run.evalrun.metadata
     summary, records = write_results(
@@ -244,10 +352,22 @@ def execute(
     for outcome in outcomes:
         processed_ids.update(outcome.processed_ids)
     failed_ids = {
-        i for stage_records in records.values() for i, r in stage_records.items() if r.status == "failed"
+        i
+        for stage_records in records.values()
+        for i, r in stage_records.items()
+        if r.status in ("failed", "env_error")
+    }
+    per_stage = {
+        stage.name: {
+            "processed": sum(o.processed for o in outcomes if o.stage == stage.name),
+            "reused": sum(o.reused for o in outcomes if o.stage == stage.name),
+            "failed": sum(r.status in ("failed", "env_error") for r in records.get(stage.name, {}).values()),
+        }
+        for stage in plan.active_stages
     }
     total = plan.total_items
     return RunResult(
+        stages=per_stage,
         name=meta.name,
         phase=phase,
         run_prefix=plan.run_prefix,
@@ -264,11 +384,11 @@ def execute(
 def _report_progress(store: Store, plan: Plan, on_progress: ProgressCallback) -> None:
     layout = plan.layout
     for stage in plan.active_stages:
-        totals = {"total": stage.items, "ok": 0, "failed": 0, "skipped": 0}
+        totals = {"total": stage.items, "ok": 0, "failed": 0, "skipped": 0, "env_error": 0}
         for index in range(stage.shards):
             progress = store.get_json_or(layout.progress(stage.name, index)) or {}
             if not progress and shard_finished(store, layout, stage.name, index):
                 continue
-            for key in ("ok", "failed", "skipped"):
+            for key in ("ok", "failed", "skipped", "env_error"):
                 totals[key] += int(progress.get(key, 0))
         on_progress(stage.name, totals)

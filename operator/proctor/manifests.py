@@ -7,6 +7,8 @@ An error names the file, the object and the field path, e.g.
 
 from __future__ import annotations
 
+import difflib
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from proctor.api import KINDS
+from proctor_jobs.encoding import UTF8_HINT, not_text, surrogate_at
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -49,8 +52,12 @@ def load_documents(path: Path) -> list[Document]:
     files = sorted(p for p in path.iterdir() if p.suffix in MANIFEST_SUFFIXES) if path.is_dir() else [path]
     docs: list[Document] = []
     for file in files:
+        raw = file.read_bytes()
+        problem = not_text(raw, str(file), json_escapes=False)
+        if problem:
+            raise ManifestError(problem)
         try:
-            loaded = list(yaml.safe_load_all(file.read_text()))
+            loaded = list(yaml.safe_load_all(raw.decode()))
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -59,6 +66,11 @@ def load_documents(path: Path) -> list[Document]:
             if body is None:
                 continue
             source = str(file) if len(loaded) == 1 else f"{file}#{i}"
+            where = surrogate_at(body)
+            if where:
+                raise ManifestError(
+                    f"{source}: {where}: a lone surrogate (\\uD800-\\uDFFF) is not text; {UTF8_HINT}"
+                )
             if not isinstance(body, dict):
                 raise ManifestError(f"{source}: a manifest must be a mapping, got {type(body).__name__}")
             docs.append(Document(body, source))
@@ -77,13 +89,44 @@ def field_path(loc: tuple[Any, ...]) -> str:
     return out or "<root>"
 
 
-def describe_errors(exc: ValidationError, label: str) -> str:
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation may hold (through Optional, unions, lists and dicts)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def known_fields(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """The wire names of the fields allowed at `loc` (the location of an unknown field's parent)."""
+    models = [model] if model else []
+    for part in loc:
+        if isinstance(part, int) or str(part).startswith(("function-", "union[")):
+            continue
+        nested = [
+            sub
+            for m in models
+            for name, info in m.model_fields.items()
+            if part in (name, info.alias)
+            for sub in _models_in(info.annotation)
+        ]
+        models = nested or models  # no such field: a dict key, whose values are the models we hold
+    return sorted({info.alias or name for m in models for name, info in m.model_fields.items()})
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def describe_errors(exc: ValidationError, label: str, model: type[BaseModel] | None = None) -> str:
     lines = []
     for err in exc.errors():
         where = field_path(err["loc"])
         message = err["msg"]
         if err["type"] == "extra_forbidden":
-            message = "unknown field"
+            message = "unknown field" + did_you_mean(
+                str(err["loc"][-1]), known_fields(model, err["loc"][:-1])
+            )
         elif err["type"] == "missing":
             message = "required field is missing"
         elif (
@@ -106,7 +149,7 @@ def validate(doc: Document) -> BaseModel:
     try:
         return KINDS[doc.kind].model_validate(doc.body)
     except ValidationError as exc:
-        raise ManifestError(describe_errors(exc, doc.label)) from None
+        raise ManifestError(describe_errors(exc, doc.label, KINDS[doc.kind])) from None
 
 
 def is_proctor(doc: Document) -> bool:

@@ -38,11 +38,22 @@ def stage_counts(plan: Plan, records: dict[str, dict[str, ItemRecord]]) -> list[
                 "succeeded": counts.get("ok", 0),
                 "failed": counts.get("failed", 0),
                 "skipped": counts.get("skipped", 0) if stage.runs else stage.items,
+                "env_error": counts.get("env_error", 0),
                 "shards": stage.shards if stage.runs else 0,
                 "skip_reason": stage.skip_reason,
             }
         )
     return rows
+
+
+def environment_errors(records: dict[str, dict[str, ItemRecord]]) -> dict[str, str]:
+    """Item id -> reason, for items some stage could not evaluate on this machine (`env_error`)."""
+    return {
+        item_id: rec.reason or "environment"
+        for stage_records in records.values()
+        for item_id, rec in stage_records.items()
+        if rec.status == "env_error"
+    }
 
 
 def all_shards_finished(store: Store, plan: Plan) -> bool:
@@ -59,7 +70,11 @@ def summarize(
     items = store.get_jsonl(plan.layout.items)
     records = collect_records(store, plan)
     benchmark = get_benchmark(plan.benchmark)
-    scores = benchmark.aggregate(items, records, spec)
+    # An item the machine could not evaluate (env_error) says nothing about its answer: it stays out
+    # of the scores (the run is then Failed, and a rerun redoes it) rather than counting as wrong.
+    env_errors = environment_errors(records)
+    scored = [item for item in items if item["id"] not in env_errors] if env_errors else items
+    scores = benchmark.aggregate(scored, records, spec)
     summary = {
         "run": run,
         "benchmark": plan.benchmark,
@@ -71,6 +86,7 @@ def summarize(
         "counts": scores.get("counts", {}),
         "stages": stage_counts(plan, records),
         "items": len(items),
+        "env_errors": dict(Counter(env_errors.values())),
         "inputs": plan.inputs,
         "warnings": plan.warnings,
         "notices": plan.notices,

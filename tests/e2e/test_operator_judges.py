@@ -161,7 +161,7 @@ def test_artifact_with_an_invalid_record_names_it(kube, operator):
     }
     kube.apply(bad)
     status = kube.wait_phase("artifact", "broken-tasks", ("Invalid",), timeout=60)["status"]
-    assert "record 1" in status["message"] and "test_script" in status["message"]
+    assert "record 2" in status["message"] and "test_script" in status["message"]
     [ready] = [c for c in status["conditions"] if c["type"] == "Ready"]
     assert ready["reason"] == "InvalidRecord"
     kube.apply(yaml_run("uses-broken", benchmark={"artifactRef": {"name": "broken-tasks"}}))

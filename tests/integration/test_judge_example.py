@@ -90,11 +90,11 @@ def test_example_run_survives_a_killed_judge_and_reports(tmp_path, judge_double_
     assert judge["succeeded"] == items and judge["failed"] == 0, judge
     assert summary["counts"]["judged"] == items
 
-    # Again: everything is reused, the judge sees no request.
+    # Again: everything is reused; the judge sees only the preflight's one tiny text request.
     seen = len(double.log())
     again = finish(proctor_run(double.url, store))
     assert again["counts"]["processed"] == 0 and again["counts"]["reused"] == items
-    assert len(double.log()) == seen
+    assert [entry["images"] for entry in double.log()[seen:]] == [0]
 
     shown = open_in_chromium(run_dir / "report.html")
     assert shown["images"] and all(image["ok"] for image in shown["images"])
@@ -140,5 +140,7 @@ def test_vision2code_example_gives_the_leaderboard_and_original_exports(tmp_path
     failed_renders = [r for r in evaluation["rows"] if not r["render_success"]]
     assert failed_renders and all(r["rating_final_0_to_5"] == 0.0 for r in failed_renders)
     # Rated by the double: rater requests carried the reference then the candidate image.
-    assert all(entry["images"] == 2 for entry in double.log())
-    assert len(double.log()) == len(evaluation["rows"]) - len(failed_renders)
+    # (The first request is the preflight's: one token, no image.)
+    preflight, *rated = double.log()
+    assert preflight["images"] == 0 and all(entry["images"] == 2 for entry in rated)
+    assert len(rated) == len(evaluation["rows"]) - len(failed_renders)

@@ -108,6 +108,8 @@ def test_sigkill_half_way_then_rerun_finishes_without_redoing_finished_items(tmp
     assert result["counts"]["processed"] == 72 - done_before
     assert result["counts"]["reused"] == done_before
     assert result["scores"] == EXPECTED_N6
+    # and the killed workers' scratch folders (sandboxes, programs) are gone from the temp dir
+    assert sorted(p.name for p in Path(marker).glob("proctor-*")) == []
 
 
 @pytest.mark.parametrize("workers", ["1", "3"])
@@ -175,3 +177,32 @@ def test_s3_wrong_secret_is_refused(s3, monkeypatch, tmp_path):
     store = open_store(f"s3://{s3.bucket}/denied?addressing=path")
     with pytest.raises(StoreError, match=r"SignatureDoesNotMatch|AccessDenied|InvalidAccessKeyId"):
         store.put_bytes("x", b"1")
+
+
+def test_ctrl_c_stops_within_two_seconds_with_one_line_and_the_rerun_resumes(tmp_path):
+    store = tmp_path / "store"
+    cmd = [sys.executable, "-m", "proctor", "run", str(EXAMPLE / "evalrun.yaml"), "--store", str(store)]
+    # its own session: Ctrl-C in a terminal signals the whole foreground process group, workers too
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    records = lambda: list(store.glob("runs/*/*/*/oracle/items/*/*.json"))  # noqa: E731
+    deadline = time.monotonic() + 120
+    while len(records()) < 12 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    started = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 2.0
+    assert proc.returncode == 130
+    assert "Traceback" not in err and "Traceback" not in out
+    assert [line for line in err.splitlines() if line.strip()] == [
+        "interrupted: nothing written so far is lost; run the same command again to resume"
+    ]
+    done_before = len(records())
+    assert 0 < done_before < 72
+    result = last_json(proctor("run", str(EXAMPLE / "evalrun.yaml"), "--store", str(store), "--json"))
+    assert result["counts"]["reused"] >= done_before - 6  # a record being written when killed is redone
+    assert result["counts"]["processed"] + result["counts"]["reused"] == 72
+    assert result["scores"] == EXPECTED_N6

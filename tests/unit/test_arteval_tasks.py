@@ -153,8 +153,12 @@ def test_every_problem_of_every_record_is_reported_at_once():
     with pytest.raises(FormatError) as info:
         get_benchmark("artevalbench").parse_tasks(bad, "tasks.jsonl")
     text = str(info.value)
-    assert text.startswith("tasks.jsonl: record 1: field 'expected_score'")
-    for line in ("record 2 (c): field 'gpu'", "record 3 (ok): field 'artifact_id': duplicate", "record 4"):
+    assert text.startswith("tasks.jsonl: record 2 (b): field 'expected_score'")  # 1-based
+    for line in (
+        "record 3 (c): field 'gpu'",
+        "record 4 (ok): field 'artifact_id': duplicate (record 1 has it too)",
+        "record 5",
+    ):
         assert line in text
 
 

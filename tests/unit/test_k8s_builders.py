@@ -68,7 +68,8 @@ def test_stage_job_is_indexed_with_shards_as_completions():
 
 def test_only_stages_that_call_a_model_get_the_judge_key():
     """Pods that run or render answers never hold the judge's key (a hostile answer could read it)."""
-    for stage, kind in (("render", "render"), ("oracle", "oracle"), ("judge", "judge"), ("generate", "judge")):
+    stages = (("render", "render"), ("oracle", "oracle"), ("judge", "judge"), ("generate", "judge"))
+    for stage, kind in stages:
         container = build_stage_job(ctx(), stage, kind, shards=1)["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e for e in container["env"]}
         if stage in ("judge", "generate"):

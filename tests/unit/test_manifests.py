@@ -123,4 +123,4 @@ def test_cli_refuses_an_invalid_record_naming_record_and_field(tmp_path):
         text=True,
     )
     assert proc.returncode == 2
-    assert "record 1" in proc.stderr and "test_script" in proc.stderr and "missing" in proc.stderr
+    assert "tasks.jsonl" in proc.stderr and "line 2: field 'test_script': missing" in proc.stderr

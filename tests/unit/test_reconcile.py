@@ -122,6 +122,9 @@ def test_stage_progress_and_text():
     assert (stages[0].succeeded, stages[0].failed, stages[0].skipped, stages[0].shards_done) == (13, 1, 1, 1)
     assert (stages[1].skipped, stages[1].shards) == (25, 0)
     assert progress_text(stages) == "15/25"
+    # items the node could not evaluate (env_error) count as done-but-failed, so progress completes
+    stages = stage_progress(p, {"oracle": [{"ok": 20, "env_error": 5}]}, {"oracle": {0, 1, 2}})
+    assert (stages[0].succeeded, stages[0].failed) == (20, 5) and progress_text(stages) == "25/25"
 
 
 def test_run_phase_precedence():

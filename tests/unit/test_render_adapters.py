@@ -57,7 +57,7 @@ def test_artifactsbench_answers_accept_the_original_field_names():
         ]
     )
     assert [(a["index"], a["answer"]) for a in answers] == [(1, "a"), (2, "b"), (3, "c")]
-    with pytest.raises(FormatError, match=r"answers\.jsonl: record 0: field 'answer'"):
+    with pytest.raises(FormatError, match=r"answers\.jsonl: record 1: field 'answer'"):
         bench.parse_answers([{"index": 1}], "answers.jsonl")
     with pytest.raises(FormatError, match="field 'answer': expected a string"):
         bench.parse_answers([{"index": 1, "answer": ["x"]}])

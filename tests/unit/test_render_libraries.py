@@ -45,6 +45,10 @@ def test_best_match_and_nearest():
     assert semver.best_match(versions, "^0.160.0") == "0.160.1"
     assert semver.best_match(versions, "0.150.0") is None
     assert semver.nearest(versions, "0.150.0") == "0.149.0"  # closest at or below
+    # a patch release of the same minor beats an older minor (three@0.160.0 with 0.149.0 and 0.160.1)
+    assert semver.nearest(["0.149.0", "0.160.1"], "0.160.0") == "0.160.1"
+    assert semver.nearest(["0.149.0", "0.160.1", "0.160.0-beta.1"], "0.160.0") == "0.160.1"
+    assert semver.nearest(["4.3.0", "4.4.2", "4.5.0"], "4.4.0") == "4.4.2"
     assert semver.nearest(["3.7.1", "2.2.4"], "4.0.0") is None  # no other major is ever substituted
 
 

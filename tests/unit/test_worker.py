@@ -27,7 +27,7 @@ def test_each_item_gets_one_record_and_failures_are_records(fs_store, fake_bench
     assert records["a"].status == "ok"
     assert records["b"].status == "failed" and "boom on b" in records["b"].reason
     assert records["c"].status == "failed" and "deadline" in records["c"].reason
-    assert outcome.counts == {"ok": 1, "failed": 2, "skipped": 0}
+    assert outcome.counts == {"ok": 1, "failed": 2, "skipped": 0, "env_error": 0}
     assert fs_store.exists(RunLayout(PREFIX).results("first", 0))
 
 
@@ -89,3 +89,21 @@ def test_cli_reads_the_index_from_job_completion_index(fs_store, fake_benchmark,
 
 def test_cli_fails_loudly_on_a_missing_manifest(fs_store, fake_benchmark):
     assert main(["--store", str(fs_store.root), "--run", PREFIX, "--stage", "first", "--index", "0"]) == 3
+
+
+def test_a_resumed_run_counts_processed_and_reused_per_stage(fs_store, fake_benchmark, tmp_path):
+    from types import SimpleNamespace
+
+    from proctor.local import LocalRun, _result
+
+    plan = _plan(fs_store, [{"id": "a"}, {"id": "b"}, {"id": "c"}])
+    run_shard(fs_store, PREFIX, "first", 0)  # the first invocation, killed before the second stage
+    outcomes = [run_shard(fs_store, PREFIX, "first", 0), run_shard(fs_store, PREFIX, "second", 0)]
+    meta = SimpleNamespace(name="t", namespace="default")
+    local = LocalRun(SimpleNamespace(metadata=meta), {}, plan, fs_store, tmp_path)
+    result = _result(local, outcomes, [])
+    assert result.stages == {
+        "first": {"processed": 0, "reused": 3, "failed": 0},
+        "second": {"processed": 3, "reused": 0, "failed": 0},
+    }
+    assert result.to_json()["stages"] == result.stages

@@ -24,15 +24,23 @@ from typing import Any
 
 from proctor_jobs.arteval.archive import ArchiveError, archive_ref_for, pack_directory
 from proctor_jobs.arteval.tasks import Problem, parse_task_list
+from proctor_jobs.encoding import UTF8_HINT, undecodable
 from proctor_jobs.layout import artifact_prefix
 
 
 def read_lines(path: Path) -> tuple[list[Any], list[int], list[str]]:
     """Records, the line number of each, and JSON errors by line."""
     records, lines, errors = [], [], []
-    for number, text in enumerate(path.read_text().splitlines(), 1):
-        if not text.strip():
+    raw, offset = path.read_bytes(), 0
+    for number, line in enumerate(raw.split(b"\n"), 1):
+        start, offset = offset, offset + len(line) + 1
+        if not line.strip():
             continue
+        problem = undecodable(line, start)
+        if problem:
+            errors.append(f"{path}:{number}: {problem[1]}; {UTF8_HINT}")
+            continue
+        text = line.decode()
         try:
             records.append(json.loads(text))
             lines.append(number)
@@ -43,7 +51,8 @@ def read_lines(path: Path) -> tuple[list[Any], list[int], list[str]]:
 
 def describe(problem: Problem, lines: list[int], path: Path) -> str:
     who = f" ({problem.artifact})" if problem.artifact else ""
-    return f"{path}:{lines[problem.record]}{who}: field {problem.field!r}: {problem.message}"
+    clash = f" (line {lines[problem.first]} has it too)" if problem.first is not None else ""
+    return f"{path}:{lines[problem.record]}{who}: field {problem.field!r}: {problem.message}{clash}"
 
 
 def pack_records(records: list[dict[str, Any]], root: Path, store: Any = None) -> list[dict[str, Any]]:

@@ -74,10 +74,12 @@ class Problem:
     field: str
     message: str
     artifact: str | None = None
+    first: int | None = None  # the earlier record a duplicate clashes with
 
     def __str__(self) -> str:
         who = f" ({self.artifact})" if self.artifact else ""
-        return f"record {self.record}{who}: field {self.field!r}: {self.message}"
+        clash = f" (record {self.first + 1} has it too)" if self.first is not None else ""
+        return f"record {self.record + 1}{who}: field {self.field!r}: {self.message}{clash}"
 
 
 @dataclass
@@ -88,7 +90,7 @@ class ImportResult:
 
 
 def parse_task_list(records: list[Any]) -> ImportResult:
-    """Normalised tasks plus every error and note, each naming its record (0-based) and field."""
+    """Normalised tasks plus every error and note, each naming its record (0-based index) and field."""
     result = ImportResult()
     seen: dict[str, int] = {}
     for index, row in enumerate(records):
@@ -102,9 +104,7 @@ def parse_task_list(records: list[Any]) -> ImportResult:
         for problem in (*errors, *notes):
             problem.artifact = problem.artifact or artifact
         if artifact and artifact in seen:
-            errors.append(
-                Problem(index, "artifact_id", f"duplicate: record {seen[artifact]} has it too", artifact)
-            )
+            errors.append(Problem(index, "artifact_id", "duplicate", artifact, first=seen[artifact]))
         elif artifact:
             seen[artifact] = index
         result.errors.extend(errors)

@@ -19,7 +19,7 @@ from typing import Any
 from proctor_jobs.arteval.pipeline import ArtifactProcessor, job_deadline
 from proctor_jobs.arteval.scoring import STAGES
 from proctor_jobs.arteval.tasks import parse_task_list
-from proctor_jobs.benchmarks.base import Benchmark, FormatError, StageInfo, StageProcessor
+from proctor_jobs.benchmarks.base import Benchmark, FormatError, Problem, StageInfo, StageProcessor
 from proctor_jobs.records import ItemRecord
 
 STAGE = "oracle"
@@ -35,11 +35,17 @@ class ArtEvalBench(Benchmark):
     def parse_tasks(self, records: list[dict[str, Any]], source: str = "") -> list[dict[str, Any]]:
         result = parse_task_list(records)
         if result.errors:
-            first, rest = result.errors[0], result.errors[1:]
-            message = first.message + (f" ({first.artifact})" if first.artifact else "")
-            if rest:
-                message += f"; {len(rest)} more problem(s):\n" + "\n".join(f"  {p}" for p in rest)
-            raise FormatError(first.record, first.field, message, source)
+            problems = [Problem(p.record, p.field, p.message, p.artifact, p.first) for p in result.errors]
+            first = problems[0]
+            raise FormatError(
+                first.record,
+                first.field,
+                first.message,
+                source,
+                first=first.first,
+                who=first.who,
+                more=problems[1:],
+            )
         return result.tasks
 
     def parse_answers(self, records: list[dict[str, Any]], source: str = "") -> list[dict[str, Any]]:

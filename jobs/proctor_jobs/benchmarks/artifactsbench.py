@@ -2,9 +2,10 @@
 
 Tasks use the benchmark's own schema (`index`, `question`, `checklist` — ten `{id, title,
 description, maxScore}` items —, `class` = "<Domain>-<Subtype>", `difficulty`). Answers are
-`{index, question?, answer}` records, as the original README describes (the original also reads
-the answer from `model_infer_result` or `output`; so do we). Several answers for one index are
-samples of that task.
+`{index, question?, answer}` records, as the original README describes; as the original's
+`get_answer` does, the answer is the first non-empty of `model_infer_result`, `output`, `answer`.
+Several answers for one index are samples of that task when every index has that many; an index on
+more rows than most is a duplicate, refused naming both lines.
 
 Stages: `render` (extract the page, render it in the hermetic farm, keep the screenshots) then
 `judge` (checklist + screenshots to a multimodal judge; skipped with a notice when no judge is
@@ -16,10 +17,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from proctor_jobs.benchmarks.base import FormatError
+from proctor_jobs.benchmarks.base import FormatError, carry_unreadable, refuse_repeats
 from proctor_jobs.benchmarks.render_judge import RenderThenJudge
 
-ANSWER_FIELDS = ("answer", "model_infer_result", "output")
+#: the original's order (`get_answer`: model_infer_result or output or answer)
+ANSWER_FIELDS = ("model_infer_result", "output", "answer")
 #: the published leaderboard's domain columns (class prefixes)
 DOMAIN_COLUMNS = {
     "Game Development": "GAME",
@@ -58,14 +60,15 @@ class ArtifactsBench(RenderThenJudge):
     answer_field = "answer"
 
     def parse_tasks(self, records: list[dict[str, Any]], source: str = "") -> list[dict[str, Any]]:
-        tasks, seen = [], set()
+        tasks: list[dict[str, Any]] = []
+        seen: dict[int, int] = {}
         for i, row in enumerate(records):
             if not isinstance(row, dict):
                 raise FormatError(i, "<record>", f"expected an object, got {type(row).__name__}", source)
             index = _index(row, i, source)
             if index in seen:
-                raise FormatError(i, "index", f"duplicate index {index}", source)
-            seen.add(index)
+                raise FormatError(i, "index", f"duplicate index {index}", source, first=seen[index])
+            seen[index] = i
             question = row.get("question")
             if not isinstance(question, str) or not question.strip():
                 raise FormatError(i, "question", "missing or not a non-empty string", source)
@@ -99,15 +102,18 @@ class ArtifactsBench(RenderThenJudge):
             if not isinstance(row, dict):
                 raise FormatError(i, "<record>", f"expected an object, got {type(row).__name__}", source)
             index = _index(row, i, source)
-            field = next((f for f in ANSWER_FIELDS if f in row), None)
-            if field is None:
+            present = [f for f in ANSWER_FIELDS if f in row]
+            if not present:
                 raise FormatError(i, "answer", "missing (also looked for model_infer_result, output)", source)
+            # The original's get_answer: the first *non-empty* of model_infer_result, output, answer.
+            field = next((f for f in present if row[f]), present[0])
             if not isinstance(row[field], str):
                 raise FormatError(i, field, f"expected a string, got {type(row[field]).__name__}", source)
-            answer = {"index": index, "answer": row[field]}
+            answer = carry_unreadable(row, {"index": index, "answer": row[field]})
             if isinstance(row.get("question"), str):
                 answer["question"] = row["question"]
             answers.append(answer)
+        refuse_repeats([a["index"] for a in answers], "index", "index", source)
         return answers
 
     def categories(self, tasks: list[dict[str, Any]]) -> dict[str, int]:
@@ -119,11 +125,11 @@ class ArtifactsBench(RenderThenJudge):
             samples = int((spec.get("candidate") or {}).get("samples", 0))
             if not samples:
                 raise ValueError("ArtifactsBench needs spec.answers or a candidate model (spec.candidate)")
-            by_index = {t["index"]: [""] * samples for t in tasks}
+            by_index = {t["index"]: [{"answer": ""}] * samples for t in tasks}
         else:
             by_index = defaultdict(list)
             for answer in answers:
-                by_index[answer["index"]].append(answer["answer"])
+                by_index[answer["index"]].append(answer)
             known = {t["index"] for t in tasks}
             for index in sorted(set(by_index) - known):
                 warnings.append(f"answers for index {index} match no task and are ignored")
@@ -145,8 +151,10 @@ class ArtifactsBench(RenderThenJudge):
                     "checklist": task["checklist"],
                     "class": task["class"],
                     "difficulty": task["difficulty"],
-                    "answer": given[j] if j < len(given) else "",
+                    "answer": given[j]["answer"] if j < len(given) else "",
                 }
+                if j < len(given):
+                    carry_unreadable(given[j], item)
                 if n > 1:
                     item["sample"] = j
                 if answers is not None and j >= len(given):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,89 @@ from proctor_jobs.records import ItemRecord
 from proctor_jobs.store import Store
 
 
-class FormatError(ValueError):
-    """A record does not match its format. Names the record and the field, as users need to fix it."""
+class Records(list):
+    """Records plus where each one came from (`lines[i]` is record i's place, e.g. "line 3").
 
-    def __init__(self, record: int | str, field: str, message: str, source: str = "") -> None:
+    Readers of JSON Lines fill `lines` with 1-based line numbers, so errors point at the line an
+    editor shows; without it a record is named by its 1-based position ("record 3")."""
+
+    def __init__(self, records=(), lines: list[str] | None = None) -> None:
+        super().__init__(records)
+        self.lines = lines
+        #: index -> why that record could not be read as UTF-8 (naming line and byte offset)
+        self.unreadable: dict[int, str] = {}
+
+
+def position(record: int | str, lines: list[str] | None = None) -> str:
+    """A record's place for users: "line N" when known (1-based), else "record N" (1-based)."""
+    if isinstance(record, str):
+        return f"record {record!r}"
+    if lines is not None and 0 <= record < len(lines):
+        return lines[record]
+    return f"record {record + 1}"
+
+
+@dataclass
+class Problem:
+    """One problem with one record: `record` is its 0-based index, `first` that of an earlier
+    record it clashes with (a duplicate id)."""
+
+    record: int | str
+    field: str
+    message: str
+    who: str | None = None
+    first: int | None = None
+
+    def describe(self, lines: list[str] | None = None) -> str:
+        who = f" ({self.who})" if self.who else ""
+        clash = f" ({position(self.first, lines)} has it too)" if self.first is not None else ""
+        return f"{position(self.record, lines)}{who}: field {self.field!r}: {self.message}{clash}"
+
+
+class FormatError(ValueError):
+    """A record does not match its format. Names the record and the field, as users need to fix it.
+
+    `record` is the 0-based index in the list given to the adapter; the message says "line N" (1-based,
+    from the list's `lines`) or "record N" (1-based). A duplicate names both records (`first`)."""
+
+    def __init__(
+        self,
+        record: int | str,
+        field: str,
+        message: str,
+        source: str = "",
+        *,
+        first: int | None = None,
+        who: str | None = None,
+        more: list[Problem] | tuple[Problem, ...] = (),
+        lines: list[str] | None = None,
+    ) -> None:
         self.record, self.field, self.message, self.source = record, field, message, source
-        where = f"{source}: " if source else ""
-        label = f"record {record}" if isinstance(record, int) else f"record {record!r}"
-        super().__init__(f"{where}{label}: field {field!r}: {message}")
+        self.problems = [Problem(record, field, message, who, first), *more]
+        super().__init__(self.describe(lines))
+
+    def describe(self, lines: list[str] | None = None) -> str:
+        where = f"{self.source}: " if self.source else ""
+        first, rest = self.problems[0], self.problems[1:]
+        text = where + first.describe(lines)
+        if rest:
+            text += f"; {len(rest)} more problem(s):\n" + "\n".join(f"  {p.describe(lines)}" for p in rest)
+        return text
+
+
+#: the key a raw answer record (and its items) carry when it was not readable as UTF-8: the reason
+UNREADABLE = "_unreadable"
+
+
+def carry_unreadable(row: dict[str, Any], into: dict[str, Any]) -> dict[str, Any]:
+    """Copy an unreadable answer's reason to what the adapter makes of it (answers, then items)."""
+    if row.get(UNREADABLE):
+        into[UNREADABLE] = row[UNREADABLE]
+    return into
+
+
+def lines_of(records: list[Any]) -> list[str] | None:
+    return getattr(records, "lines", None)
 
 
 @dataclass(frozen=True)
@@ -174,3 +250,25 @@ class Benchmark(ABC):
     ) -> dict[str, bytes]:
         """Files in the benchmark's original result format (name -> content)."""
         return {}
+
+
+def refuse_repeats(keys: list[Any], field: str, what: str, source: str = "") -> None:
+    """Refuse an id on more rows than the usual number of rows per id, naming both rows.
+
+    Several rows per id are samples (ArtifactsBench, Vision2Code) or split predictions (HumanEval-V,
+    as the original's `aggregate_prediction_data` merges them) only when every id has that many; an id
+    on more rows than most ids is a duplicate, which would silently change `n` for every task."""
+    rows: dict[Any, list[int]] = {}
+    for i, key in enumerate(keys):
+        rows.setdefault(key, []).append(i)
+    if not rows:
+        return
+    tally = Counter(len(v) for v in rows.values())
+    usual = max(tally, key=lambda count: (tally[count], -count))
+    extra = sorted((where[usual], key, where) for key, where in rows.items() if len(where) > usual)
+    if extra:
+        at, key, where = extra[0]
+        others = f"most {what}s are on {usual} row{'s' if usual > 1 else ''}"
+        raise FormatError(
+            at, field, f"duplicate {what} {key!r} ({len(where)} rows; {others})", source, first=where[0]
+        )

@@ -2,8 +2,10 @@
 
 Tasks use HumanEval-V's fields (`qid`, `function_signature`, `test_script`, the diagram as a file
 path or base64 / data URL, optional `ground_truth_solution`, `task_type`, `capability_aspects`).
-Answers use its prediction format (`{qid, prompt?, predictions: [...]}`; rows with the same qid are
-merged, as the original's `aggregate_prediction_data` does).
+Answers use its prediction format (`{qid, prompt?, predictions: [...]}`). Split predictions — every
+qid on the same number of rows, each row holding some of its samples — are merged, as the original's
+`aggregate_prediction_data` does; a qid on more rows than the others, or the same row twice, is a
+duplicate and refused naming both lines (the original would silently change `n` for every task).
 
 One stage, `oracle`: extract (see `humanevalv_extract`), gate through pylint (errors and fatals fail
 the sample, `function-redefined` excepted — on by default, as in the original), then run the program
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
+import importlib.metadata
 import json
 import os
 import re
@@ -22,7 +26,15 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from proctor_jobs.benchmarks.base import Benchmark, FormatError, StageContext, StageInfo, StageProcessor
+from proctor_jobs.benchmarks.base import (
+    UNREADABLE,
+    Benchmark,
+    FormatError,
+    StageContext,
+    StageInfo,
+    StageProcessor,
+    refuse_repeats,
+)
 from proctor_jobs.benchmarks.humanevalv_extract import EMPTY_BODY, extract
 from proctor_jobs.oracle import Sandbox, SandboxLimits
 from proctor_jobs.oracle.sandbox import DEFAULT_PRELOAD
@@ -61,7 +73,8 @@ class HumanEvalV(Benchmark):
     answer_field = "prediction"
 
     def parse_tasks(self, records: list[dict[str, Any]], source: str = "") -> list[dict[str, Any]]:
-        tasks, seen = [], set()
+        tasks: list[dict[str, Any]] = []
+        seen: dict[str, int] = {}
         for i, row in enumerate(records):
             if not isinstance(row, dict):
                 raise FormatError(i, "<record>", f"expected an object, got {type(row).__name__}", source)
@@ -69,8 +82,8 @@ class HumanEvalV(Benchmark):
             if not _QID.match(qid):
                 raise FormatError(i, "qid", f"{qid!r} may only contain letters, digits and . _ : -", source)
             if qid in seen:
-                raise FormatError(i, "qid", f"duplicate qid {qid!r}", source)
-            seen.add(qid)
+                raise FormatError(i, "qid", f"duplicate qid {qid!r}", source, first=seen[qid])
+            seen[qid] = i
             task = {
                 "qid": qid,
                 "function_signature": _require_str(row, i, "function_signature", source),
@@ -97,6 +110,8 @@ class HumanEvalV(Benchmark):
 
     def parse_answers(self, records: list[dict[str, Any]], source: str = "") -> list[dict[str, Any]]:
         merged: dict[str, dict[str, Any]] = {}
+        rows: dict[tuple[str, str], int] = {}
+        qids = []
         for i, row in enumerate(records):
             if not isinstance(row, dict):
                 raise FormatError(i, "<record>", f"expected an object, got {type(row).__name__}", source)
@@ -109,9 +124,20 @@ class HumanEvalV(Benchmark):
                     raise FormatError(
                         i, f"predictions[{j}]", f"expected a string, got {type(p).__name__}", source
                     )
+            same = rows.setdefault((qid, json.dumps(predictions)), i)
+            if same != i:
+                raise FormatError(
+                    i, "qid", f"duplicate qid {qid!r} (the same predictions)", source, first=same
+                )
+            qids.append(qid)
             entry = merged.setdefault(qid, {"qid": qid, "predictions": [], "prompts": []})
             entry["predictions"].extend(predictions)
             entry["prompts"].extend([row.get("prompt")] * len(predictions))
+            if row.get(UNREADABLE) or UNREADABLE in entry:
+                before = len(entry["predictions"]) - len(predictions)
+                flags = entry.setdefault(UNREADABLE, [None] * before)
+                flags.extend([row.get(UNREADABLE)] * len(predictions))
+        refuse_repeats(qids, "qid", "qid", source)
         return list(merged.values())
 
     def categories(self, tasks: list[dict[str, Any]]) -> dict[str, int]:
@@ -142,6 +168,7 @@ class HumanEvalV(Benchmark):
         items = []
         for task in tasks:
             predictions = list(by_qid.get(task["qid"], {}).get("predictions", []))
+            unreadable = by_qid.get(task["qid"], {}).get(UNREADABLE) or []
             if len(predictions) != n:
                 warnings.append(
                     f"qid {task['qid']!r} has {len(predictions)} predictions, others {n}; "
@@ -158,6 +185,7 @@ class HumanEvalV(Benchmark):
                         "missing": missing,
                         "function_signature": task["function_signature"],
                         "test_script": task["test_script"],
+                        **({UNREADABLE: unreadable[j]} if j < len(unreadable) and unreadable[j] else {}),
                     }
                 )
         return items, warnings
@@ -338,6 +366,8 @@ class HumanEvalVOracle(StageProcessor):
             data["result"] = "no prediction for this sample"
             return ok(item["id"], "oracle", score=0.0, reason="missing prediction", data=data)
         errors = self.pylint_errors.get(item["id"])
+        if self.config["pylint"]:
+            data["pylint_version"] = pylint_version()  # the original pins 3.3.4 (docs/fidelity.md)
         if errors:
             result = PYLINT_PREFIX + "\n" + "\n".join(errors)
             data.update(result=result, pylint_failed=True)
@@ -385,6 +415,14 @@ class HumanEvalVOracle(StageProcessor):
 
 _ENTRY = re.compile(r"^\s*def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
 TIERS = ("none", "userns", "root")
+
+
+@functools.cache
+def pylint_version() -> str:
+    try:
+        return importlib.metadata.version("pylint")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def entry_point(signature: str) -> str:

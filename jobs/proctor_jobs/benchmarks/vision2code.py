@@ -23,7 +23,7 @@ import io
 from collections import Counter, defaultdict
 from typing import Any
 
-from proctor_jobs.benchmarks.base import FormatError
+from proctor_jobs.benchmarks.base import FormatError, carry_unreadable, refuse_repeats
 from proctor_jobs.benchmarks.render_judge import RenderThenJudge
 
 ID_FIELDS = ("question_folder", "id", "sample_id", "source_record_id")
@@ -60,7 +60,8 @@ class Vision2Code(RenderThenJudge):
     answer_field = "answer"
 
     def parse_tasks(self, records: list[dict[str, Any]], source: str = "") -> list[dict[str, Any]]:
-        tasks, seen = [], set()
+        tasks: list[dict[str, Any]] = []
+        seen: dict[str, int] = {}
         for i, row in enumerate(records):
             if not isinstance(row, dict):
                 raise FormatError(i, "<record>", f"expected an object, got {type(row).__name__}", source)
@@ -71,8 +72,8 @@ class Vision2Code(RenderThenJudge):
                 )
             task_id = row[id_field].strip()
             if task_id in seen:
-                raise FormatError(i, id_field, f"duplicate task {task_id!r}", source)
-            seen.add(task_id)
+                raise FormatError(i, id_field, f"duplicate task {task_id!r}", source, first=seen[task_id])
+            seen[task_id] = i
             dataset = row.get("source_dataset") or row.get("dataset")
             if not isinstance(dataset, str) or not dataset.strip():
                 raise FormatError(
@@ -148,7 +149,8 @@ class Vision2Code(RenderThenJudge):
                 )
             if not isinstance(row[field], str):
                 raise FormatError(i, field, f"expected a string, got {type(row[field]).__name__}", source)
-            answers.append({"keys": keys, "answer": row[field]})
+            answers.append(carry_unreadable(row, {"keys": keys, "answer": row[field]}))
+        refuse_repeats([next(iter(a["keys"].values())) for a in answers], "question_folder", "task", source)
         return answers
 
     def categories(self, tasks: list[dict[str, Any]]) -> dict[str, int]:
@@ -166,7 +168,7 @@ class Vision2Code(RenderThenJudge):
             samples = int((spec.get("candidate") or {}).get("samples", 0))
             if not samples:
                 raise ValueError("Vision2Code needs spec.answers or a candidate model (spec.candidate)")
-            by_task = {t["id"]: [""] * samples for t in tasks}
+            by_task = {t["id"]: [{"answer": ""}] * samples for t in tasks}
         else:
             by_task = defaultdict(list)
             for answer in answers:
@@ -176,7 +178,7 @@ class Vision2Code(RenderThenJudge):
                         f"answer for {next(iter(answer['keys'].values()))!r} matches no task; ignored"
                     )
                     continue
-                by_task[task_id].append(answer["answer"])
+                by_task[task_id].append(answer)
         n = max((len(v) for v in by_task.values()), default=1) or 1
         items = []
         for task in tasks:
@@ -199,9 +201,11 @@ class Vision2Code(RenderThenJudge):
                     "source_dataset": task["source_dataset"],
                     "reference_size": task["reference_size"],
                     "renderer": task["renderer"],
-                    "answer": given[j] if j < len(given) else "",
+                    "answer": given[j]["answer"] if j < len(given) else "",
                     "metadata": metadata,
                 }
+                if j < len(given):
+                    carry_unreadable(given[j], item)
                 for key in (
                     "category",
                     "question",

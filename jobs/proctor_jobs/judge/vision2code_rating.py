@@ -7,9 +7,9 @@ generic_rubric.py) in behaviour; the prompt prose is our own, its structure thei
   "Reference image:", the reference, "Candidate rendered image:", the candidate, and the rubric
   text (version, dataset, guidance, notes, categories with weights, reference metadata, the five
   required keys and the rules);
-- a reply is parsed leniently: a leading think block and a surrounding code fence are removed,
-  then the text is read as JSON, else its outermost `{...}`; a reply that fails validation gets
-  one repair request that quotes it and the error;
+- a reply is parsed leniently: a leading think block (only that one) and a surrounding code fence
+  are removed, then the text is read as JSON, else its outermost `{...}`; a reply that fails
+  validation gets one repair request that quotes it and the error;
 - category scores must be numbers in 0-5 and are rounded to 0.1; the raw score is their weighted
   sum; caps are applied to the unrounded raw score (failed render 0, unreadable candidate 0,
   blank or degenerate candidate 0.5, the dataset's cap profile on its two critical categories,
@@ -142,12 +142,14 @@ def repair_text(rubric: dict[str, Any], reply: str, error: str) -> str:
 
 # --- parsing --------------------------------------------------------------------------------
 
-_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
+#: only a *leading* think block, as the original strips it; one later in the reply (inside a summary,
+#: say) is the rater's text and stays
+_THINK = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
 
 
 def parse_json_object(text: str) -> dict[str, Any]:
-    """The reply as a JSON object: think blocks and a code fence removed, else its outermost {...}."""
-    cleaned = _THINK.sub("", text).strip()
+    """The reply as a JSON object: a leading think block and a fence removed, else its outermost {...}."""
+    cleaned = _THINK.sub("", text, count=1).strip()
     if cleaned.startswith("```"):
         lines = cleaned.splitlines()
         if len(lines) >= 3 and lines[-1].strip() == "```":

@@ -164,10 +164,13 @@ def _assemble_like_original(text: str) -> str:
 
     page = re.sub(r'<link[^>]*href=["\'](.*?)["\'][^>]*>', link, page)
     page = re.sub(r'<script[^>]*src=["\'](.*?)["\'][^>]*>', script, page)
+    # The original inserts these with re.sub and a replacement built from the file name, so the name is
+    # a template: `\\t` becomes a TAB, and `\\d` (a bad escape) raises, which makes the caller fall
+    # back to the raw <html> element. Kept as is (B1 in docs/fidelity.md).
     for name in css_pending:
-        page = page.replace("</head>", f"<style>/* {name} not found in result */</style>\n</head>", 1)
+        page = re.sub("</head>", f"<style>/* {name} not found in result */</style>\n</head>", page, count=1)
     for name in js_pending:
-        page = page.replace("</body>", f"<script>/* {name} not found in result */</script>\n</body>", 1)
+        page = re.sub("</body>", f"<script>/* {name} not found in result */</script>\n</body>", page, count=1)
     return page
 
 

@@ -19,6 +19,7 @@ Three layers, so that no single browser quirk lets a request out:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
@@ -168,6 +169,44 @@ class HermeticRouter:
 _NETNS: tuple[str, str] | None = None  # (wrapper path, description) once probed
 
 
+def _shared_wrapper(script: str) -> Path:
+    """The wrapper script, one per user and content in the temp dir, shared by every render worker.
+
+    A folder per worker (`mkdtemp`) outlived each worker — killed ones too — and piled up in
+    `$TMPDIR`; one content-addressed file is written once and reused. It is trusted only if it is
+    ours, not writable by others and holds exactly `script`; otherwise a private copy is used."""
+    digest = hashlib.sha256(script.encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"proctor-chromium-netns-{os.getuid()}-{digest}"
+    if _trusted(path, script):
+        return path
+    staging = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        staging.write_text(script)
+        staging.chmod(0o755)
+        os.replace(staging, path)
+        if _trusted(path, script):
+            return path
+    except OSError:
+        staging.unlink(missing_ok=True)
+    private = Path(tempfile.mkdtemp(prefix="proctor-chromium-")) / "chromium-netns"
+    private.write_text(script)
+    private.chmod(0o700)
+    return private
+
+
+def _trusted(path: Path, script: str) -> bool:
+    try:
+        info = path.lstat()
+        return (
+            stat.S_ISREG(info.st_mode)
+            and info.st_uid == os.getuid()
+            and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+            and path.read_text() == script
+        )
+    except OSError:
+        return False
+
+
 def netns_wrapper(chromium: str) -> tuple[str, list[str]]:
     """An executable that starts `chromium` in an empty network namespace, if the platform allows.
 
@@ -188,11 +227,8 @@ def netns_wrapper(chromium: str) -> tuple[str, list[str]]:
         if probe.returncode != 0:
             _NETNS = ("", chromium)
         else:
-            directory = Path(tempfile.mkdtemp(prefix="proctor-chromium-"))
-            wrapper = directory / "chromium-netns"
-            wrapper.write_text(f'#!/bin/sh\nexec {unshare} {" ".join(flags)} -- "{chromium}" "$@"\n')
-            wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-            _NETNS = (str(wrapper), chromium)
+            script = f'#!/bin/sh\nexec {unshare} {" ".join(flags)} -- "{chromium}" "$@"\n'
+            _NETNS = (str(_shared_wrapper(script)), chromium)
     if _NETNS[0]:
         return _NETNS[0], [*layers, "network-namespace"]
     return chromium, layers

@@ -165,8 +165,10 @@ def nearest(versions: list[str], spec: str) -> str | None:
     """The cached version closest to what `spec` asks for, within the same major line.
 
     Used when nothing satisfies the range (an answer pins `three@0.150.0`, the cache holds 0.149.0
-    and 0.160.1): same major (for 0.x, any 0.x), preferring the closest version at or below the
-    lowest version the range accepts, else the closest above.
+    and 0.160.1): a patch release of the same major.minor first (`three@0.160.0` gets 0.160.1: the
+    same API, where 0.149.0 is eleven releases older), closest at or below, else closest above;
+    otherwise same major (for 0.x, any 0.x), preferring the closest version at or below the lowest
+    version the range accepts, else the closest above.
     """
     try:
         comparators = [c for alternative in spec.split("||") for c in _comparators(alternative)]
@@ -180,5 +182,7 @@ def nearest(versions: list[str], spec: str) -> str | None:
     same_major = [v for v in same_major if v.major == target.major and not v.pre]
     if not same_major:
         return None
-    below = [v for v in same_major if v <= target]
-    return str(max(below) if below else min(same_major))
+    same_minor = [v for v in same_major if v.minor == target.minor]
+    pool = same_minor or same_major
+    below = [v for v in pool if v <= target]
+    return str(max(below) if below else min(pool))

@@ -23,7 +23,7 @@ from importlib import metadata
 from typing import Any
 
 from proctor_jobs.benchmarks.base import StageContext, StageProcessor
-from proctor_jobs.records import ItemRecord, failed, ok
+from proctor_jobs.records import EnvironmentMissing, ItemRecord, failed, ok
 from proctor_jobs.render import images, taxonomy
 from proctor_jobs.render.cache import RenderCache, cache_key
 from proctor_jobs.render.v2c_extract import RENDERERS, extract_program
@@ -173,6 +173,7 @@ class Vision2CodeRenderer(StageProcessor):
         return ok(item["id"], "render", reason=reason, data=data, evidence=evidence)
 
     async def _run(self, renderer: str, code: str, width: int, height: int):
+        require_renderer_tools(renderer)
         if renderer == "matplotlib":
             from proctor_jobs.render.matplotlib_runner import run_matplotlib
 
@@ -320,6 +321,29 @@ def _checks(png: bytes | None, reference: bytes | None) -> dict[str, Any]:
         except Exception as exc:  # an unreadable reference is the task's problem, not the answer's
             out["similarity_error"] = f"{type(exc).__name__}: {exc}"
     return out
+
+
+#: what each renderer needs on the machine, and the command that installs it (also `proctor doctor`'s)
+LATEX_TOOLS = ("pdflatex", "pdftoppm")
+LATEX_FIX = (
+    "sudo apt-get install texlive-latex-base texlive-latex-recommended texlive-fonts-recommended "
+    "latexmk poppler-utils"
+)
+MATPLOTLIB_FIX = "pip install -e '.[vision2code]'  (matplotlib)"
+
+
+def require_renderer_tools(renderer: str) -> None:
+    """Raise EnvironmentMissing when this machine cannot run `renderer` at all: the answer is not at
+    fault, so the item is recorded as `env_error` (redone on rerun), never as a render failure."""
+    import importlib.util
+    import shutil
+
+    if renderer == "latex":
+        missing = [tool for tool in LATEX_TOOLS if not shutil.which(tool)]
+        if missing:
+            raise EnvironmentMissing(f"{', '.join(missing)} not found (LaTeX renderer)", LATEX_FIX)
+    elif renderer == "matplotlib" and importlib.util.find_spec("matplotlib") is None:
+        raise EnvironmentMissing("Python module 'matplotlib' not found (matplotlib renderer)", MATPLOTLIB_FIX)
 
 
 @lru_cache(maxsize=1)

@@ -128,8 +128,9 @@ def summary(items: list[dict[str, Any]], records: dict[str, dict[str, ItemRecord
     render_success = sum(1 for item in items if _render_success(render.get(item["id"])))
     candidate = spec.get("candidate") or {}
     dataset_means = {name: _mean(g["final"]) for name, g in by_dataset.items()}
-    macro = _mean([m for m in dataset_means.values() if m is not None])
-    macro_raw = _mean([m for m in (_mean(g["raw"]) for g in by_dataset.values()) if m is not None])
+    # The original averages per-dataset means already rounded to 4 decimals (B5 in docs/fidelity.md).
+    macro = _mean([_r(m) for m in dataset_means.values() if m is not None])
+    macro_raw = _mean([_r(m) for m in (_mean(g["raw"]) for g in by_dataset.values()) if m is not None])
     category_means = {
         f"{name}.{cid}": _r(_mean(values))
         for name, g in sorted(by_dataset.items())

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import sys
 from pathlib import Path
 from typing import Any
+
+from proctor.commands import non_negative_int
 
 STATS = ("pearson", "spearman", "kendall_tau_b", "pairwise_agreement")
 
@@ -34,7 +37,9 @@ def add_parser(sub) -> None:
     p.add_argument("--human", required=True, help="the column of human ratings")
     p.add_argument("--metric", action="append", required=True, help="a metric column (repeat for several)")
     p.add_argument("--group-by", help="also report per value of this column")
-    p.add_argument("--bootstrap", type=int, default=2000, help="resamples for the intervals (0: none)")
+    p.add_argument(
+        "--bootstrap", type=non_negative_int, default=2000, help="resamples for the intervals (0: none)"
+    )
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=run)
@@ -87,10 +92,16 @@ def run(args: argparse.Namespace) -> int:
     if not args.file.exists():
         print(f"proctor agreement: {args.file}: no such file", file=sys.stderr)
         return 2
-    with args.file.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        rows = list(reader)
-        columns = reader.fieldnames or []
+    from proctor_jobs.encoding import not_text
+
+    raw = args.file.read_bytes()
+    problem = not_text(raw, str(args.file), json_escapes=False)
+    if problem:
+        print(f"proctor agreement: {problem}", file=sys.stderr)
+        return 2
+    reader = csv.DictReader(io.StringIO(raw.decode(), newline=""))
+    rows = list(reader)
+    columns = reader.fieldnames or []
     wanted = [args.human, *args.metric] + ([args.group_by] if args.group_by else [])
     absent = [c for c in wanted if c not in columns]
     if absent:

@@ -18,6 +18,8 @@ import sys
 from collections import defaultdict
 from typing import Any
 
+from proctor.commands import non_negative_int
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -29,7 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("run_b", help="the run compared with it")
     p.add_argument("--store", help="store of both runs when given by prefix or name (default .proctor/store)")
     p.add_argument("--store-b", help="store of RUN_B, if different")
-    p.add_argument("--bootstrap", type=int, default=2000, help="resamples (default 2000)")
+    p.add_argument("--bootstrap", type=non_negative_int, default=2000, help="resamples (default 2000)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(handler=run)

@@ -8,7 +8,12 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("crds", help="generate CustomResourceDefinitions into crds/ (or --check them)")
+    p = sub.add_parser(
+        "crds",
+        help="generate CustomResourceDefinitions into crds/ (or --check them)",
+        description="Generate the CustomResourceDefinitions of EvalRun, JudgeServer and Artifact from "
+        "the models (one YAML file per kind), or check that the files are up to date.",
+    )
     p.add_argument("--out", type=Path, default=Path("crds"), help="output directory (default: crds)")
     p.add_argument("--check", action="store_true", help="exit 1 if the directory is not up to date")
     p.add_argument("--stdout", action="store_true", help="print all CRDs as one YAML stream")

@@ -39,7 +39,10 @@ when the field is left out; *required* fields have none.
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "docs", help="write the configuration reference (docs/configuration.md) from the models"
+        "docs",
+        help="write the configuration reference (docs/configuration.md) from the models",
+        description="Write the configuration reference — every field of EvalRun, JudgeServer and "
+        "Artifact with its type, default and description — from the models, or check it is up to date.",
     )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output file (default: {DEFAULT_OUT})")
     p.add_argument("--check", action="store_true", help="exit 1 if the file is not up to date")

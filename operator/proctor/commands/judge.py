@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from proctor.commands import fraction, port, positive_float, positive_int
+
 DEFAULT_READY_TIMEOUT_S = 3600.0  # downloading and loading a 72B model's weights takes a while
 
 
@@ -40,18 +42,24 @@ def add_parser(sub) -> None:
     )
     serve.add_argument("--model", required=True, help="a model directory, or a Hugging Face model id")
     serve.add_argument("--served-model-name", help="the name clients send (default: the model's)")
-    serve.add_argument("--tensor-parallel", type=int, default=1, metavar="N", help="GPUs to shard over")
-    serve.add_argument("--max-model-len", type=int, help="context length (vLLM's default: the model's)")
-    serve.add_argument("--images-per-prompt", type=int, default=8, help="vLLM --limit-mm-per-prompt image=N")
+    serve.add_argument(
+        "--tensor-parallel", type=positive_int, default=1, metavar="N", help="GPUs to shard over"
+    )
+    serve.add_argument(
+        "--max-model-len", type=positive_int, help="context length (vLLM's default: the model's)"
+    )
+    serve.add_argument(
+        "--images-per-prompt", type=positive_int, default=8, help="vLLM --limit-mm-per-prompt image=N"
+    )
     serve.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float16", "float32"])
-    serve.add_argument("--gpu-memory-utilization", type=float, default=0.9)
+    serve.add_argument("--gpu-memory-utilization", type=fraction, default=0.9)
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: this machine only)"
     )
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=port, default=8000)
     serve.add_argument(
         "--ready-timeout",
-        type=float,
+        type=positive_float,
         default=DEFAULT_READY_TIMEOUT_S,
         help="seconds to wait for the model to load (default: %(default)s)",
     )
@@ -90,11 +98,13 @@ def vllm_spec(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _spec_from_manifest(path: Path, model: str) -> dict[str, Any]:
-    import yaml
-
     from proctor.api.judgeserver import JudgeServer
+    from proctor.manifests import ManifestError, load_documents
 
-    docs = [d for d in yaml.safe_load_all(path.read_text()) if d and d.get("kind") == "JudgeServer"]
+    try:  # named errors (not UTF-8, not YAML) instead of a traceback
+        docs = [d.body for d in load_documents(path) if d.kind == "JudgeServer"]
+    except ManifestError as exc:
+        raise SystemExit(f"error: {exc}") from None
     if len(docs) != 1:
         raise SystemExit(f"error: {path} must hold exactly one JudgeServer (found {len(docs)})")
     server = JudgeServer.model_validate(docs[0])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from proctor.commands import port
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -26,13 +28,13 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--metrics-port",
-        type=int,
+        type=port,
         default=int(os.environ.get("PROCTOR_METRICS_PORT", "8080")),
         help="port for /metrics (0 disables)",
     )
     p.add_argument(
         "--liveness-port",
-        type=int,
+        type=port,
         default=int(os.environ.get("PROCTOR_LIVENESS_PORT", "8081")),
         help="port for kopf's /healthz (0 disables)",
     )

@@ -1,7 +1,8 @@
 """`proctor run FILE.yaml`: run an EvalRun on this machine, no cluster needed.
 
-Exit status: 0 the run succeeded; 1 it failed (a shard could not be processed); 2 the manifest or
-its inputs are invalid (nothing was run).
+Exit status: 0 the run succeeded; 1 it failed (a shard could not be processed, or items hit a missing
+part of the environment mid-run); 2 the manifest or its inputs are invalid; 3 this machine lacks what
+the run needs (preflight: nothing was run).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from proctor.commands import positive_int
+
 DEFAULT_STORE = ".proctor/store"
 
 
@@ -21,19 +24,25 @@ def add_parser(sub) -> None:
         help="run an EvalRun manifest locally (same plan, workers and records as in a cluster)",
         description="Run an EvalRun manifest on this machine. Re-running the same command resumes.",
     )
-    p.add_argument("manifest", type=Path, help="EvalRun manifest (Artifacts/ConfigMaps next to it are used)")
+    p.add_argument(
+        "manifest",
+        type=Path,
+        help="EvalRun manifest (Artifacts/ConfigMaps it names are looked up in it, then next to it)",
+    )
     p.add_argument(
         "--store",
         default=os.environ.get("PROCTOR_STORE", DEFAULT_STORE),
         help=f"a directory or s3://bucket/prefix (default: {DEFAULT_STORE}, env PROCTOR_STORE)",
     )
-    p.add_argument("--workers", type=int, default=0, help="worker processes (default: number of CPUs)")
+    p.add_argument(
+        "--workers", type=positive_int, default=0, help="worker processes (default: number of CPUs)"
+    )
     p.add_argument("--fresh", action="store_true", help="discard this run's earlier records and start over")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     p.add_argument("--name", help="which EvalRun, when the file holds several")
     p.add_argument("--judge-url", help="OpenAI-compatible base URL of the judge (overrides spec.judge)")
     p.add_argument("--judge-model", help="the judge's model name (overrides spec.judge.model)")
-    p.add_argument("--shard-size", type=int, help="override spec.sharding.shardSize")
+    p.add_argument("--shard-size", type=positive_int, help="override spec.sharding.shardSize")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.set_defaults(handler=run)
 
@@ -51,18 +60,25 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from proctor.inputs import InputError
-    from proctor.local import execute, prepare
+    from proctor.local import execute, prepare, resolve
     from proctor.manifests import ManifestError
+    from proctor.preflight import PreflightFailed, preflight
 
-    # With --json, stdout carries only the JSON line; everything for humans goes to stderr.
-    console = Console(stderr=True) if args.json else Console()
+    # With --json, stdout carries only the JSON line; everything for humans goes to stderr. Not on a
+    # terminal (a log, a pipe): plain lines that do not wrap mid-path.
+    stream = sys.stderr if args.json else sys.stdout
+    console = Console(file=stream, soft_wrap=not stream.isatty())
     try:
-        local = prepare(
-            args.manifest, args.store, name=args.name, fresh=args.fresh, overrides=_overrides(args)
-        )
+        resolved = resolve(args.manifest, args.name, _overrides(args))
     except (ManifestError, InputError) as exc:
-        Console(stderr=True).print(f"[bold red]invalid input[/]\n{exc}", highlight=False, markup=True)
+        print(f"invalid input\n{exc}", file=sys.stderr)
         return 2
+    try:  # never cached: the machine may have changed since the last run
+        preflight(resolved.benchmark, resolved.spec, resolved.items)
+    except PreflightFailed as exc:
+        print(f"{exc}\n(`proctor doctor {args.manifest}` shows every check)", file=sys.stderr)
+        return 3
+    local = prepare(args.manifest, args.store, fresh=args.fresh, resolved=resolved)
     plan = local.plan
     for notice in plan.notices:
         console.print(f"[yellow]notice:[/] {notice}", highlight=False)
@@ -108,8 +124,9 @@ def _execute_with_progress(execute, local, workers, console, quiet):
         bars = {s.name: progress.add_task(s.name, total=s.items, failed=0) for s in local.plan.active_stages}
 
         def on_progress(stage: str, totals: dict) -> None:
-            done = totals["ok"] + totals["failed"] + totals["skipped"]
-            progress.update(bars[stage], completed=min(done, totals["total"]), failed=totals["failed"])
+            failed = totals["failed"] + totals.get("env_error", 0)
+            done = totals["ok"] + totals["skipped"] + failed
+            progress.update(bars[stage], completed=min(done, totals["total"]), failed=failed)
 
         return execute(local, workers, on_progress=on_progress)
 
@@ -135,6 +152,12 @@ def _print_summary(console, result, local) -> None:
         f"items {result.total}: processed {result.processed}, reused {result.reused}, failed {result.failed}",
         highlight=False,
     )
+    if len(result.stages) > 1:  # a resumed render+judge run: what each stage redid and reused
+        for name, c in result.stages.items():
+            console.print(
+                f"  {name}: processed {c['processed']}, reused {c['reused']}, failed {c['failed']}",
+                highlight=False,
+            )
     base = local.store.url
     console.print(f"report: {base}/{local.plan.run_prefix}/report.md", highlight=False)
     for error in result.errors:

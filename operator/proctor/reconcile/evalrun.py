@@ -172,7 +172,9 @@ def stage_progress(
             continue
         for record in progress.get(stage.name, []):
             p.succeeded += int(record.get("ok", 0))
-            p.failed += int(record.get("failed", 0))
+            # env_error (the node lacked an extra, pdflatex...) is not the answer's fault, but the item is
+            # not scored either: counted with the failures so progress reaches its total
+            p.failed += int(record.get("failed", 0)) + int(record.get("env_error", 0))
             p.skipped += int(record.get("skipped", 0))
         p.shards_done = len(finished.get(stage.name, set()))
         out.append(p)
