@@ -56,7 +56,7 @@ def main() -> None:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
     base.mkdir(parents=True, exist_ok=True)
-    tier = isolation.probe_tier()
+    tier = isolation.probe_tier(base.parent / f".probe-{base.name}" if mode == "shared" else None)
     if mode == "shared":
         front, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()

@@ -32,9 +32,10 @@ _BASE_NS = linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWIPC | linux.C
 TIER_OVERRIDE = "PROCTOR_SANDBOX_TIER"
 
 
-def probe_tier() -> str:
-    """The strongest tier this process can set up, found by trying it in a throwaway child.
-    `PROCTOR_SANDBOX_TIER` may lower it (to test a weaker tier), never raise it."""
+def probe_tier(private_root_in: Path | None = None) -> str:
+    """The strongest tier this process can set up, found by trying it in a throwaway child (with
+    `private_root_in`, a private root built there too: a container may allow the namespaces but not
+    the mounts). `PROCTOR_SANDBOX_TIER` may lower it (to test a weaker tier), never raise it."""
     candidates = ["root", "userns", "none"] if os.geteuid() == 0 else ["userns", "none"]
     ceiling = os.environ.get(TIER_OVERRIDE)
     if ceiling in candidates:
@@ -44,6 +45,8 @@ def probe_tier() -> str:
         if pid == 0:
             try:
                 enter_namespaces(tier, network=False, strict=True)
+                if private_root_in is not None:
+                    _probe_private_root(private_root_in)
                 os._exit(0)
             except BaseException:
                 os._exit(1)
@@ -51,6 +54,23 @@ def probe_tier() -> str:
         if os.waitstatus_to_exitcode(status) == 0:
             return tier
     return "none"
+
+
+def _probe_private_root(where: Path) -> None:
+    """In a throwaway child that entered its namespaces: become PID 1 and build a private root."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            scratch = where / "probe-scratch"
+            scratch.mkdir(parents=True, exist_ok=True)
+            build_private_root(where / "probe-root", writable=[str(scratch)], readable=[])
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise OSError("a private root cannot be built here")
 
 
 def enter_namespaces(tier: str, network: bool, strict: bool = False) -> str:
@@ -262,8 +282,13 @@ def build_private_root(jail: Path, writable: list[str], readable: list[str]) -> 
     for name in ("proc", "tmp", "dev/shm", ".old"):
         os.makedirs(jail / name, mode=0o755, exist_ok=True)
     # This PID namespace's /proc, mounted while the host's is still visible: in a user namespace the
-    # kernel allows a new proc mount only beside a fully visible one.
-    linux.mount("proc", str(jail / "proc"), "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+    # kernel allows a new proc mount only beside a fully visible one. A container runtime masks parts
+    # of its /proc, which makes it not fully visible: then programs get no /proc at all (Python needs
+    # none), never the container's, whose entries would show the worker.
+    try:
+        linux.mount("proc", str(jail / "proc"), "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+    except PermissionError:
+        pass
     shm_flags = linux.MS_NOSUID | linux.MS_NODEV
     linux.mount("tmpfs", str(jail / "dev/shm"), "tmpfs", shm_flags, "size=64m,mode=1777")
     linux.pivot_root(str(jail), str(jail / ".old"))
