@@ -71,7 +71,7 @@ def test_render_records_hold_the_evidence_and_a_second_run_renders_nothing(tmp_p
     spec = {"render": {"deadlineSeconds": 20}}
     plan = plan_and_write(store, "runs/t/first/u1", ANSWERS, spec)
     outcome = run_shard(store, plan.run_prefix, "render", 0)
-    assert outcome.counts == {"ok": 3, "failed": 0, "skipped": 0}
+    assert outcome.counts == {"ok": 3, "failed": 0, "skipped": 0, "env_error": 0}
     records = load_shard_records(store, plan.layout, "render", 0)
 
     page = records["1720"]

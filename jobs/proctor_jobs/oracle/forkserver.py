@@ -44,6 +44,9 @@ _UID_SLOTS = 256
 
 def main() -> None:
     linux.set_parent_death_signal()
+    # The worker stops its servers by closing their stdin; a Ctrl-C meant for it must not interrupt
+    # them half-way (and print their tracebacks over its one line).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     base = Path(sys.argv[1])
     preload = [m for m in (sys.argv[2].split(",") if len(sys.argv) > 2 else []) if m]
     mode = sys.argv[3] if len(sys.argv) > 3 else "isolated"
