@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from typing import Any
 
 from proctor_jobs.benchmarks.base import StageContext, StageProcessor
@@ -19,6 +20,11 @@ from proctor_jobs.render.extract import extract
 from proctor_jobs.render.page import PageResult, RenderSettings, is_blank
 
 log = logging.getLogger("proctor.render")
+
+#: A page's record is ready at most this long after its render deadline (`deadlineSeconds`), even
+#: when the page hangs: the render stops waiting at the deadline, storing the evidence and checking
+#: the screenshots takes the rest, and the hung page's context is closed afterwards in the background.
+RECORD_GRACE_S = 3.0
 
 
 def render_config(spec: dict[str, Any]) -> dict[str, Any]:
@@ -122,7 +128,8 @@ class ArtifactRenderer(StageProcessor):
     async def process(
         self, item: dict[str, Any], upstream: ItemRecord | None, ctx: StageContext
     ) -> ItemRecord:
-        extraction = extract(item.get("answer") or "", self.config.get("profile", "fixed"))
+        answer = _valid_text(item.get("answer") or "")
+        extraction = extract(answer, self.config.get("profile", "fixed"))
         data: dict[str, Any] = {
             "extraction": extraction.to_record(),
             "screenshots": [],
@@ -139,7 +146,7 @@ class ArtifactRenderer(StageProcessor):
         if extraction.kind == "none" or extraction.html is None:
             why = "no answer for this task" if item.get("missing") else extraction.reason
             evidence = await asyncio.get_running_loop().run_in_executor(
-                None, self._store_unrendered, ctx, item["id"], item.get("answer") or "", why
+                None, self._store_unrendered, ctx, item["id"], answer, why
             )
             return ok(item["id"], "render", reason=f"nothing to render: {why}", data=data, evidence=evidence)
 
@@ -305,6 +312,15 @@ class ArtifactRenderer(StageProcessor):
             "network_isolation": self.farm.isolation if self.farm else [],
             "chromium": self.chromium,
         }
+
+
+def _valid_text(answer: str) -> str:
+    """The answer as valid Unicode: code points UTF-8 cannot carry (lone surrogates, e.g. bytes a
+    lenient decoder kept) become U+FFFD, so the page, the cache key and the evidence can be written."""
+    return _SURROGATES.sub("\ufffd", answer)
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 #: What V8 and Chromium say when a page runs into its memory limits (see farm.py).

@@ -57,7 +57,7 @@ EXTRA_FLAGS = [
 
 #: Memory ceilings of every Chromium process (MB): private writable memory (RLIMIT_DATA: the JS heap,
 #: ArrayBuffers, WebAssembly memories, the DOM, bitmaps), and the JS heap inside it.
-PROCESS_MEMORY_MB = int(os.environ.get("PROCTOR_RENDER_MEMORY_MB", "3072"))
+PROCESS_MEMORY_MB = int(os.environ.get("PROCTOR_RENDER_MEMORY_MB", "2048"))
 JS_HEAP_MB = int(os.environ.get("PROCTOR_RENDER_JS_HEAP_MB", "1024"))
 MEMORY_FLAGS = [f"--js-flags=--max-old-space-size={JS_HEAP_MB}"]
 
