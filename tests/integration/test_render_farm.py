@@ -207,8 +207,12 @@ def test_network_isolation_layers_are_reported(rendered):
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_every_hostile_page_ends_as_a_result_within_its_deadline(rendered, name):
+    from proctor_jobs.render.artifacts import RECORD_GRACE_S
+
     result, seconds = rendered["results"][name]
-    assert seconds < DEADLINE + 12, f"{name} took {seconds:.1f} s"
+    # The result is back within the stated grace after the deadline (+ 2 s for a loaded machine);
+    # a hung page's context is closed afterwards.
+    assert seconds < DEADLINE + RECORD_GRACE_S + 2, f"{name} took {seconds:.1f} s"
     assert result.status in ("ok", "timeout", "crashed")
     assert not result.infrastructure, f"{name} broke the browser: {result.reason}"
     if result.status != "ok":
