@@ -25,6 +25,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -91,7 +92,9 @@ def launcher(executable: str, scratch: Path, memory_mb: int = PROCESS_MEMORY_MB)
     """A script that sets the memory ceiling (inherited by every process Chromium starts) and
     execs `executable` (Chromium, or the network-namespace wrapper around it)."""
     script = scratch / "chromium-launcher"
-    limit = f"ulimit -d {memory_mb * 1024} || exit 97\n" if memory_mb > 0 else ""
+    kb = memory_mb * 1024
+    # A lower hard limit set by the pod is stricter and stays; otherwise the soft limit is set.
+    limit = f"ulimit -d {kb} 2>/dev/null || ulimit -S -d {kb} 2>/dev/null || true\n" if kb > 0 else ""
     script.write_text(f'#!/bin/sh\n{limit}exec "{executable}" "$@"\n')
     script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return str(script)
@@ -111,9 +114,15 @@ def chromium_version(path: str | None = None) -> str:
     """`Chromium 156.0.8078.79 …` -> `156.0.8078.79`; part of the render cache key."""
     path = path or chromium_path()
     try:
-        out = subprocess.run(
-            [path, "--version"], capture_output=True, text=True, timeout=20, check=False
-        ).stdout
+        with tempfile.TemporaryDirectory(prefix="proctor-chromium-version-") as scratch:
+            out = subprocess.run(
+                [path, "--version"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=False,
+                env=chromium_env(Path(scratch)),
+            ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     for word in out.split():
@@ -206,11 +215,13 @@ class BrowserFarm:
         The result is returned as soon as the page's deadline has passed: closing the context of a
         page that hung (its renderer still spinning) happens afterwards, in the background, and
         keeps the concurrency slot until it is done."""
+        queued = time.monotonic()
         await self._slots.acquire()
         retiring = False
         try:
             try:
                 browser = await self._ensure_browser()
+                started = time.monotonic()  # the deadline counts from here, opening a context included
                 slot = await self._take_slot(browser, settings)
             except Exception as exc:
                 return PageResult(
@@ -220,7 +231,7 @@ class BrowserFarm:
                 )
             self.renders += 1
             try:
-                result = await render_in_slot(slot, html, libraries, settings, extra)
+                result = await render_in_slot(slot, html, libraries, settings, extra, started)
             except Exception as exc:
                 slot.healthy = False
                 first = str(exc).splitlines()[0][:300] if str(exc) else ""
@@ -229,6 +240,7 @@ class BrowserFarm:
                     infrastructure=True,
                     reason=f"rendering failed: {type(exc).__name__}: {first}",
                 )
+            result.timings["waited_s"] = round(started - queued, 3)  # for a slot and the browser
             if not browser.is_connected():
                 # The browser died during this render (or was killed): not the page's doing.
                 result.infrastructure = True

@@ -46,6 +46,7 @@ SIZE_SCRIPT = (
     " Math.max(d ? d.scrollHeight : 0, b ? b.scrollHeight : 0)]; }"
 )
 
+COUNTS_SCRIPT = "() => window.__proctorCounts || {}"
 MAX_MESSAGES = 300
 #: Chromium's fast PNG encoder: the same pixels for about a sixth less CPU per rendered page, in files
 #: about twice as large. On by default (a render farm is CPU-bound; storage is cheap);
@@ -98,6 +99,7 @@ class PageResult:
     timings: dict[str, float] = field(default_factory=dict)
     page_height: int | None = None
     page_width: int | None = None
+    page_counts: dict[str, int] | None = None  # the guard's counts, as last read from the page
     network: Any = None  # NetworkLog
     wedged: bool = False  # the browser could not close the context
     infrastructure: bool = False  # the failure is the browser's, not the page's (never cached)
@@ -108,8 +110,8 @@ class PageResult:
 
 
 class _Clock:
-    def __init__(self, deadline_s: float) -> None:
-        self.start = time.monotonic()
+    def __init__(self, deadline_s: float, start: float | None = None) -> None:
+        self.start = time.monotonic() if start is None else start
         self.deadline = self.start + deadline_s
 
     def remaining(self) -> float:
@@ -336,17 +338,21 @@ async def _drive(
             f"after {taken} screenshot{'s' if taken != 1 else ''} "
             "(an endless loop or a page too heavy to draw)"
         )
-    if result.status == "ok":  # a hung or crashed page cannot answer; do not wait for it
-        await _collect_counts(page, result)
-
-
-async def _collect_counts(page, result: PageResult) -> None:
-    try:
-        counts = await asyncio.wait_for(page.evaluate("() => window.__proctorCounts || {}"), 1.0)
-    except Exception:
-        return
+    if result.status == "ok":  # a hung or crashed page cannot answer: its last reading stands
+        await _read_counts(page, result, 1.0)
+    counts = result.page_counts or {}
     result.dialogs += int(counts.get("dialogs", 0) or 0)
     result.popups += int(counts.get("opens", 0) or 0)
+
+
+async def _read_counts(page, result: PageResult, timeout_s: float) -> None:
+    """The guard's dialog and window.open counts (cumulative in the page's document)."""
+    try:
+        counts = await asyncio.wait_for(page.evaluate(COUNTS_SCRIPT), max(0.05, timeout_s))
+    except Exception:
+        return
+    if isinstance(counts, dict):
+        result.page_counts = counts
 
 
 async def _shoot(
@@ -376,6 +382,8 @@ async def _shoot(
         try:
             png = await _race(_capture(cdp, settings, clip), crashed, clock.remaining())
             result.screenshots.append(png)
+            # The page answered just now: read its counts (a page that hangs later keeps these).
+            await _read_counts(page, result, min(0.5, clock.remaining()))
             return
         except (TimeoutError, PageCrashed):
             raise

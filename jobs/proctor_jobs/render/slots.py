@@ -99,13 +99,14 @@ async def close_slot(slot: Slot) -> bool:
 
 
 async def render_in_slot(
-    slot: Slot, html: str, libraries, settings: RenderSettings, extra=None
+    slot: Slot, html: str, libraries, settings: RenderSettings, extra=None, started: float | None = None
 ) -> PageResult:
-    """Render one item in a slot; marks the slot unhealthy when it must not be reused."""
+    """Render one item in a slot; marks the slot unhealthy when it must not be reused. The deadline
+    counts from `started` (when the item got its slot), so opening the slot is inside it."""
     result = PageResult()
     router = HermeticRouter(html, libraries, extra)
     result.network = router.log
-    clock = _Clock(settings.deadline_s)
+    clock = _Clock(settings.deadline_s, started)
     slot.watch.crashed = asyncio.Event()
     slot.watch.result = result
     slot.router = router

@@ -15,19 +15,19 @@ expect: {recorded: true, reason_contains: memory}
 ```
 
 `run_render_cases` renders every answer through `ArtifactRenderer.process` (extraction, the farm,
-the evidence store: what the render stage does for a real item), all cases at once in one browser,
-and checks each case's `expect` block. `{canary_port}` in an answer is replaced by the port of a
-loopback listener the caller runs (it must see nothing). Expectations:
+the evidence store: what the render stage does for a real item), all cases through one browser
+(`CONCURRENCY` pages at a time), and checks each case's `expect` block. `{canary_port}` in an answer
+is replaced by the port of a loopback listener the caller runs (it must see nothing). Expectations:
 
 | key | the case is safe when |
 |---|---|
 | `recorded` | a record exists and carries the extraction and the page (`html` evidence) |
 | `status` | the record's status is this (`ok`/`failed`) or one of this list |
 | `render_status` | `data.render_status` is one of this list (`ok`, `timeout`, `crashed`, `error`) |
-| `within_deadline` | the record was ready within the deadline + `RECORD_GRACE_S` (+ `TOLERANCE_S`) |
+| `within_deadline` | the record is ready by deadline + `RECORD_GRACE_S` + `TOLERANCE_S` from render start |
 | `max_screenshot_pixels`, `max_screenshot_bytes` | every screenshot is at most this large |
 | `min_screenshots` | at least this many screenshots were taken |
-| `reason_contains` | the reason or a note contains this text (case-insensitive) |
+| `reason_contains` | the reason or a note contains this text (or one of this list; case-insensitive) |
 | `blocked_contains` | a blocked request or navigation contains this text |
 | `evidence_not_contains` | no stored evidence (page, log, record) contains this text |
 | `next_item_renders` | after all cases, the same stage still renders an ordinary page |
@@ -51,7 +51,9 @@ from proctor_jobs.store.fs import FilesystemStore
 
 RUN = "runs/selftest/hostile-render/u1"
 #: The render deadline of the hostile cases (the default is 30 s; hung pages run into it).
-DEADLINE_S = 10.0
+DEADLINE_S = 12.0
+#: Pages rendered at once (the default is 4): all cases share one browser, in waves.
+CONCURRENCY = 6
 #: Scheduling slack on a loaded machine, on top of the stated grace, for `within_deadline`.
 TOLERANCE_S = 2.0
 WARM_UP = "```html\n<!DOCTYPE html><html><body><h1>warm-up</h1></body></html>\n```"
@@ -81,7 +83,7 @@ async def run_render_cases(
             "render": {
                 "deadlineSeconds": DEADLINE_S,
                 "networkIdleSeconds": 2.0,
-                "concurrency": max(1, len(cases)),
+                "concurrency": CONCURRENCY,
                 "cache": False,
             }
         }
@@ -148,7 +150,7 @@ def _check(
     outcome = (
         f"{record.status}/{data.get('render_status')}: {len(shots)} screenshots"
         + (f", {largest[0]}x{largest[1]}" if shots else "")
-        + f", {seconds:.1f} s"
+        + f", {seconds:.1f} s ({float((data.get('timings') or {}).get('waited_s') or 0):.1f} s waiting)"
     )
     failures: list[str] = []
     texts = [record.reason or "", *(data.get("notes") or [])]
@@ -172,7 +174,8 @@ def _check(
         want(status in allowed, f"render_status {status} not in {allowed}")
     if expect.get("within_deadline"):
         limit = DEADLINE_S + RECORD_GRACE_S + TOLERANCE_S
-        want(seconds <= limit, f"took {seconds:.1f} s > {limit:g} s")
+        rendering = seconds - float((data.get("timings") or {}).get("waited_s") or 0.0)
+        want(rendering <= limit, f"its record took {rendering:.1f} s after its render started > {limit:g} s")
     if "max_screenshot_pixels" in expect:
         limit = int(expect["max_screenshot_pixels"])
         want(
@@ -185,8 +188,12 @@ def _check(
     if "min_screenshots" in expect:
         want(len(shots) >= int(expect["min_screenshots"]), f"{len(shots)} screenshots")
     if "reason_contains" in expect:
-        needle = str(expect["reason_contains"]).lower()
-        want(any(needle in t.lower() for t in texts), f"no {needle!r} in the reason or notes: {texts}")
+        wanted = expect["reason_contains"]
+        needles = [str(n).lower() for n in (wanted if isinstance(wanted, list) else [wanted])]
+        want(
+            any(n in t.lower() for n in needles for t in texts),
+            f"none of {needles} in the reason or notes: {texts}",
+        )
     if "blocked_contains" in expect:
         needle = str(expect["blocked_contains"])
         blocked = [*(data.get("blocked_requests") or [])]
