@@ -294,6 +294,8 @@ def test_a_crashed_browser_fails_the_item_with_the_reason_and_is_replaced(librar
     async def main():
         async with BrowserFarm(concurrency=2) as farm:
             victim = asyncio.ensure_future(farm.render(page, libraries, settings))
+            while farm.renders == 0 or not _chromium_children():  # on a loaded machine, launch is slow
+                await asyncio.sleep(0.05)
             await asyncio.sleep(2.5)  # the page is between screenshots
             for pid in _chromium_children():
                 os.kill(pid, signal.SIGKILL)

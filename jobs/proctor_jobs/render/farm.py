@@ -219,11 +219,15 @@ class BrowserFarm:
         await self._slots.acquire()
         retiring = False
         try:
+            browser = None
             try:
                 browser = await self._ensure_browser()
                 started = time.monotonic()  # the deadline counts from here, opening a context included
-                slot = await self._take_slot(browser, settings)
+                # Bounded: a browser that dies while a context opens may never answer Playwright.
+                slot = await asyncio.wait_for(self._take_slot(browser, settings), settings.deadline_s)
             except Exception as exc:
+                if browser is not None and (isinstance(exc, TimeoutError) or not browser.is_connected()):
+                    await self._replace(browser)
                 return PageResult(
                     status="error",
                     infrastructure=True,

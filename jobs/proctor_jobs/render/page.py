@@ -288,7 +288,9 @@ async def _drive(
     steps = list(settings.interaction)
     if not hasattr(page, "_proctor_cdp"):
         try:
-            page._proctor_cdp = await page.context.new_cdp_session(page)
+            page._proctor_cdp = await asyncio.wait_for(
+                page.context.new_cdp_session(page), max(0.1, clock.remaining())
+            )
         except Exception:
             page._proctor_cdp = None
     try:

@@ -113,7 +113,10 @@ async def render_in_slot(
     slot.uses += 1
     try:
         if slot.viewport != (settings.width, settings.height):
-            await slot.page.set_viewport_size({"width": settings.width, "height": settings.height})
+            await asyncio.wait_for(
+                slot.page.set_viewport_size({"width": settings.width, "height": settings.height}),
+                max(0.1, clock.remaining()),
+            )
             slot.viewport = (settings.width, settings.height)
         result.timings["context_s"] = clock.mark()
         await _drive(slot.page, settings, result, clock, slot.watch.crashed)
