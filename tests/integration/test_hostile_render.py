@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import threading
 import time
 from pathlib import Path
@@ -34,36 +33,14 @@ def _cases() -> list[dict]:
 
 @pytest.fixture
 def canary():
-    """A loopback TCP listener standing in for the outside world; it must see no connection."""
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    server.settimeout(0.2)
-    seen: list[str] = []
-    stop = threading.Event()
+    """A loopback TCP and UDP listener standing in for the outside world; it must see nothing."""
+    from tests.integration.test_render_farm import Listener
 
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(1)
-                try:
-                    seen.append(conn.recv(300).decode(errors="replace").split("\r\n")[0] or "<connected>")
-                except OSError:
-                    seen.append("<connected>")
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
+    listener = Listener()
     try:
-        yield server.getsockname()[1], seen
+        yield listener.port, listener.seen
     finally:
-        stop.set()
-        thread.join(2)
-        server.close()
+        listener.close()
 
 
 def _descendants(root: int) -> list[int]:
