@@ -351,3 +351,39 @@ def test_generation_failure_is_a_failed_record(judge_double, tmp_path):
     )
     assert rec.status == "failed" and "no answer from the candidate" in rec.reason
     assert rec.data["charged_calls"] == 3
+
+
+def test_oversized_and_bomb_images_are_bounded_or_rejected_never_crash(judge_double, tmp_path):
+    """Attack: screenshots an answer made huge (a 20 MP page) or a decompression bomb (a PNG header
+    announcing 30000x7000). The big one is downscaled within the budget, the bomb is recorded and not
+    sent; a Vision2Code candidate that is a bomb is a render failure, rated without asking."""
+    from proctor_jobs.judge.images import MAX_BYTES, MAX_PIXELS
+    from tests.unit.test_judge_image_bounds import bomb_png
+
+    double = judge_double()
+    ctx = context(tmp_path, "judge")
+    render = ab_render(ctx, "ab9", shots=1)
+    big = Image.linear_gradient("L").resize((5000, 4000)).convert("RGB")
+    out = io.BytesIO()
+    big.save(out, format="PNG")
+    for name, body in (("big", out.getvalue()), ("bomb", bomb_png(30000, 7000))):
+        key = f"cache/render/ab9/{name}.png"
+        ctx.store.put_bytes(key, body)
+        render.data["screenshots"].append(key)
+    item = ab_item(9, "```html\n<html><body>[[score:40]]</body></html>\n```")
+    (rec,) = asyncio.run(drive(ab_judge(double.url), ctx, [(item, render)]))
+    assert rec.status == "ok" and rec.score == 40.0
+    (request,) = double.requests
+    assert request["images"] == 2 and max(request["image_bytes"]) <= MAX_BYTES
+    assert list(rec.data["images_rejected"]) == ["cache/render/ab9/bomb.png"]
+    assert "5000x4000" in rec.data["image_notes"][0] and rec.data["screenshots_sent"] == 2
+    sent = rec.data["image_notes"][0].split(" sent as ")[1].split(",")[0]
+    width, height = (int(v) for v in sent.split("x"))
+    assert width * height <= MAX_PIXELS
+
+    v2c = v2c_item("v9", png())
+    (rated,) = asyncio.run(
+        drive(v2c_judge(double.url), ctx, [(v2c, v2c_render(ctx, "v9", bomb_png(30000, 7000)))])
+    )
+    assert rated.status == "ok" and rated.score == 0.0 and "candidate image rejected" in rated.reason
+    assert len(double.requests) == 1  # the Vision2Code item asked nothing

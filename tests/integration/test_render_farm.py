@@ -207,8 +207,12 @@ def test_network_isolation_layers_are_reported(rendered):
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_every_hostile_page_ends_as_a_result_within_its_deadline(rendered, name):
+    from proctor_jobs.render.artifacts import RECORD_GRACE_S
+
     result, seconds = rendered["results"][name]
-    assert seconds < DEADLINE + 12, f"{name} took {seconds:.1f} s"
+    # The result is back within the stated grace after the deadline (+ 2 s for a loaded machine);
+    # a hung page's context is closed afterwards.
+    assert seconds < DEADLINE + RECORD_GRACE_S + 2, f"{name} took {seconds:.1f} s"
     assert result.status in ("ok", "timeout", "crashed")
     assert not result.infrastructure, f"{name} broke the browser: {result.reason}"
     if result.status != "ok":
@@ -290,6 +294,8 @@ def test_a_crashed_browser_fails_the_item_with_the_reason_and_is_replaced(librar
     async def main():
         async with BrowserFarm(concurrency=2) as farm:
             victim = asyncio.ensure_future(farm.render(page, libraries, settings))
+            while farm.renders == 0 or not _chromium_children():  # on a loaded machine, launch is slow
+                await asyncio.sleep(0.05)
             await asyncio.sleep(2.5)  # the page is between screenshots
             for pid in _chromium_children():
                 os.kill(pid, signal.SIGKILL)

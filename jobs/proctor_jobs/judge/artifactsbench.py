@@ -21,7 +21,7 @@ from proctor_jobs.benchmarks.base import StageContext
 from proctor_jobs.judge import artifactsbench_prompt as P
 from proctor_jobs.judge.base import JudgeProcessor
 from proctor_jobs.judge.client import Unparseable
-from proctor_jobs.judge.images import image_part, text_part
+from proctor_jobs.judge.images import ImageRejected, image_part, text_part
 from proctor_jobs.judge.tokens import truncate
 from proctor_jobs.records import ItemRecord, failed, ok
 
@@ -64,8 +64,17 @@ class ArtifactsBenchJudge(JudgeProcessor):
         prompt, truncation = truncate(prompt, self.config.max_prompt_tokens, self.config.tokenizer)
         content = [text_part(prompt)]
         image_options = self.config.image if self.config.images_transformed else None
+        image_notes: list[str] = []
+        rejected: dict[str, str] = {}
         for key in keys:
-            content.append(image_part(await self.load(ctx, key), image_options))
+            try:
+                content.append(image_part(await self.load(ctx, key), image_options, image_notes))
+            except ImageRejected as exc:  # a decompression bomb: recorded, never decoded or sent
+                rejected[key] = str(exc)
+        if rejected:
+            keys = [k for k in keys if k not in rejected]
+            if not keys:
+                text_only_reason = f"every screenshot was rejected: {next(iter(rejected.values()))}"
         messages: list[dict[str, Any]] = []
         if self.config.system_message:
             messages.append({"role": "system", "content": P.SYSTEM_MESSAGE})
@@ -87,6 +96,8 @@ class ArtifactsBenchJudge(JudgeProcessor):
             "extraction_kind": ((upstream.data.get("extraction") or {}).get("kind") if upstream else None),
             "truncation": truncation.to_dict(),
             "images_transformed": image_options is not None,
+            "image_notes": image_notes,
+            "images_rejected": rejected,
             "reply": reply[:REPLY_KEEP_CHARS] if reply is not None else None,
         }
         if not completion.ok:

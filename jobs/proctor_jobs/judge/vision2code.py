@@ -18,7 +18,7 @@ from proctor_jobs.benchmarks.base import StageContext
 from proctor_jobs.judge import vision2code_rating as R
 from proctor_jobs.judge.base import JudgeProcessor
 from proctor_jobs.judge.client import Unparseable
-from proctor_jobs.judge.images import decode_base64_image, image_part, text_part
+from proctor_jobs.judge.images import ImageRejected, decode_base64_image, image_part, text_part
 from proctor_jobs.judge.vision2code_rubrics import resolve_dataset
 from proctor_jobs.records import ItemRecord, failed, ok
 from proctor_jobs.render.images import inspect_candidate
@@ -72,19 +72,32 @@ class Vision2CodeJudge(JudgeProcessor):
         inspection = inspect_candidate(candidate)
         prompt = R.rater_text(rubric, version, source, reference_metadata(item))
         image_options = self.config.image if self.config.images_transformed else None
+        image_notes: list[str] = []
+        try:
+            candidate_part = image_part(candidate, image_options, image_notes)
+        except ImageRejected as exc:  # a decompression bomb: a render failure, never decoded or sent
+            detail = f"candidate image rejected: {exc}"
+            result = R.render_failure_rating(
+                rubric, version, detail, inspection, reference_key, candidate_key, source
+            )
+            data = {**result, **base, "calls": 0, "image_rejected": str(exc)}
+            return ok(item["id"], self.stage, score=0.0, reason=f"render failed: {detail}", data=data)
         messages = [
             {"role": "system", "content": R.system_prompt(rubric is R.GENERIC_RUBRIC)},
             {
                 "role": "user",
                 "content": [
                     text_part("Reference image:"),
-                    image_part(reference, image_options),
+                    image_part(reference, image_options, image_notes),
                     text_part("Candidate rendered image:"),
-                    image_part(candidate, image_options),
+                    candidate_part,
                     text_part(prompt),
                 ],
             },
         ]
+
+        if image_notes:
+            base["image_notes"] = image_notes
 
         def parse(reply: str) -> dict[str, Any]:
             try:

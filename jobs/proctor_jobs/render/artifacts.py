@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from typing import Any
 
 from proctor_jobs.benchmarks.base import StageContext, StageProcessor
@@ -19,6 +20,11 @@ from proctor_jobs.render.extract import extract
 from proctor_jobs.render.page import PageResult, RenderSettings, is_blank
 
 log = logging.getLogger("proctor.render")
+
+#: A page's record is ready at most this long after its render deadline (`deadlineSeconds`), even
+#: when the page hangs: the render stops waiting at the deadline, storing the evidence and checking
+#: the screenshots takes the rest, and the hung page's context is closed afterwards in the background.
+RECORD_GRACE_S = 3.0
 
 
 def render_config(spec: dict[str, Any]) -> dict[str, Any]:
@@ -34,6 +40,7 @@ def render_config(spec: dict[str, Any]) -> dict[str, Any]:
         "viewport": {"width": int(viewport.get("width", 1280)), "height": int(viewport.get("height", 720))},
         "full_page": bool(render.get("fullPage", True)),
         "max_page_height": int(render.get("maxPageHeight", 8000)),
+        "max_page_width": int(render.get("maxPageWidth", 2560)),
         "deadline_s": float(render.get("deadlineSeconds", 30.0)),
         "network_idle_s": float(render.get("networkIdleSeconds", 10.0)),
         "concurrency": int(render.get("concurrency", 4)),
@@ -58,6 +65,7 @@ def pixel_settings(config: dict[str, Any]) -> dict[str, Any]:
         "viewport",
         "full_page",
         "max_page_height",
+        "max_page_width",
         "deadline_s",
         "network_idle_s",
         "interaction",
@@ -120,7 +128,8 @@ class ArtifactRenderer(StageProcessor):
     async def process(
         self, item: dict[str, Any], upstream: ItemRecord | None, ctx: StageContext
     ) -> ItemRecord:
-        extraction = extract(item.get("answer") or "", self.config.get("profile", "fixed"))
+        answer = _valid_text(item.get("answer") or "")
+        extraction = extract(answer, self.config.get("profile", "fixed"))
         data: dict[str, Any] = {
             "extraction": extraction.to_record(),
             "screenshots": [],
@@ -137,7 +146,7 @@ class ArtifactRenderer(StageProcessor):
         if extraction.kind == "none" or extraction.html is None:
             why = "no answer for this task" if item.get("missing") else extraction.reason
             evidence = await asyncio.get_running_loop().run_in_executor(
-                None, self._store_unrendered, ctx, item["id"], item.get("answer") or "", why
+                None, self._store_unrendered, ctx, item["id"], answer, why
             )
             return ok(item["id"], "render", reason=f"nothing to render: {why}", data=data, evidence=evidence)
 
@@ -169,6 +178,9 @@ class ArtifactRenderer(StageProcessor):
 
         await self._ensure_farm()
         result = await self.farm.render(extraction.html, self.libraries, self.settings)
+        memory = _memory_limit_hit(result)
+        if memory and memory not in result.notes:
+            result.notes.append(memory)
         evidence, blank_shots = await asyncio.get_running_loop().run_in_executor(
             None, self._store_evidence, ctx, item["id"], key, extraction.html, result
         )
@@ -258,8 +270,16 @@ class ArtifactRenderer(StageProcessor):
             "timings": result.timings,
             "network_isolation": self.farm.isolation if self.farm else [],
         }
+        blank_shots = []
+        for index, png in enumerate(result.screenshots):
+            try:
+                blank_shots.append(is_blank(png))
+            except Exception as exc:  # an image too large to decode is a fact, not a crash
+                blank_shots.append(False)
+                result.notes.append(f"screenshot_{index} not checked for blankness: {exc}")
+        log_doc["notes"] = result.notes + ([self.library_note] if self.library_note else [])
         evidence["console"] = put("console.json", json.dumps(log_doc, indent=1).encode(), "application/json")
-        return evidence, [is_blank(png) for png in result.screenshots]
+        return evidence, blank_shots
 
     def _render_data(
         self, result: PageResult, evidence: dict[str, str], blank_shots: list[bool]
@@ -287,10 +307,41 @@ class ArtifactRenderer(StageProcessor):
             "dialogs": result.dialogs,
             "popups": result.popups,
             "page_height": result.page_height,
+            "page_width": result.page_width,
             "notes": result.notes + ([self.library_note] if self.library_note else []),
             "network_isolation": self.farm.isolation if self.farm else [],
             "chromium": self.chromium,
         }
+
+
+def _valid_text(answer: str) -> str:
+    """The answer as valid Unicode: code points UTF-8 cannot carry (lone surrogates, e.g. bytes a
+    lenient decoder kept) become U+FFFD, so the page, the cache key and the evidence can be written."""
+    return _SURROGATES.sub("\ufffd", answer)
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+#: What V8 and Chromium say when a page runs into its memory limits (see farm.py).
+MEMORY_MESSAGES = (
+    "out of memory",
+    "array buffer allocation failed",
+    "maximum memory size exceeded",
+    "webassembly.memory.grow()",
+    "could not allocate memory",
+    "invalid array length",
+    "invalid string length",
+)
+
+
+def _memory_limit_hit(result: PageResult) -> str | None:
+    """A note when the page's own errors show it ran into a memory limit (the page survived)."""
+    for entry in [*result.page_errors, *result.console]:
+        text = str(entry.get("message") or entry.get("text") or "")
+        if any(m in text.lower() for m in MEMORY_MESSAGES):
+            return f"the page hit a memory limit: {text.splitlines()[0][:200]}"
+    return None
 
 
 def _reason(result: PageResult, data: dict[str, Any]) -> str | None:
@@ -298,6 +349,7 @@ def _reason(result: PageResult, data: dict[str, Any]) -> str | None:
     parts = []
     if result.status != "ok":
         parts.append(result.reason or result.status)
+    parts += [n for n in result.notes if n.startswith("the page hit a memory limit")]
     if data.get("blank"):
         parts.append("blank page (every screenshot is one colour)")
     if data.get("navigations_blocked"):

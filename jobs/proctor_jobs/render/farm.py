@@ -7,6 +7,12 @@ storage, service workers, crashes of one renderer process).
 
 A crashed or wedged browser is replaced before the next render; the items it was rendering are
 recorded as failed with the reason, and the worker goes on.
+
+What a page can reach of the machine is bounded here too: Chromium starts from a minimal
+environment of its own (`chromium_env`: never the worker's, which holds the store's and the judge's
+credentials) with a scratch HOME and TMPDIR, and every Chromium process (renderers included) has a
+memory ceiling (RLIMIT_DATA, set by the launcher script) and a JavaScript heap limit, so a page that
+allocates without end crashes its own renderer (recorded as such) instead of the worker.
 """
 
 from __future__ import annotations
@@ -16,8 +22,12 @@ import contextlib
 import logging
 import os
 import shutil
+import stat
 import subprocess
+import tempfile
+import time
 from functools import lru_cache
+from pathlib import Path
 
 from proctor_jobs.render.network import CHROMIUM_NETWORK_FLAGS, netns_wrapper
 from proctor_jobs.render.page import PageResult, RenderSettings, capture_value
@@ -46,6 +56,49 @@ EXTRA_FLAGS = [
     "--font-render-hinting=none",  # the same pixels on every machine with the same fonts
 ]
 
+#: Memory ceilings of every Chromium process (MB): private writable memory (RLIMIT_DATA: the JS heap,
+#: ArrayBuffers, WebAssembly memories, the DOM, bitmaps), and the JS heap inside it.
+PROCESS_MEMORY_MB = int(os.environ.get("PROCTOR_RENDER_MEMORY_MB", "2048"))
+JS_HEAP_MB = int(os.environ.get("PROCTOR_RENDER_JS_HEAP_MB", "1024"))
+MEMORY_FLAGS = [f"--js-flags=--max-old-space-size={JS_HEAP_MB}"]
+
+#: What Chromium may see of the environment, besides its own scratch directories.
+PASSED_ENV = ("FONTCONFIG_FILE", "FONTCONFIG_PATH", "FONTCONFIG_SYSROOT", "TZDIR")
+
+
+def chromium_env(scratch: Path) -> dict[str, str]:
+    """The whole environment Chromium starts with: a PATH, a scratch HOME/TMPDIR/XDG tree, one
+    locale and time zone, and the font configuration if the worker has one. Nothing else of the
+    worker's environment (AWS keys, the judge's API key, ...) reaches a process a page runs in."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(scratch / "home"),
+        "TMPDIR": str(scratch / "tmp"),
+        "XDG_CONFIG_HOME": str(scratch / "home" / ".config"),
+        "XDG_CACHE_HOME": str(scratch / "home" / ".cache"),
+        "XDG_DATA_HOME": str(scratch / "home" / ".local" / "share"),
+        "LANG": "C.UTF-8",
+        "TZ": "UTC",
+    }
+    for name in PASSED_ENV:
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    for key in ("HOME", "TMPDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
+        Path(env[key]).mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def launcher(executable: str, scratch: Path, memory_mb: int = PROCESS_MEMORY_MB) -> str:
+    """A script that sets the memory ceiling (inherited by every process Chromium starts) and
+    execs `executable` (Chromium, or the network-namespace wrapper around it)."""
+    script = scratch / "chromium-launcher"
+    kb = memory_mb * 1024
+    # A lower hard limit set by the pod is stricter and stays; otherwise the soft limit is set.
+    limit = f"ulimit -d {kb} 2>/dev/null || ulimit -S -d {kb} 2>/dev/null || true\n" if kb > 0 else ""
+    script.write_text(f'#!/bin/sh\n{limit}exec "{executable}" "$@"\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return str(script)
+
 
 def chromium_path() -> str:
     for candidate in (os.environ.get("PROCTOR_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
@@ -61,9 +114,15 @@ def chromium_version(path: str | None = None) -> str:
     """`Chromium 156.0.8078.79 …` -> `156.0.8078.79`; part of the render cache key."""
     path = path or chromium_path()
     try:
-        out = subprocess.run(
-            [path, "--version"], capture_output=True, text=True, timeout=20, check=False
-        ).stdout
+        with tempfile.TemporaryDirectory(prefix="proctor-chromium-version-") as scratch:
+            out = subprocess.run(
+                [path, "--version"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=False,
+                env=chromium_env(Path(scratch)),
+            ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     for word in out.split():
@@ -87,6 +146,8 @@ class BrowserFarm:
         self._playwright = None
         self._browser = None
         self._free: list[tuple[object, Slot]] = []  # (browser, slot) ready for the next item
+        self._retiring: set[asyncio.Task] = set()  # slots being closed after a hung or crashed page
+        self._scratch: Path | None = None
         self.launches = 0
         self.renders = 0
         self.slots_opened = 0
@@ -112,9 +173,11 @@ class BrowserFarm:
                 if self.isolate_network
                 else (self.chromium, ["request-interception"])
             )
+            self._scratch = Path(tempfile.mkdtemp(prefix="proctor-chromium-scratch-"))
             self._browser = await self._playwright.chromium.launch(
-                executable_path=executable,
-                args=CHROMIUM_FLAGS + EXTRA_FLAGS + CHROMIUM_NETWORK_FLAGS,
+                executable_path=launcher(executable, self._scratch),
+                args=CHROMIUM_FLAGS + EXTRA_FLAGS + MEMORY_FLAGS + CHROMIUM_NETWORK_FLAGS,
+                env=chromium_env(self._scratch),
                 headless=True,
                 timeout=60_000,
                 handle_sigint=False,
@@ -128,6 +191,7 @@ class BrowserFarm:
     async def _discard(self) -> None:
         self._free.clear()  # their contexts die with the browser
         browser, self._browser = self._browser, None
+        scratch, self._scratch = self._scratch, None
         if browser is None:
             return
         try:
@@ -140,16 +204,30 @@ class BrowserFarm:
             if playwright is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(playwright.stop(), 10)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     async def render(
         self, html: str, libraries, settings: RenderSettings, extra: dict | None = None
     ) -> PageResult:
-        """Render one page; a browser crash becomes a failed result, never an exception."""
-        async with self._slots:
+        """Render one page; a browser crash becomes a failed result, never an exception.
+
+        The result is returned as soon as the page's deadline has passed: closing the context of a
+        page that hung (its renderer still spinning) happens afterwards, in the background, and
+        keeps the concurrency slot until it is done."""
+        queued = time.monotonic()
+        await self._slots.acquire()
+        retiring = False
+        try:
+            browser = None
             try:
                 browser = await self._ensure_browser()
-                slot = await self._take_slot(browser, settings)
+                started = time.monotonic()  # the deadline counts from here, opening a context included
+                # Bounded: a browser that dies while a context opens may never answer Playwright.
+                slot = await asyncio.wait_for(self._take_slot(browser, settings), settings.deadline_s)
             except Exception as exc:
+                if browser is not None and (isinstance(exc, TimeoutError) or not browser.is_connected()):
+                    await self._replace(browser)
                 return PageResult(
                     status="error",
                     infrastructure=True,
@@ -157,7 +235,7 @@ class BrowserFarm:
                 )
             self.renders += 1
             try:
-                result = await render_in_slot(slot, html, libraries, settings, extra)
+                result = await render_in_slot(slot, html, libraries, settings, extra, started)
             except Exception as exc:
                 slot.healthy = False
                 first = str(exc).splitlines()[0][:300] if str(exc) else ""
@@ -166,6 +244,7 @@ class BrowserFarm:
                     infrastructure=True,
                     reason=f"rendering failed: {type(exc).__name__}: {first}",
                 )
+            result.timings["waited_s"] = round(started - queued, 3)  # for a slot and the browser
             if not browser.is_connected():
                 # The browser died during this render (or was killed): not the page's doing.
                 result.infrastructure = True
@@ -173,14 +252,31 @@ class BrowserFarm:
                 result.reason = f"the browser crashed: {result.reason or 'it disconnected'}"
             elif slot.healthy:
                 self._free.append((browser, slot))
-            elif not await close_slot(slot):
-                result.wedged = True
-                result.notes.append("closing the page's context failed; browser replaced")
-            if result.wedged or not browser.is_connected():
-                async with self._lock:
-                    if self._browser is browser:
-                        await self._discard()
+            else:
+                retiring = True
+                task = asyncio.ensure_future(self._retire(browser, slot))
+                self._retiring.add(task)
+                task.add_done_callback(self._retiring.discard)
+            if not browser.is_connected():
+                await self._replace(browser)
             return result
+        finally:
+            if not retiring:
+                self._slots.release()
+
+    async def _retire(self, browser, slot: Slot) -> None:
+        """Close a slot that must not be reused; a browser that cannot close it is replaced."""
+        try:
+            if not await close_slot(slot):
+                log.warning("closing a page's context failed; replacing the browser")
+                await self._replace(browser)
+        finally:
+            self._slots.release()
+
+    async def _replace(self, browser) -> None:
+        async with self._lock:
+            if self._browser is browser:
+                await self._discard()
 
     async def _take_slot(self, browser, settings: RenderSettings) -> Slot:
         while self._free:
@@ -216,12 +312,12 @@ class BrowserFarm:
                     ),
                 )
             if result.wedged or not browser.is_connected():
-                async with self._lock:
-                    if self._browser is browser:
-                        await self._discard()
+                await self._replace(browser)
             return value, result
 
     async def close(self) -> None:
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
         await self._discard()
         if self._playwright is not None:
             with contextlib.suppress(Exception):

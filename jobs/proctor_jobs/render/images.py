@@ -14,15 +14,46 @@ judge's caps and the exported `similarity` column mean what they mean there:
 from __future__ import annotations
 
 import io
+import warnings
 from typing import Any
+
+#: The most pixels Proctor ever decodes from an image an answer produced (a screenshot, a program's
+#: output): 64 MP, twice the largest screenshot the render caps allow (4096 x 8000 = 32.8 MP) and
+#: 256 MB as RGBA. Pillow's own guard is a process-wide setting (89 MP warns, 179 MP raises); this
+#: limit is explicit, checked from the header before a single pixel is decoded.
+MAX_DECODE_PIXELS = 64_000_000
+
+
+class ImageTooLarge(ValueError):
+    """An image whose header declares more pixels than `MAX_DECODE_PIXELS` (a decompression bomb)."""
+
+
+def open_image(data: bytes, max_pixels: int = MAX_DECODE_PIXELS, decode: bool = True):
+    """A decoded Pillow image, or `ImageTooLarge` when the header announces more than `max_pixels`
+    (never Pillow's DecompressionBombError); other unreadable data raises what Pillow raises.
+    `decode=False` returns the image with its header read only (size, mode, format)."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))  # reads the header only
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"decompression bomb: {exc}") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise ImageTooLarge(
+            f"{width}x{height} image ({width * height / 1e6:.0f} MP) exceeds the decode limit of "
+            f"{max_pixels / 1e6:.0f} MP"
+        )
+    if decode:
+        image.load()
+    return image
 
 
 def _open(png: bytes):
-    from PIL import Image
-
-    image = Image.open(io.BytesIO(png))
-    image.load()
-    return image
+    return open_image(png)
 
 
 def inspect_candidate(png: bytes | None) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import io
 import math
 import os
 import time
@@ -41,11 +40,13 @@ GUARD_SCRIPT = r"""
 })();
 """
 
-HEIGHT_SCRIPT = (
-    "() => Math.max(document.documentElement ? document.documentElement.scrollHeight : 0,"
-    " document.body ? document.body.scrollHeight : 0)"
+SIZE_SCRIPT = (
+    "() => { const d = document.documentElement, b = document.body;"
+    " return [Math.max(d ? d.scrollWidth : 0, b ? b.scrollWidth : 0),"
+    " Math.max(d ? d.scrollHeight : 0, b ? b.scrollHeight : 0)]; }"
 )
 
+COUNTS_SCRIPT = "() => window.__proctorCounts || {}"
 MAX_MESSAGES = 300
 #: Chromium's fast PNG encoder: the same pixels for about a sixth less CPU per rendered page, in files
 #: about twice as large. On by default (a render farm is CPU-bound; storage is cheap);
@@ -61,6 +62,7 @@ class RenderSettings:
     height: int = 720
     full_page: bool = True
     max_page_height: int = 8000
+    max_page_width: int = 2560  # full-page screenshots are cut here too (twice the default viewport)
     deadline_s: float = 30.0
     network_idle_s: float = 10.0  # longest wait for network idle (the original waits up to 600 s)
     interaction: list[dict[str, Any]] = field(default_factory=list)
@@ -75,6 +77,7 @@ class RenderSettings:
             height=int(viewport.get("height", 720)),
             full_page=bool(config.get("full_page", True)),
             max_page_height=int(config.get("max_page_height", 8000)),
+            max_page_width=int(config.get("max_page_width", 2560)),
             deadline_s=float(config.get("deadline_s", 30.0)),
             network_idle_s=float(config.get("network_idle_s", 10.0)),
             interaction=list(config.get("interaction") or []),
@@ -95,6 +98,8 @@ class PageResult:
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     page_height: int | None = None
+    page_width: int | None = None
+    page_counts: dict[str, int] | None = None  # the guard's counts, as last read from the page
     network: Any = None  # NetworkLog
     wedged: bool = False  # the browser could not close the context
     infrastructure: bool = False  # the failure is the browser's, not the page's (never cached)
@@ -105,8 +110,8 @@ class PageResult:
 
 
 class _Clock:
-    def __init__(self, deadline_s: float) -> None:
-        self.start = time.monotonic()
+    def __init__(self, deadline_s: float, start: float | None = None) -> None:
+        self.start = time.monotonic() if start is None else start
         self.deadline = self.start + deadline_s
 
     def remaining(self) -> float:
@@ -283,7 +288,9 @@ async def _drive(
     steps = list(settings.interaction)
     if not hasattr(page, "_proctor_cdp"):
         try:
-            page._proctor_cdp = await page.context.new_cdp_session(page)
+            page._proctor_cdp = await asyncio.wait_for(
+                page.context.new_cdp_session(page), max(0.1, clock.remaining())
+            )
         except Exception:
             page._proctor_cdp = None
     try:
@@ -333,16 +340,21 @@ async def _drive(
             f"after {taken} screenshot{'s' if taken != 1 else ''} "
             "(an endless loop or a page too heavy to draw)"
         )
-    await _collect_counts(page, result)
-
-
-async def _collect_counts(page, result: PageResult) -> None:
-    try:
-        counts = await asyncio.wait_for(page.evaluate("() => window.__proctorCounts || {}"), 1.0)
-    except Exception:
-        return
+    if result.status == "ok":  # a hung or crashed page cannot answer: its last reading stands
+        await _read_counts(page, result, 1.0)
+    counts = result.page_counts or {}
     result.dialogs += int(counts.get("dialogs", 0) or 0)
     result.popups += int(counts.get("opens", 0) or 0)
+
+
+async def _read_counts(page, result: PageResult, timeout_s: float) -> None:
+    """The guard's dialog and window.open counts (cumulative in the page's document)."""
+    try:
+        counts = await asyncio.wait_for(page.evaluate(COUNTS_SCRIPT), max(0.05, timeout_s))
+    except Exception:
+        return
+    if isinstance(counts, dict):
+        result.page_counts = counts
 
 
 async def _shoot(
@@ -350,15 +362,21 @@ async def _shoot(
 ) -> None:
     clip = None
     if settings.full_page:
-        height = await _race(page.evaluate(HEIGHT_SCRIPT), crashed, clock.remaining())
-        height = int(height or 0)
+        size = await _race(page.evaluate(SIZE_SCRIPT), crashed, clock.remaining())
+        width, height = (int(v or 0) for v in (size or (0, 0)))
+        result.page_width = max(result.page_width or 0, width)
         result.page_height = max(result.page_height or 0, height)
-        if height > settings.max_page_height:
-            clip = {"x": 0, "y": 0, "width": settings.width, "height": settings.max_page_height}
-            if not any(n.startswith("page is") for n in result.notes):
-                result.notes.append(
-                    f"page is {height} px tall; screenshots cut at {settings.max_page_height} px"
-                )
+        if height > settings.max_page_height or width > settings.max_page_width:
+            clip = {
+                "x": 0,
+                "y": 0,
+                "width": min(max(width, settings.width), settings.max_page_width),
+                "height": min(max(height, settings.height), settings.max_page_height),
+            }
+            _note_cut(result, "tall", height, settings.max_page_height)
+            _note_cut(result, "wide", width, settings.max_page_width)
+    elif settings.width > settings.max_page_width:
+        clip = {"x": 0, "y": 0, "width": settings.max_page_width, "height": settings.height}
     cdp = getattr(page, "_proctor_cdp", None)
     if cdp is not None:
         # Straight to Chromium: the same full-page capture Playwright makes (same pixels), without
@@ -366,6 +384,8 @@ async def _shoot(
         try:
             png = await _race(_capture(cdp, settings, clip), crashed, clock.remaining())
             result.screenshots.append(png)
+            # The page answered just now: read its counts (a page that hangs later keeps these).
+            await _read_counts(page, result, min(0.5, clock.remaining()))
             return
         except (TimeoutError, PageCrashed):
             raise
@@ -375,6 +395,15 @@ async def _shoot(
     result.screenshots.append(await _race(shot, crashed, clock.remaining()))
 
 
+def _note_cut(result: PageResult, what: str, size: int, limit: int) -> None:
+    if size <= limit:
+        return
+    side = "height" if what == "tall" else "width"
+    note = f"page is {size} px {what}; screenshots cut at {limit} px {side}"
+    if not any(n.startswith("page is") and n.endswith(side) for n in result.notes):
+        result.notes.append(note)
+
+
 async def _capture(cdp, settings: RenderSettings, clip: dict | None) -> bytes:
     if clip is None and settings.full_page:
         metrics = await cdp.send("Page.getLayoutMetrics")
@@ -382,7 +411,7 @@ async def _capture(cdp, settings: RenderSettings, clip: dict | None) -> bytes:
         clip = {
             "x": 0,
             "y": 0,
-            "width": max(1, math.ceil(size.get("width", settings.width))),
+            "width": max(1, min(math.ceil(size.get("width", settings.width)), settings.max_page_width)),
             "height": max(1, min(math.ceil(size.get("height", settings.height)), settings.max_page_height)),
         }
     params: dict[str, Any] = {"format": "png", "optimizeForSpeed": FAST_PNG}
@@ -392,6 +421,8 @@ async def _capture(cdp, settings: RenderSettings, clip: dict | None) -> bytes:
         # viewport's pixels as they are.
         params["captureBeyondViewport"] = True
         params["clip"] = {**clip, "scale": 1}
+    elif clip is not None and clip["width"] < settings.width:
+        params["clip"] = {**clip, "scale": 1}  # a viewport wider than the width cap
     reply = await cdp.send("Page.captureScreenshot", params)
     return base64.b64decode(reply["data"])
 
@@ -450,7 +481,9 @@ def is_blank(png: bytes, tolerance: int = 6) -> bool:
     import numpy as np
     from PIL import Image
 
-    with Image.open(io.BytesIO(png)) as image:
+    from proctor_jobs.render.images import open_image
+
+    with open_image(png) as image:
         image = image.convert("RGB")
         image.thumbnail((320, 320), Image.Resampling.BOX)
         pixels = np.asarray(image, dtype=np.int16)

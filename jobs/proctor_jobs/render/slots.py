@@ -99,20 +99,24 @@ async def close_slot(slot: Slot) -> bool:
 
 
 async def render_in_slot(
-    slot: Slot, html: str, libraries, settings: RenderSettings, extra=None
+    slot: Slot, html: str, libraries, settings: RenderSettings, extra=None, started: float | None = None
 ) -> PageResult:
-    """Render one item in a slot; marks the slot unhealthy when it must not be reused."""
+    """Render one item in a slot; marks the slot unhealthy when it must not be reused. The deadline
+    counts from `started` (when the item got its slot), so opening the slot is inside it."""
     result = PageResult()
     router = HermeticRouter(html, libraries, extra)
     result.network = router.log
-    clock = _Clock(settings.deadline_s)
+    clock = _Clock(settings.deadline_s, started)
     slot.watch.crashed = asyncio.Event()
     slot.watch.result = result
     slot.router = router
     slot.uses += 1
     try:
         if slot.viewport != (settings.width, settings.height):
-            await slot.page.set_viewport_size({"width": settings.width, "height": settings.height})
+            await asyncio.wait_for(
+                slot.page.set_viewport_size({"width": settings.width, "height": settings.height}),
+                max(0.1, clock.remaining()),
+            )
             slot.viewport = (settings.width, settings.height)
         result.timings["context_s"] = clock.mark()
         await _drive(slot.page, settings, result, clock, slot.watch.crashed)

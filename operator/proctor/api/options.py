@@ -42,6 +42,7 @@ class RenderOptions(Model):
     viewport: Viewport = Field(default_factory=Viewport)
     full_page: bool = True
     max_page_height: int = Field(default=8000, ge=64, le=100000, description="cap on full-page height (px)")
+    max_page_width: int = Field(default=2560, ge=64, le=16384, description="cap on screenshot width (px)")
     deadline_seconds: float = Field(
         default=30.0, gt=0, le=600, description="per-item render deadline (Vision2Code: the Python timeout)"
     )
