@@ -260,3 +260,74 @@ def test_the_judge_image_keeps_vllms_entrypoint_and_takes_the_judgeservers_argum
     called = json.loads(done.stdout.strip().splitlines()[-1])
     assert called["argv"] == ["serve", *container["args"]]
     assert called["env"]["VLLM_NO_USAGE_STATS"] == "1" and called["env"]["DO_NOT_TRACK"] == "1"
+
+
+# ---- the real node -------------------------------------------------------------------------------
+
+HARDENING_PROBE = """
+import json, os, pathlib
+status = dict(line.split(":\\t", 1) for line in pathlib.Path("/proc/self/status").read_text().splitlines()
+              if ":\\t" in line)
+try:
+    open("/opt/proctor/probe", "w")
+    root = "writable"
+except OSError as err:
+    root = err.strerror
+scratch = pathlib.Path(os.environ["HOME"], "probe")
+scratch.write_text("x")
+from proctor_jobs.oracle import isolation
+report = {"uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(),
+          "seccomp": status["Seccomp"].strip(), "cap_eff": status["CapEff"].strip(),
+          "no_new_privs": status["NoNewPrivs"].strip(), "root": root,
+          "scratch": str(scratch), "token": os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount"),
+          "sandbox_tier": isolation.probe_tier()}
+pathlib.Path("/dev/termination-log").write_text(json.dumps(report))
+print(json.dumps(report))
+"""
+
+
+def test_a_worker_pod_as_the_operator_builds_it_is_hardened_on_the_real_node(k8s, real_node):
+    """The render stage's Job pod template from the operator's own builder, run by the real kubelet,
+    containerd and runc in the worker image: the hardening the template asks for holds inside."""
+    from proctor.config import OperatorConfig
+    from proctor.k8s.jobs import WorkerContext, build_stage_job
+    from proctor.local import load_run_manifests
+
+    require_image(WORKER)
+    evalrun, _ = load_run_manifests(EXAMPLES / "artifactsbench/evalrun.yaml")
+    ctx = WorkerContext(
+        "default", "hardening", "uid-1", evalrun.spec.dump(), "runs/x", "s3://b/p", OperatorConfig()
+    )
+    template = build_stage_job(ctx, "render", "render", 1)["spec"]["template"]
+    spec = template["spec"]
+    [container] = spec["containers"]
+    container.update(
+        image=WORKER, imagePullPolicy="Never", command=["python", "-c", HARDENING_PROBE], args=[]
+    )
+    spec["nodeName"] = real_node
+    spec.setdefault("tolerations", []).append({"key": "proctor.dev/real-node", "operator": "Exists"})
+    name = f"hardening-{uuid.uuid4().hex[:6]}"
+    meta = {"name": name, "namespace": "default"}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+    k8s.kubectl("apply", "-f", "-", input=json.dumps(pod))
+    try:
+        deadline, phase = time.monotonic() + 120, ""
+        while time.monotonic() < deadline:
+            got = json.loads(k8s.kubectl("get", "pod", name, "-n", "default", "-o", "json").stdout)
+            phase = got["status"].get("phase", "")
+            if phase in ("Succeeded", "Failed"):
+                break
+            time.sleep(1)
+        assert phase == "Succeeded", json.dumps(got["status"], indent=1)[-3000:]
+        terminated = got["status"]["containerStatuses"][0]["state"]["terminated"]
+        report = json.loads(terminated["message"])
+        print("inside the pod on the real node:", report)
+        uid = OperatorConfig().run_as_user
+        assert (report["uid"], report["gid"]) == (uid, uid) and uid in report["groups"]  # fsGroup
+        assert report["seccomp"] == "2"  # RuntimeDefault: a seccomp filter
+        assert report["cap_eff"] == "0000000000000000" and report["no_new_privs"] == "1"
+        assert report["root"] == "Read-only file system"
+        assert report["scratch"] == "/scratch/probe" and report["token"] is False
+        assert report["sandbox_tier"]
+    finally:
+        k8s.kubectl("delete", "pod", name, "-n", "default", "--grace-period=1", "--wait=false", check=False)

@@ -14,7 +14,8 @@
 #     bump the version to rebuild it.
 #   - localhost/proctor-operator and localhost/proctor-worker, tagged <project version>-<content hash>
 #     (hash of the Dockerfile, the files the build context holds and the base version) and
-#     <project version>. An image whose content tag exists is not rebuilt.
+#     <project version>. An image whose content tag exists is not rebuilt. (No build-time --label: it
+#     would change every layer's cache key, and a code change would rebuild the Debian layer too.)
 #   - localhost/proctor-judge on a stand-in for vllm/vllm-openai (labelled
 #     org.proctor.stand-in=true; its `vllm` prints its arguments), so the judge Dockerfile is built and
 #     its entrypoint and arguments can be checked (tests/integration/test_images.py).
@@ -153,7 +154,7 @@ build_image() {
     t=$SECONDS
     log "building $image:$project_version-$hash from $dockerfile"
     (cd "$here" && podman build --pull=never --network host --layers \
-        --build-arg "PYTHON_IMAGE=$base" --label "org.proctor.content-hash=$hash" \
+        --build-arg "PYTHON_IMAGE=$base" \
         -f "$dockerfile" -t "$image:$project_version-$hash" . >"$cache/images-$name.build.log" 2>&1) \
       || { tail -n 30 "$cache/images-$name.build.log" >&2; fail "building $image (log: $cache/images-$name.build.log)"; }
     log "$image built in $((SECONDS - t)) s"
@@ -170,6 +171,26 @@ build_image() {
 mkdir -p "$cache"
 build_image operator
 build_image worker
+
+# ---- The real node's prerequisites (tests/cluster/realnode.py) ------------------------------------------
+# Debian's containerd and CNI plugins, and the kubelet + pause built from the control plane's module.
+t=$SECONDS
+missing=()
+for package in containerd containernetworking-plugins iptables iproute2; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  log "installing ${missing[*]} (the real node)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+kubelet_dir="$cache/kubelet-${PROCTOR_K8S_VERSION:-$(sed -n 's/^PROCTOR_K8S_VERSION=//p' "$versions")}"
+if [[ ! -f "$kubelet_dir/.complete" ]]; then
+  "$here/tests/cluster/build.sh" kubelet || fail "building the kubelet (tests/cluster/build.sh kubelet)"
+  log "kubelet built in $((SECONDS - t)) s"
+fi
+printf '%s | %s\n' "$(containerd --version | cut -d' ' -f1,3)" "$("$kubelet_dir/kubelet" --version)" >&2
 
 # ---- The judge image on a stand-in for vLLM's --------------------------------------------------------
 # vllm/vllm-openai cannot be pulled here. The stand-in keeps its entrypoint (`vllm serve`) and puts a
@@ -195,7 +216,7 @@ COPY vllm /usr/local/bin/vllm
 RUN chmod 0755 /usr/local/bin/vllm
 ENTRYPOINT ["vllm", "serve"]
 EOF
-  podman build -q --pull=never -t "$vllm_standin" -f "$work_judge/Containerfile" "$work_judge" >/dev/null \
+  podman build -q --pull=never --network none -t "$vllm_standin" -f "$work_judge/Containerfile" "$work_judge" >/dev/null \
     || fail "building the vLLM stand-in"
   rm -rf "$work_judge"
   log "vLLM stand-in built in $((SECONDS - t)) s"
@@ -204,8 +225,7 @@ judge_hash="$(cd "$here" && { printf 'base %s\n' "$base_version"; sha256sum imag
 if ! podman image exists "localhost/proctor-judge:$project_version-$judge_hash"; then
   t=$SECONDS
   mkdir -p "$cache/judge-context"
-  podman build -q --pull=never --label "org.proctor.content-hash=$judge_hash" \
-    --label "org.proctor.stand-in=vllm/vllm-openai:$vllm_tag" \
+  podman build -q --pull=never --network none --label "org.proctor.stand-in=vllm/vllm-openai:$vllm_tag" \
     -f "$here/images/judge/Dockerfile" -t "localhost/proctor-judge:$project_version-$judge_hash" \
     "$cache/judge-context" >/dev/null || fail "building images/judge/Dockerfile on the vLLM stand-in"
   log "localhost/proctor-judge built in $((SECONDS - t)) s"
