@@ -69,38 +69,33 @@ k8s_module() {
   done
 }
 
-build_k8s() {
-  local out="$CACHE/k8s-$K8S_VERSION"
-  [[ -f "$out/.complete" ]] && { log "k8s $K8S_VERSION cached in $out"; return; }
-  log "building Kubernetes $K8S_VERSION (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)"
-  local start=$SECONDS dir="$CACHE/src/k8s-$K8S_VERSION" ldflags
+# k8s_build NAME WHAT PACKAGE...: build PACKAGEs of k8s.io/kubernetes@$K8S_VERSION into
+# $CACHE/NAME-$K8S_VERSION/; a function `NAME_extra OUT`, when defined, adds to it before the stamp.
+k8s_build() {
+  local name="$1" what="$2"; shift 2
+  local out="$CACHE/$name-$K8S_VERSION"
+  [[ -f "$out/.complete" ]] && { log "$name $K8S_VERSION cached in $out"; return; }
+  log "building $what $K8S_VERSION"
+  local start=$SECONDS dir="$CACHE/src/$name-$K8S_VERSION" ldflags
   k8s_module "$dir"
   mkdir -p "$out"
-  (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$out/" \
-      k8s.io/kubernetes/cmd/kube-apiserver \
-      k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kube-scheduler \
-      k8s.io/kubernetes/cmd/kubectl)
+  (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$out/" "$@")
+  if declare -F "${name}_extra" >/dev/null; then "${name}_extra" "$out"; fi
   touch "$out/.complete"
-  record k8s "$K8S_VERSION" "$((SECONDS - start))" "$out"
-  log "k8s built in $((SECONDS - start)) s: $(du -sh "$out" | cut -f1)"
+  record "$name" "$K8S_VERSION" "$((SECONDS - start))" "$out"
+  log "$name built in $((SECONDS - start)) s: $(du -sh "$out" | cut -f1)"
+}
+
+build_k8s() {
+  k8s_build k8s "Kubernetes (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
 }
 
 # The real node's kubelet (tests/cluster/realnode.py), from the same module version as the control plane,
-# and the static pause binary its pod sandboxes run. Not part of `all`: only `up --real-node` needs it.
-build_kubelet() {
-  local out="$CACHE/kubelet-$K8S_VERSION"
-  [[ -f "$out/.complete" ]] && { log "kubelet $K8S_VERSION cached in $out"; return; }
-  log "building the kubelet $K8S_VERSION and pause"
-  local start=$SECONDS dir="$CACHE/src/kubelet-$K8S_VERSION" ldflags
-  k8s_module "$dir"
-  mkdir -p "$out"
-  (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$out/" k8s.io/kubernetes/cmd/kubelet)
-  (cd "$here" && GOFLAGS=-buildvcs=false go build -trimpath -ldflags "-s -w" -o "$out/pause" pause.go)
-  touch "$out/.complete"
-  record kubelet "$K8S_VERSION" "$((SECONDS - start))" "$out"
-  log "kubelet built in $((SECONDS - start)) s: $(du -sh "$out" | cut -f1)"
-}
+# and the static pause binary its pod sandboxes run. Not part of `all`: only the real node needs it.
+kubelet_extra() { (cd "$here" && GOFLAGS=-buildvcs=false go build -trimpath -ldflags "-s -w" -o "$1/pause" pause.go); }
+build_kubelet() { k8s_build kubelet "the kubelet and pause" k8s.io/kubernetes/cmd/kubelet; }
 
 # go_install NAME VERSION MODULE BINARY=PACKAGE...: build packages of MODULE@VERSION into the cache.
 go_install() {
