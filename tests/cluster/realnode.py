@@ -273,7 +273,8 @@ def import_image(workdir: Path, image: str) -> None:
     image_id = subprocess.run(
         ["podman", "image", "inspect", "--format", "{{.Id}}", image], capture_output=True, text=True
     ).stdout.strip()
-    stamp = workdir.parent / "containerd-images" / image.replace("/", "_").replace(":", "_")
+    # Next to containerd's image store (in the cache), so a new session does not import again.
+    stamp = binaries.cache_dir() / "realnode" / "imported" / image.replace("/", "_").replace(":", "_")
     listed = ctr(workdir, "images", "ls", "-q").stdout.decode().split()
     if image in listed and stamp.exists() and stamp.read_text() == image_id:
         return
