@@ -38,18 +38,20 @@ vllm_tag="$(sed -n 's/^FROM vllm\/vllm-openai:\(.*\)$/\1/p' "$here/images/judge/
 [[ -n "$vllm_tag" ]] || fail "images/judge/Dockerfile does not start FROM vllm/vllm-openai:<tag>"
 
 # ---- Debian packages --------------------------------------------------------------------------------
-t=$SECONDS
-missing=()
-for package in podman buildah runc debootstrap zstd; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
+# apt_ensure PACKAGE...: install the packages that are missing, and say how long it took.
+apt_ensure() {
+  local package missing=() t=$SECONDS
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  ((${#missing[@]})) || return 0
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
   log "packages installed in $((SECONDS - t)) s"
-fi
+}
+apt_ensure podman buildah runc debootstrap zstd
 printf '%s | %s | %s\n' "$(podman --version)" "$(buildah --version | cut -d' ' -f1-3)" \
   "$(runc --version | sed -n 1p)" >&2
 
@@ -174,17 +176,8 @@ build_image worker
 
 # ---- The real node's prerequisites (tests/cluster/realnode.py) ------------------------------------------
 # Debian's containerd and CNI plugins, and the kubelet + pause built from the control plane's module.
+apt_ensure containerd containernetworking-plugins iptables iproute2
 t=$SECONDS
-missing=()
-for package in containerd containernetworking-plugins iptables iproute2; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
-  log "installing ${missing[*]} (the real node)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-fi
 kubelet_dir="$cache/kubelet-${PROCTOR_K8S_VERSION:-$(sed -n 's/^PROCTOR_K8S_VERSION=//p' "$versions")}"
 if [[ ! -f "$kubelet_dir/.complete" ]]; then
   "$here/tests/cluster/build.sh" kubelet || fail "building the kubelet (tests/cluster/build.sh kubelet)"
