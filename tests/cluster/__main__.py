@@ -1,6 +1,7 @@
 """The developer command: the tests' environment, started and stopped by hand.
 
     python -m tests.cluster up [--time] [--state-dir DIR]   start everything, print the exports
+    python -m tests.cluster up --real-node                   ... plus a real kubelet + containerd node
     eval "$(python -m tests.cluster env)"                    point kubectl, boto3, aws at it
     python -m tests.cluster down                             stop everything (pods included)
     python -m tests.cluster status                           what runs, and the binaries' build state
@@ -14,6 +15,7 @@ keeps it for the logs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -22,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import binaries, environment, procs
+from . import binaries, environment, procs, realnode
 from . import prometheus as prom
 from . import s3 as s3mod
 from .binaries import MissingBinary
@@ -71,7 +73,7 @@ def exports(state: Path) -> dict[str, str]:
     return values
 
 
-def up(state: Path, only: list[str], timing: bool) -> int:
+def up(state: Path, only: list[str], timing: bool, real_node: bool = False) -> int:
     alive = [pid for pid in _pids(state).values() if procs.pid_alive(pid)]
     if alive:
         print(f"already up (pids {alive}); `python -m tests.cluster down` first", file=sys.stderr)
@@ -102,6 +104,11 @@ def up(state: Path, only: list[str], timing: bool) -> int:
             plane = environment.start_k8s(state / "k8s", die_with_parent=False)
             servers += plane.servers
             took["k8s"] = time.monotonic() - started
+            if real_node:
+                servers += realnode.start(
+                    state / "realnode", plane.kubeconfig, plane.kubectl, die_with_parent=False
+                )
+                took["real node"] = time.monotonic() - started
         if s3_server is not None:
             s3_server.wait_ready()
             took["s3"] = time.monotonic() - started
@@ -111,6 +118,8 @@ def up(state: Path, only: list[str], timing: bool) -> int:
     except BaseException:
         for server in reversed(servers):
             server.stop()
+        if real_node:
+            realnode.stop_leftovers(state / "realnode")
         raise
     elapsed = time.monotonic() - started
     pids = {s.name: s.pid for s in servers}
@@ -127,6 +136,14 @@ def up(state: Path, only: list[str], timing: bool) -> int:
 
 def down(state: Path) -> int:
     pids = _pids(state)
+    node_dir = state / "realnode"
+    plane = None
+    if node_dir.exists() and (state / "k8s" / "controlplane.json").exists():
+        # The real node's pods first, while its kubelet and the API server still run: the kubelet
+        # tears their sandboxes down (CNI releases addresses and NAT rules).
+        plane = environment.load_k8s(state / "k8s")
+        with contextlib.suppress(Exception):
+            realnode.drain(plane.kubectl)
     # Reverse start order: the kubelet first (on SIGTERM it stops its pods itself), etcd after the
     # API server (which otherwise hangs its shutdown on a lost etcd).
     for name in reversed(list(pids)):
@@ -140,6 +157,10 @@ def down(state: Path) -> int:
                 procs.kill_group(pid, timeout=1)
     left = [pid for pid in pids.values() if procs.pid_alive(pid) and _ours(pid, state)]
     (state / "pids.json").unlink(missing_ok=True)
+    if node_dir.exists():
+        # Containers, mounts, the bridge, and the host's sysctls and iptables rules as they were.
+        for problem in realnode.stop_leftovers(node_dir):
+            print(f"real node: could not undo {problem}", file=sys.stderr)
     if left:
         print(f"processes still alive: {left}", file=sys.stderr)
         return 1
@@ -160,10 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=None, help="default: ~/.cache/proctor/devenv")
     parser.add_argument("--time", action="store_true", help="print how long the start took")
     parser.add_argument("--only", default=",".join(COMPONENTS), help="comma list of k8s,s3,prometheus")
+    parser.add_argument(
+        "--real-node",
+        action="store_true",
+        help="also a real kubelet + containerd + runc node (root; tests/cluster/realnode.py)",
+    )
     args = parser.parse_args(argv)
     state = (args.state_dir or default_state_dir()).resolve()
     if args.command == "up":
-        return up(state, [c for c in args.only.split(",") if c], args.time)
+        return up(state, [c for c in args.only.split(",") if c], args.time, args.real_node)
     if args.command == "down":
         return down(state)
     if args.command == "env":

@@ -3,7 +3,7 @@
 # under ~/.cache/proctor/<name>-<version>/. Nothing is downloaded from outside the registries (this
 # machine reaches the Go module proxy but not GitHub releases or dl.k8s.io), so building is the only way in.
 #
-#   tests/cluster/build.sh [k8s|etcd|minio|kwok|helm|all|status]
+#   tests/cluster/build.sh [k8s|kubelet|etcd|minio|kwok|helm|all|status]     (kubelet: not in `all`)
 #
 # A component is rebuilt only when its cache directory lacks the `.complete` stamp; a finished build
 # writes the stamp last, so an interrupted build is redone rather than trusted. Each build appends its
@@ -49,11 +49,9 @@ MOD
   (cd "$dir" && go mod edit -require="$module@$version")
 }
 
-build_k8s() {
-  local out="$CACHE/k8s-$K8S_VERSION"
-  [[ -f "$out/.complete" ]] && { log "k8s $K8S_VERSION cached in $out"; return; }
-  log "building Kubernetes $K8S_VERSION (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)"
-  local start=$SECONDS dir="$CACHE/src/k8s-$K8S_VERSION"
+# k8s_module DIR: a wrapper module for k8s.io/kubernetes@$K8S_VERSION; sets $ldflags (version stamps).
+k8s_module() {
+  local dir="$1"
   wrapper_module "$dir" k8s.io/kubernetes "$K8S_VERSION"
   # k8s.io/kubernetes points its staging modules at ./staging/src/...; the module zip does not carry
   # them, so pin each to its published v0.x.y twin of the same release.
@@ -64,21 +62,40 @@ build_k8s() {
     (cd "$dir" && go mod edit -replace="$mod=$mod@$staging")
   done < <(grep -E '^\s*k8s\.io/[a-z0-9-]+ => \./staging' "$modfile" | awk '{print $1}')
   minor="$(echo "$K8S_VERSION" | cut -d. -f2)"
-  local ldflags="-s -w"
+  ldflags="-s -w"
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  mkdir -p "$out"
-  (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$out/" \
-      k8s.io/kubernetes/cmd/kube-apiserver \
-      k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kube-scheduler \
-      k8s.io/kubernetes/cmd/kubectl)
-  touch "$out/.complete"
-  record k8s "$K8S_VERSION" "$((SECONDS - start))" "$out"
-  log "k8s built in $((SECONDS - start)) s: $(du -sh "$out" | cut -f1)"
 }
+
+# k8s_build NAME WHAT PACKAGE...: build PACKAGEs of k8s.io/kubernetes@$K8S_VERSION into
+# $CACHE/NAME-$K8S_VERSION/; a function `NAME_extra OUT`, when defined, adds to it before the stamp.
+k8s_build() {
+  local name="$1" what="$2"; shift 2
+  local out="$CACHE/$name-$K8S_VERSION"
+  [[ -f "$out/.complete" ]] && { log "$name $K8S_VERSION cached in $out"; return; }
+  log "building $what $K8S_VERSION"
+  local start=$SECONDS dir="$CACHE/src/$name-$K8S_VERSION" ldflags
+  k8s_module "$dir"
+  mkdir -p "$out"
+  (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$out/" "$@")
+  if declare -F "${name}_extra" >/dev/null; then "${name}_extra" "$out"; fi
+  touch "$out/.complete"
+  record "$name" "$K8S_VERSION" "$((SECONDS - start))" "$out"
+  log "$name built in $((SECONDS - start)) s: $(du -sh "$out" | cut -f1)"
+}
+
+build_k8s() {
+  k8s_build k8s "Kubernetes (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+}
+
+# The real node's kubelet (tests/cluster/realnode.py), from the same module version as the control plane,
+# and the static pause binary its pod sandboxes run. Not part of `all`: only the real node needs it.
+kubelet_extra() { (cd "$here" && GOFLAGS=-buildvcs=false go build -trimpath -ldflags "-s -w" -o "$1/pause" pause.go); }
+build_kubelet() { k8s_build kubelet "the kubelet and pause" k8s.io/kubernetes/cmd/kubelet; }
 
 # go_install NAME VERSION MODULE BINARY=PACKAGE...: build packages of MODULE@VERSION into the cache.
 go_install() {
@@ -106,7 +123,7 @@ build_minio() { go_install minio "$MINIO_VERSION" github.com/minio/minio minio=g
 status() {
   local name version
   for pair in "k8s $K8S_VERSION" "etcd $ETCD_VERSION" "minio $MINIO_VERSION" "helm $HELM_VERSION" \
-              "kwok $KWOK_VERSION"; do
+              "kwok $KWOK_VERSION" "kubelet $K8S_VERSION"; do
     read -r name version <<<"$pair"
     if [[ -f "$CACHE/$name-$version/.complete" ]]; then
       printf '%-6s %-40s built   %s\n' "$name" "$version" "$(du -sh "$CACHE/$name-$version" | cut -f1)"
@@ -119,8 +136,8 @@ status() {
 mkdir -p "$CACHE"
 what="${1:-all}"
 case "$what" in
-  k8s) build_k8s ;; etcd) build_etcd ;; kwok) build_kwok ;; helm) build_helm ;; minio) build_minio ;;
+  k8s) build_k8s ;; kubelet) build_kubelet ;; etcd) build_etcd ;; kwok) build_kwok ;; helm) build_helm ;; minio) build_minio ;;
   all) build_etcd; build_k8s; build_minio; build_helm; build_kwok ;;
   status) status ;;
-  *) echo "usage: $0 [k8s|etcd|minio|kwok|helm|all|status]" >&2; exit 2 ;;
+  *) echo "usage: $0 [k8s|kubelet|etcd|minio|kwok|helm|all|status]" >&2; exit 2 ;;
 esac

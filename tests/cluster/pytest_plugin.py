@@ -1,4 +1,5 @@
-"""Session-scoped pytest fixtures for the real test environment: `k8s`, `s3`, `prometheus`, `kwok`.
+"""Session-scoped pytest fixtures for the real test environment: `k8s`, `s3`, `prometheus`, `kwok`,
+`real_node`.
 
 Loaded from tests/conftest.py (`pytest_plugins = ["tests.cluster.pytest_plugin"]`). Each fixture
 starts its part once per session on first use, and stops it at session end, then checks that no
@@ -115,6 +116,27 @@ def kwok(k8s: ControlPlane, proctor_env_dir: Path) -> Iterator[object]:
     yield controller
     controller.stop()
     _check_no_leftovers("kwok", [controller.server.pid])
+
+
+@pytest.fixture(scope="session")
+def real_node(k8s: ControlPlane, proctor_env_dir: Path) -> Iterator[str]:
+    """A real kubelet + containerd + runc node beside the test kubelet (tests/cluster/realnode.py),
+    tainted `proctor.dev/real-node=true:NoSchedule`; yields its node name. Host sysctls and iptables
+    rules are restored at the end."""
+    from . import realnode
+
+    workdir = proctor_env_dir / "realnode"
+    try:
+        servers = realnode.start(workdir, k8s.kubeconfig, k8s.kubectl)
+    except MissingBinary as err:
+        _missing(err)
+    yield realnode.NODE_NAME
+    realnode.drain(k8s.kubectl)
+    for server in reversed(servers):
+        server.stop()
+    problems = realnode.stop_leftovers(workdir, k8s.kubectl)
+    _check_no_leftovers("real node", [server.pid for server in servers])
+    assert not problems, f"the real node could not undo: {problems}"
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

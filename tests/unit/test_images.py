@@ -243,3 +243,31 @@ def test_chart_entrypoints_answer_help(helm_template):
     assert worker == ["proctor-worker"] and ingest == ["proctor", "ingest"]
     assert "--stage" in _runs_help(worker).stdout
     assert "--source" in _runs_help(ingest).stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "clusterwide", "namespaces"),
+    [(["operator", "--standalone"], True, []), (["operator", "-n", "evals"], False, ["evals"])],
+)
+def test_the_operator_command_hands_kopf_a_namespace_collection_never_none(
+    monkeypatch, argv, clusterwide, namespaces
+):
+    """`proctor operator` cluster-wide passed namespaces=None, and kopf's namespace observer iterates
+    it: the chart's default operator died at start (found by the image smoke test,
+    tests/integration/test_images.py)."""
+    import kopf
+
+    import proctor.controllers.bootstrap as bootstrap
+    from proctor.cli import build_parser
+
+    seen = {}
+
+    async def fake_operator(**kwargs):
+        seen.update(kwargs)
+
+    monkeypatch.setattr(kopf, "operator", fake_operator)
+    monkeypatch.setattr(bootstrap, "runtime_from_env", lambda **_: None)
+    monkeypatch.delenv("PROCTOR_NAMESPACES", raising=False)
+    args = build_parser().parse_args([*argv, "--metrics-port=0"])
+    assert args.handler(args) == 0
+    assert seen["clusterwide"] is clusterwide and list(seen["namespaces"]) == namespaces

@@ -69,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
     asyncio.run(
         kopf.operator(
             clusterwide=not namespaces,
-            namespaces=namespaces or None,
+            # An empty collection, never None: kopf's namespace observer iterates it even when
+            # clusterwide (None crashed every cluster-wide start; the operator image smoke test found it).
+            namespaces=namespaces,
             # kopf's own peering is off: replicas coordinate through Proctor's Lease (leader.py).
             standalone=True,
             liveness_endpoint=liveness,

@@ -1,0 +1,333 @@
+"""Smoke runs of the container images tests/setup.d/40-images.sh builds from images/*/Dockerfile, with
+podman, the way the chart runs them: as the image's non-root uid, read-only root filesystem, all
+capabilities dropped, no privilege escalation, no network (`--network none`: the container has a
+loopback interface and nothing else). Writable scratch is a host directory owned by the image's uid
+bound where the pod mounts its emptyDir (a `--tmpfs` would stay root-owned).
+
+- operator: `proctor operator` starts and answers kopf's /healthz;
+- worker: `proctor-worker` processes a one-item shard of the ArtifactsBench example's render stage
+  (Debian's Chromium, libraries from the baked-in cache), of the HumanEval-V example's oracle stage
+  (the sandbox) and of the Vision2Code example's render stage (matplotlib);
+- judge: built on a stand-in for vLLM's image (not pullable here); its entrypoint, the JudgeServer
+  Deployment's command and arguments and its environment are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+VERSION = re.search(r'^version = "(.+)"$', (REPO / "pyproject.toml").read_text(), re.M).group(1)
+OPERATOR = f"localhost/proctor-operator:{VERSION}"
+WORKER = f"localhost/proctor-worker:{VERSION}"
+JUDGE = f"localhost/proctor-judge:{VERSION}"
+
+
+def _unavailable(message: str) -> None:
+    if os.environ.get("PROCTOR_REQUIRE_ENV") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise AssertionError(f"podman {' '.join(args)}: exit {done.returncode}\n{done.stderr[-4000:]}")
+    return done
+
+
+def require_image(image: str) -> dict:
+    if shutil.which("podman") is None:
+        _unavailable("podman missing (tests/setup.d/40-images.sh installs it and builds the images)")
+    if podman("image", "exists", image, check=False).returncode != 0:
+        _unavailable(f"{image} missing (tests/setup.d/40-images.sh builds it)")
+    return json.loads(podman("image", "inspect", image).stdout)[0]
+
+
+def image_uid(config: dict) -> int:
+    user = config["Config"].get("User") or ""
+    assert re.fullmatch(r"\d+(:\d+)?", user), f"the image must name a numeric non-root user, not {user!r}"
+    uid = int(user.split(":")[0])
+    assert uid != 0
+    return uid
+
+
+def owned_dir(path: Path, uid: int) -> Path:
+    """A host directory the image's uid owns (what an emptyDir with fsGroup gives the pod)."""
+    path.mkdir(parents=True, exist_ok=True)
+    for sub in [path, *path.rglob("*")]:
+        os.chown(sub, uid, uid)
+    return path
+
+
+def hardened(uid: int) -> list[str]:
+    """`podman run` flags equivalent to the pod securityContext the operator and chart emit."""
+    return [
+        "--network=none",
+        "--read-only",
+        "--read-only-tmpfs=false",
+        f"--user={uid}:{uid}",
+        "--cap-drop=all",
+        "--security-opt=no-new-privileges",
+    ]
+
+
+# ---- operator ------------------------------------------------------------------------------------
+
+
+def test_the_operator_image_runs_as_non_root_on_a_read_only_root_and_answers_healthz(tmp_path):
+    config = require_image(OPERATOR)
+    uid = image_uid(config)
+    assert uid == 10001  # PROCTOR's chart: runAsUser 10001 (values.yaml podSecurityContext)
+    assert config["Config"]["Entrypoint"] == ["proctor"]
+    tmp = owned_dir(tmp_path / "tmp", uid)
+    # A kubeconfig for an API server that is not there: kopf keeps retrying the cluster and its
+    # liveness endpoint must answer regardless (that is what lets the kubelet judge the process).
+    kubeconfig = tmp / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "c",
+            }
+        )
+    )
+    os.chown(kubeconfig, uid, uid)
+    name = f"proctor-smoke-operator-{uuid.uuid4().hex[:8]}"
+    podman(
+        "run", "--detach", f"--name={name}", *hardened(uid), f"--volume={tmp}:/tmp",
+        "--env=KUBECONFIG=/tmp/kubeconfig", OPERATOR,
+        "operator", "--standalone", "--liveness-port=8081", "--metrics-port=8080", "--bind=127.0.0.1",
+    )  # fmt: skip
+    try:
+        probe = (
+            "import json, urllib.request;"
+            "r = urllib.request.urlopen('http://127.0.0.1:8081/healthz', timeout=5);"
+            "print(json.dumps({'status': r.status, 'body': r.read().decode()}))"
+        )
+        deadline, last = time.monotonic() + 90, None
+        while time.monotonic() < deadline:
+            last = podman("exec", name, "python", "-c", probe, check=False)
+            if last.returncode == 0:
+                break
+            state = podman("inspect", "--format", "{{.State.Status}}", name).stdout.strip()
+            assert state == "running", f"the operator exited: {podman('logs', name).stderr[-3000:]}"
+            time.sleep(2)
+        assert last is not None and last.returncode == 0, (
+            f"no /healthz within 90 s: {last.stderr[-1000:] if last else ''}\n"
+            f"{podman('logs', name, check=False).stderr[-3000:]}"
+        )
+        assert json.loads(last.stdout)["status"] == 200
+        whoami = podman("exec", name, "python", "-c", "import os; print(os.getuid(), os.getgid())").stdout
+        assert whoami.split() == [str(uid), str(uid)]
+        readonly = podman("exec", name, "sh", "-c", "touch /opt/x 2>&1; echo $?", check=False).stdout
+        assert "Read-only file system" in readonly
+    finally:
+        podman("rm", "--force", "--time=0", name, check=False)
+
+
+# ---- worker --------------------------------------------------------------------------------------
+
+
+def plan_one(example: str, item_id: str, store_dir: Path):
+    """The example's EvalRun planned with one of its items only, into a filesystem store."""
+    from proctor.inputs import store_bundle
+    from proctor.local import LocalResolver, load_run_manifests
+    from proctor.plan import plan_run, write_plan
+    from proctor_jobs.benchmarks import get_benchmark
+    from proctor_jobs.store import open_store
+
+    path = EXAMPLES / example
+    evalrun, context = load_run_manifests(path)
+    spec = evalrun.spec.dump()
+    resolver = LocalResolver(context, path.parent)
+    store = open_store(str(store_dir))
+    benchmark = resolver.bundle(evalrun.spec.benchmark, "benchmark", "spec.benchmark")
+    answers = None
+    if evalrun.spec.answers:
+        answers = resolver.bundle(evalrun.spec.answers, "answers", "spec.answers")
+    inputs = {"benchmark": benchmark.sha256}
+    for bundle in (benchmark, answers):
+        if bundle is not None:
+            store_bundle(store, bundle)
+    if answers is not None:
+        inputs["answers"] = answers.sha256
+    adapter = get_benchmark(benchmark.format)
+    items, _ = adapter.work_items(benchmark.records, answers.records if answers else None, spec)
+    items = [item for item in items if item["id"] == item_id]
+    assert len(items) == 1, f"{item_id} is not an item of {example}"
+    plan, manifests = plan_run(adapter, spec, items, f"runs/smoke/{path.parent.name}/u1", inputs, [])
+    write_plan(store, plan, manifests, items)
+    return plan
+
+
+def run_worker_stage(tmp_path: Path, example: str, item_id: str, stage: str, timeout: float = 300):
+    """`proctor-worker` in the worker image on a one-item shard; returns the item's record and the store."""
+    from proctor_jobs.store.fs import FilesystemStore
+    from proctor_jobs.worker import load_shard_records
+
+    config = require_image(WORKER)
+    uid = image_uid(config)
+    scratch = tmp_path / "scratch"
+    plan = plan_one(example, item_id, scratch / "store")
+    owned_dir(scratch, uid)
+    started = time.monotonic()
+    done = podman(
+        "run", "--rm", *hardened(uid), f"--volume={scratch}:/scratch", WORKER,
+        "--store", "/scratch/store", "--run", plan.run_prefix, "--stage", stage, "--index", "0",
+        timeout=timeout, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, f"proctor-worker exit {done.returncode}:\n{done.stderr[-5000:]}"
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"{example} {stage} {item_id}: {time.monotonic() - started:.1f} s, {outcome}")
+    store = FilesystemStore(scratch / "store")
+    record = load_shard_records(store, plan.layout, stage, 0)[item_id]
+    assert outcome["counts"] == {"ok": 1, "failed": 0, "skipped": 0}, (record.reason, record.data)
+    return record, store, done
+
+
+def test_the_worker_image_renders_an_artifactsbench_page_with_its_chromium_and_library_cache(tmp_path):
+    # The Galton board (matter.js from a CDN): no network in the container, the library is served
+    # from the cache baked into the image.
+    record, store, _ = run_worker_stage(tmp_path, "artifactsbench/evalrun.yaml", "1720", "render")
+    assert record.status == "ok", record.reason
+    assert record.data["extraction"]["kind"] == "html"
+    assert record.data["libraries"] == ["matter-js@0.19.0/build/matter.min.js"]
+    assert len(record.data["screenshots"]) == 3 and not record.data["blank"]
+    assert store.get_bytes(record.evidence["screenshot_0"]).startswith(b"\x89PNG")
+
+
+def test_the_worker_image_runs_a_humanevalv_sample_in_its_sandbox(tmp_path):
+    record, _, _ = run_worker_stage(tmp_path, "humanevalv/evalrun-n1.yaml", "hv01/0", "oracle")
+    assert record.status == "ok", record.reason
+    assert record.score == 1.0, record.data
+    # Inside the hardened container the sandbox still confines the program; what it reached is recorded.
+    print("sandbox isolation in the container:", record.data["isolation"])
+    assert {"rlimits", "process-group"} <= set(record.data["isolation"])
+
+
+def test_the_worker_image_renders_a_vision2code_matplotlib_answer(tmp_path):
+    from proctor_jobs.render import images
+
+    record, store, _ = run_worker_stage(
+        tmp_path, "vision2code/evalrun.yaml", "ChartQA_test_000509_2ac3907c97d2", "render"
+    )
+    assert record.status == "ok", record.reason
+    png = next(store.get_bytes(key) for key in record.evidence.values() if key.endswith(".png"))
+    inspection = images.inspect_candidate(png)
+    assert (inspection["width"], inspection["height"]) == (420, 756)
+    assert not inspection["is_blank_or_degenerate"]
+
+
+# ---- judge ---------------------------------------------------------------------------------------
+
+
+def test_the_judge_image_keeps_vllms_entrypoint_and_takes_the_judgeservers_arguments():
+    from proctor.api.judgeserver import JudgeServer
+    from proctor.k8s.judge import build_deployment
+
+    config = require_image(JUDGE)
+    labels = config["Config"]["Labels"]
+    assert labels["org.opencontainers.image.title"] == "proctor-judge"
+    assert labels.get("org.proctor.stand-in", "").startswith("vllm/vllm-openai:")  # not the real vLLM
+    assert config["Config"]["Entrypoint"] == ["vllm", "serve"]
+    server = yaml.safe_load((EXAMPLES / "artifactsbench/qwen-judge/judgeserver.yaml").read_text())
+    spec = JudgeServer.model_validate(server).spec.dump()
+    [container] = build_deployment("evals", "qwen", "uid", spec)["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == config["Config"]["Entrypoint"]
+    assert f"{container['ports'][0]['containerPort']}/tcp" in config["Config"]["ExposedPorts"]
+    # What the kubelet runs: the Deployment's command replaces the entrypoint, its args the CMD.
+    done = podman(
+        "run", "--rm", "--network=none", "--read-only",
+        "--entrypoint", json.dumps(container["command"]), JUDGE, *container["args"],
+    )  # fmt: skip
+    called = json.loads(done.stdout.strip().splitlines()[-1])
+    assert called["argv"] == ["serve", *container["args"]]
+    assert called["env"]["VLLM_NO_USAGE_STATS"] == "1" and called["env"]["DO_NOT_TRACK"] == "1"
+
+
+# ---- the real node -------------------------------------------------------------------------------
+
+HARDENING_PROBE = """
+import json, os, pathlib
+status = dict(line.split(":\\t", 1) for line in pathlib.Path("/proc/self/status").read_text().splitlines()
+              if ":\\t" in line)
+try:
+    open("/opt/proctor/probe", "w")
+    root = "writable"
+except OSError as err:
+    root = err.strerror
+scratch = pathlib.Path(os.environ["HOME"], "probe")
+scratch.write_text("x")
+from proctor_jobs.oracle import isolation
+report = {"uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(),
+          "seccomp": status["Seccomp"].strip(), "cap_eff": status["CapEff"].strip(),
+          "no_new_privs": status["NoNewPrivs"].strip(), "root": root,
+          "scratch": str(scratch), "token": os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount"),
+          "sandbox_tier": isolation.probe_tier()}
+pathlib.Path("/dev/termination-log").write_text(json.dumps(report))
+print(json.dumps(report))
+"""
+
+
+def test_a_worker_pod_as_the_operator_builds_it_is_hardened_on_the_real_node(k8s, real_node):
+    """The render stage's Job pod template from the operator's own builder, run by the real kubelet,
+    containerd and runc in the worker image: the hardening the template asks for holds inside."""
+    from proctor.config import OperatorConfig
+    from proctor.k8s.jobs import WorkerContext, build_stage_job
+    from proctor.local import load_run_manifests
+
+    require_image(WORKER)
+    evalrun, _ = load_run_manifests(EXAMPLES / "artifactsbench/evalrun.yaml")
+    ctx = WorkerContext(
+        "default", "hardening", "uid-1", evalrun.spec.dump(), "runs/x", "s3://b/p", OperatorConfig()
+    )
+    template = build_stage_job(ctx, "render", "render", 1)["spec"]["template"]
+    spec = template["spec"]
+    [container] = spec["containers"]
+    container.update(
+        image=WORKER, imagePullPolicy="Never", command=["python", "-c", HARDENING_PROBE], args=[]
+    )
+    spec["nodeName"] = real_node
+    spec.setdefault("tolerations", []).append({"key": "proctor.dev/real-node", "operator": "Exists"})
+    name = f"hardening-{uuid.uuid4().hex[:6]}"
+    meta = {"name": name, "namespace": "default"}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+    k8s.kubectl("apply", "-f", "-", input=json.dumps(pod))
+    try:
+        deadline, phase = time.monotonic() + 120, ""
+        while time.monotonic() < deadline:
+            got = json.loads(k8s.kubectl("get", "pod", name, "-n", "default", "-o", "json").stdout)
+            phase = got["status"].get("phase", "")
+            if phase in ("Succeeded", "Failed"):
+                break
+            time.sleep(1)
+        assert phase == "Succeeded", json.dumps(got["status"], indent=1)[-3000:]
+        terminated = got["status"]["containerStatuses"][0]["state"]["terminated"]
+        report = json.loads(terminated["message"])
+        print("inside the pod on the real node:", report)
+        uid = OperatorConfig().run_as_user
+        assert (report["uid"], report["gid"]) == (uid, uid) and uid in report["groups"]  # fsGroup
+        assert report["seccomp"] == "2"  # RuntimeDefault: a seccomp filter
+        assert report["cap_eff"] == "0000000000000000" and report["no_new_privs"] == "1"
+        assert report["root"] == "Read-only file system"
+        assert report["scratch"] == "/scratch/probe" and report["token"] is False
+        assert report["sandbox_tier"]
+    finally:
+        k8s.kubectl("delete", "pod", name, "-n", "default", "--grace-period=1", "--wait=false", check=False)
