@@ -1,4 +1,5 @@
 """Stand-in torch for importing vLLM's CLI and protocol without a GPU build of torch."""
+
 import abc
 import importlib
 import importlib.abc
@@ -116,7 +117,7 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         pass
 
 
-class dtype:  # noqa: N801  (torch's name)
+class dtype:
     def __init__(self, name, itemsize, floating):
         self.name, self.itemsize, self.is_floating_point = name, itemsize, floating
         self.is_signed = floating or not name.startswith(("uint", "bool"))
@@ -130,13 +131,40 @@ class dtype:  # noqa: N801  (torch's name)
 
 
 DTYPES = {
-    "float16": 2, "bfloat16": 2, "float32": 4, "float64": 8, "complex64": 8, "complex128": 16,
-    "uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8, "int8": 1, "int16": 2, "int32": 4, "int64": 8,
-    "bool": 1, "float8_e4m3fn": 1, "float8_e5m2": 1, "float8_e4m3fnuz": 1, "float8_e5m2fnuz": 1,
-    "float8_e8m0fnu": 1, "float4_e2m1fn_x2": 1, "quint8": 1, "qint8": 1, "qint32": 4,
+    "float16": 2,
+    "bfloat16": 2,
+    "float32": 4,
+    "float64": 8,
+    "complex64": 8,
+    "complex128": 16,
+    "uint8": 1,
+    "uint16": 2,
+    "uint32": 4,
+    "uint64": 8,
+    "int8": 1,
+    "int16": 2,
+    "int32": 4,
+    "int64": 8,
+    "bool": 1,
+    "float8_e4m3fn": 1,
+    "float8_e5m2": 1,
+    "float8_e4m3fnuz": 1,
+    "float8_e5m2fnuz": 1,
+    "float8_e8m0fnu": 1,
+    "float4_e2m1fn_x2": 1,
+    "quint8": 1,
+    "qint8": 1,
+    "qint32": 4,
 }
-ALIASES = {"half": "float16", "float": "float32", "double": "float64", "long": "int64", "int": "int32",
-           "short": "int16", "cfloat": "complex64"}
+ALIASES = {
+    "half": "float16",
+    "float": "float32",
+    "double": "float64",
+    "long": "int64",
+    "int": "int32",
+    "short": "int16",
+    "cfloat": "complex64",
+}
 
 
 class Library:
@@ -164,6 +192,14 @@ def infer_schema(fn, *args, **kwargs):
     return f"({params}) -> {shown}"
 
 
+def _numpy_info(what, kind):
+    """torch.iinfo / torch.finfo through numpy's (request models bound seeds by torch.iinfo(long))."""
+    import numpy
+
+    name = {"bfloat16": "float32"}.get(kind.name, kind.name)  # numpy has no bfloat16
+    return getattr(numpy, what)(getattr(numpy, name if name != "bool" else "bool_"))
+
+
 def install(torch_version="2.8.0"):
     sys.meta_path.insert(0, _Finder())
     import torch
@@ -184,4 +220,6 @@ def install(torch_version="2.8.0"):
     torch.cuda.is_available = lambda: False
     torch.cuda.device_count = lambda: 0
     torch.library.infer_schema = infer_schema
+    torch.iinfo = lambda kind: _numpy_info("iinfo", kind)
+    torch.finfo = lambda kind=None: _numpy_info("finfo", kind or torch.float32)
     torch.library.Library = Library

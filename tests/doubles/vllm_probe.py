@@ -38,7 +38,7 @@ os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
 os.environ.setdefault("USE_TORCH", "0")  # transformers: no torch (the stand-in is for vLLM only)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch_stub  # noqa: E402
+import torch_stub
 
 
 def _torch_version() -> str:
@@ -52,9 +52,21 @@ def _torch_version() -> str:
 torch_stub.install(_torch_version())
 logging.disable(logging.WARNING)
 
-KEPT = ("model", "model_tag", "served_model_name", "host", "port", "tensor_parallel_size", "dtype",
-        "gpu_memory_utilization", "limit_mm_per_prompt", "max_model_len", "trust_remote_code",
-        "enforce_eager", "seed")
+KEPT = (
+    "model",
+    "model_tag",
+    "served_model_name",
+    "host",
+    "port",
+    "tensor_parallel_size",
+    "dtype",
+    "gpu_memory_utilization",
+    "limit_mm_per_prompt",
+    "max_model_len",
+    "trust_remote_code",
+    "enforce_eager",
+    "seed",
+)
 
 
 def _jsonable(value):
