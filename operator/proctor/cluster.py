@@ -192,6 +192,7 @@ class Cluster:
             previous=previous,
             tail_lines=tail_lines,
             limit_bytes=limit_bytes,
+            _request_timeout=10,  # the API server proxies to the node's kubelet: do not hang on it
         )
 
     async def config_map_value(self, namespace: str, name: str, key: str) -> str:

@@ -193,11 +193,14 @@ def infer_schema(fn, *args, **kwargs):
 
 
 def _numpy_info(what, kind):
-    """torch.iinfo / torch.finfo through numpy's (request models bound seeds by torch.iinfo(long))."""
+    """torch.iinfo / torch.finfo through numpy's (request models bound seeds by torch.iinfo(long));
+    numpy has no bfloat16 or float8 types: those get float32's and float16's limits."""
     import numpy
 
-    name = {"bfloat16": "float32"}.get(kind.name, kind.name)  # numpy has no bfloat16
-    return getattr(numpy, what)(getattr(numpy, name if name != "bool" else "bool_"))
+    name = getattr(kind, "name", "float32")
+    if not hasattr(numpy, name):
+        name = {"bool": "bool_", "bfloat16": "float32"}.get(name, "float16" if what == "finfo" else "int8")
+    return getattr(numpy, what)(getattr(numpy, name))
 
 
 def install(torch_version="2.8.0"):

@@ -5,14 +5,14 @@
 # Idempotent: a version whose stamp file is there is only checked.
 #
 # The lightest install that imports vLLM's CLI and protocol models on a machine without a GPU:
-#   - `vllm` itself with --no-deps, then its own requirements (read from the installed metadata)
+#   - `vllm` itself without dependencies, then its own requirements (read from the installed metadata)
 #     except the GPU stack: torch, torchvision, torchaudio, xformers, flashinfer, the nvidia-* wheels,
 #     GPU kernel packages, ray and a few engine-only packages. PyPI's torch for x86_64 is the CUDA
 #     build (~0.9 GB wheel plus ~3 GB of nvidia-* libraries, and it does not import without them), so
 #     the probe puts a stand-in torch on the import path (tests/doubles/torch_stub.py) instead: the
 #     argument parser and the pydantic request models are vLLM's own code, unchanged.
-#   - vLLM's compiled extensions (vllm/*.so, ~1.2 GB for 0.11.0) are deleted after the install: they
-#     link against CUDA torch and could never load here.
+#   - vLLM's compiled extensions (vllm/*.so, ~1.2 GB for 0.11.0) are left out when its wheel is
+#     unpacked: they link against CUDA torch and could never load here.
 #   - The other requirements resolve as PyPI had them shortly after that vLLM release
 #     (pip --uploaded-prior-to), so the pydantic, fastapi and transformers versions are the ones that
 #     release shipped with, not today's.
@@ -51,8 +51,21 @@ for entry in "${versions[@]}"; do
     py="$dir/bin/python"
     # pip >= 26 for --uploaded-prior-to.
     "$py" -m pip install "${pip_quiet[@]}" --upgrade 'pip>=26'
-    "$py" -m pip install "${pip_quiet[@]}" --no-deps "vllm==$version"
-    find "$dir/lib" -path '*/site-packages/vllm/*' -name '*.so' -delete
+    # vllm itself: its wheel from PyPI (through pip, so pip's cache serves it next time), unpacked
+    # without the compiled extensions (*.so: CUDA kernels linked against CUDA torch, ~1.2 GB for 0.11.0,
+    # that could never load here; skipping them saves most of the time and disk). Python code, data
+    # files and the .dist-info (version, requirements) are the wheel's own.
+    "$py" -m pip download "${pip_quiet[@]}" --no-deps --only-binary=:all: "vllm==$version" -d "$dir/wheel"
+    "$py" - "$dir"/wheel/vllm-*.whl <<'EOF'
+import sys
+import sysconfig
+import zipfile
+
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    names = [name for name in wheel.namelist() if not name.endswith(".so")]
+    wheel.extractall(sysconfig.get_paths()["purelib"], names)
+EOF
+    rm -rf "$dir/wheel"
     "$py" - "$skip" >"$dir/requirements.txt" <<'EOF'
 import sys
 from importlib.metadata import requires
