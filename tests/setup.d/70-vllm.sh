@@ -36,7 +36,9 @@ skip="torch,torchvision,torchaudio,torchcodec,xformers,flashinfer-python,ray,xgr
 skip+=",numba,opencv-python-headless,scipy,pynvvideocodec,tilelang,quack-kernels,tokenspeed-mla"
 skip+=",humming-kernels,apache-tvm-ffi,fastsafetensors,instanttensor,nvtx,ninja,outlines-core"
 skip+=",lm-format-enforcer,depyf,gguf"
-recipe="$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-12)"   # a changed recipe reinstalls
+# A changed recipe reinstalls: bump recipe_revision when the install steps below change.
+recipe_revision=1
+recipe="r$recipe_revision-$(printf '%s' "$skip" | sha256sum | cut -c1-12)"
 
 pip_quiet=(--quiet --disable-pip-version-check --no-input)
 for entry in "${versions[@]}"; do
@@ -94,5 +96,7 @@ EOF
     touch "$stamp"
     log "vllm $version: cold install $((SECONDS - start)) s, $(du -sh "$dir" | cut -f1) on disk"
   fi
-  printf 'vllm %s (%s)\n' "$("$dir/bin/python" "$here/tests/doubles/vllm_probe.py" version)" "$dir" >&2
+  # Warm: the installed version only (the full import was checked when it was installed).
+  printf 'vllm %s (%s)\n' "$("$dir/bin/python" -c 'from importlib.metadata import version; print(version("vllm"))')" \
+    "$dir" >&2
 done
