@@ -335,6 +335,34 @@ def captured_bodies(tmp_path: Path) -> list[tuple[str, dict[str, Any]]]:
                 name = f"ArtifactsBench judge, {profile}, {shots} screenshots"
                 run_stage(name, ArtifactsBenchJudge(config), context, [(ab_item, render)])
 
+        # The 42 example items (examples/artifactsbench), as the faithful judge sends them: the real
+        # questions, checklists and answers; three screenshots where the answer has code to render.
+        from proctor_jobs.benchmarks import get_benchmark
+
+        adapter = get_benchmark("artifactsbench")
+        data = REPO / "examples" / "artifactsbench" / "data"
+        rows = [[json.loads(line) for line in (data / f).read_text().splitlines() if line.strip()]
+                for f in ("tasks.jsonl", "answers.jsonl")]  # fmt: skip
+        items, _ = adapter.work_items(adapter.parse_tasks(rows[0]), adapter.parse_answers(rows[1]), {})
+        assert len(items) == 42
+        context = ctx("judge", "artifactsbench")
+        pairs = []
+        for item in items:
+            keys = []
+            if "```" in item["answer"]:
+                for n in range(3):
+                    key = f"cache/render/{item['id']}/screenshot_{n}.png"
+                    context.store.put_bytes(key, png(("navy", "teal", "maroon")[n]))
+                    keys.append(key)
+            extraction = {"kind": "html" if keys else "none", "reason": "x"}
+            pairs.append(
+                (item, ok(item["id"], "render", data={"extraction": extraction, "screenshots": keys}))
+            )
+        config = judge_stage_config("artifactsbench", {"judge": {"url": double.url}})
+        run_stage(
+            "ArtifactsBench judge, faithful, the example items", ArtifactsBenchJudge(config), context, pairs
+        )
+
         # Vision2Code rater (system + user with two images), with a repair request after a bad reply.
         v2c_item = {
             "id": "v1", "sample_id": "ChartQA:v1", "source_dataset": "ChartQA", "category": "Charts&Plots",
@@ -413,6 +441,8 @@ def test_every_request_body_validates_against_vllms_chat_completion_request(vers
         "JudgeServer readiness check",
     ):
         assert expected in senders, f"no request captured from {expected}"
+    examples = [body for label, body in bodies if label.endswith("the example items")]
+    assert len(examples) == 42, "not every example item was judged once"
     repair = [body for label, body in bodies if label == "Vision2Code judge, faithful, repair"]
     assert len(repair) == 2, "the repair request was not sent"
     answers = probe(version, "chat", [body for _, body in bodies])
