@@ -94,6 +94,8 @@ async def functional_check(
 
 # (namespace, pod, container, restart count) -> excerpt: one log read per crash, not per reconcile.
 _CRASH_LOGS: dict[tuple[str, str, str, int], str] = {}
+# (namespace, JudgeServer, uid) -> the excerpt last posted as an Event.
+_CRASH_EVENTS: dict[tuple[str, str, str], str] = {}
 
 
 async def crash_log(rt: Runtime, namespace: str, pod: str, container: str, restarts: int) -> str:
@@ -151,7 +153,14 @@ async def reconcile(rt: Runtime, body: dict[str, Any], post_event) -> dict[str, 
         problems = pod_problems(pods)
         crashed = crashed_containers(pods)
         if crashed:
-            problems = with_crash_log(problems, crashed[0][0], await crash_log(rt, namespace, *crashed[0]))
+            excerpt = await crash_log(rt, namespace, *crashed[0])
+            problems = with_crash_log(problems, crashed[0][0], excerpt)
+            # An Event with the server's own words, once per different excerpt (not once per restart).
+            if excerpt and _CRASH_EVENTS.get((namespace, name, uid)) != excerpt:
+                if len(_CRASH_EVENTS) >= 256:
+                    _CRASH_EVENTS.clear()
+                _CRASH_EVENTS[(namespace, name, uid)] = excerpt
+                post_event("Warning", "ServerCrashed", f"pod {crashed[0][0]}: last log lines:\n{excerpt}")
         api_key = None
     else:
         endpoint = spec["external"]["baseUrl"]
