@@ -178,6 +178,23 @@ class Cluster:
         )
         return self.api.sanitize_for_serialization(result).get("items", [])
 
+    async def pod_log(
+        self, namespace: str, name: str, container: str, *, previous: bool, tail_lines: int, limit_bytes: int
+    ) -> str:
+        """The end of a container's log, bounded in lines and bytes (`previous`: the last terminated run)."""
+        return await self._call(
+            "get",
+            "Pod/log",
+            self.core.read_namespaced_pod_log,
+            name,
+            namespace,
+            container=container,
+            previous=previous,
+            tail_lines=tail_lines,
+            limit_bytes=limit_bytes,
+            _request_timeout=10,  # the API server proxies to the node's kubelet: do not hang on it
+        )
+
     async def config_map_value(self, namespace: str, name: str, key: str) -> str | bytes:
         """A ConfigMap key's text; binaryData as bytes (decoded, and named when not UTF-8, by the reader)."""
         cm = await self._call("get", "ConfigMap", self.core.read_namespaced_config_map, name, namespace)

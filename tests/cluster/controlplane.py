@@ -303,6 +303,9 @@ def start(workdir: Path, die_with_parent: bool = True, timeout: float = 60) -> C
                 f"--service-account-signing-key-file={certs.sa_key}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--allow-privileged=true",
+                # pods/log (`kubectl logs`) reaches the test kubelet's log endpoint on its InternalIP
+                # (its Hostname does not resolve); kubelets' certificates are not verified (the default).
+                "--kubelet-preferred-address-types=InternalIP",
                 # The in-cluster `kubernetes` Service cannot point at a loopback address; pods get
                 # KUBERNETES_SERVICE_HOST=127.0.0.1 from the test kubelet instead.
                 "--endpoint-reconciler-type=none",

@@ -47,9 +47,10 @@ PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUA
 class Kubelet:
     """Node registration, heartbeat, the pod watch, and one PodWorker per pod."""
 
-    def __init__(self, ctx: KubeletContext, capacity: dict[str, str]) -> None:
+    def __init__(self, ctx: KubeletContext, capacity: dict[str, str], log_port: int = 0) -> None:
         self.ctx = ctx
         self.capacity = capacity
+        self.log_port = log_port  # the container log endpoint the API server reaches for pods/log
         self.workers: dict[str, PodWorker] = {}
         self.stopping = threading.Event()
 
@@ -87,7 +88,7 @@ class Kubelet:
                 {"type": "InternalIP", "address": "127.0.0.1"},
                 {"type": "Hostname", "address": name},
             ],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.log_port}},
             "nodeInfo": {
                 "machineID": uuid.uuid4().hex,
                 "systemUUID": str(uuid.uuid4()),
@@ -235,6 +236,65 @@ class Kubelet:
             t.join(10)
 
 
+def tail_log(text: str, tail_lines: int | None, limit_bytes: int | None) -> str:
+    """The end of a log as the kubelet cuts it: the last `tail_lines` lines, then at most the last
+    `limit_bytes` bytes."""
+    if tail_lines is not None:
+        lines = text.splitlines(keepends=True)
+        text = "".join(lines[-tail_lines:]) if tail_lines > 0 else ""
+    if limit_bytes is not None:
+        data = text.encode()
+        text = data[-limit_bytes:].decode(errors="replace") if len(data) > limit_bytes else text
+    return text
+
+
+def serve_container_logs(root: Path) -> int:
+    """The kubelet's container log endpoint, which the API server proxies `pods/log` (`kubectl logs`)
+    to: HTTPS on 127.0.0.1, `GET /containerLogs/<namespace>/<pod>/<container>?previous=&tailLines=&
+    limitBytes=`, from the pods' log files. Returns its port."""
+    import ssl
+    import urllib.parse
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from .pki import self_signed
+
+    files = KubeletHandle(root)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urllib.parse.urlsplit(self.path)
+            parts = url.path.strip("/").split("/")
+            if len(parts) != 4 or parts[0] != "containerLogs":
+                self.send_error(404)
+                return
+            _, namespace, pod, container = parts
+            query = dict(urllib.parse.parse_qsl(url.query))
+            if not files.pod_dir(namespace, pod).exists():
+                self.send_error(404, f"pod {namespace}/{pod} is not on this node")
+                return
+            previous = query.get("previous", "false").lower() == "true"
+            text = files.pod_log(namespace, pod, container, previous=previous)
+            number = lambda key: int(query[key]) if key in query else None  # noqa: E731
+            body = tail_log(text, number("tailLines"), number("limitBytes")).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    cert, key = self_signed(root / "kubelet-serving", "proctor-test-kubelet")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, name="container-logs", daemon=True).start()
+    return server.server_address[1]
+
+
 def dt_micro() -> str:
     """MicroTime format, which Lease times require."""
     import datetime as dt
@@ -328,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         image_paths=tuple(args.image_path or (str(REPO_ROOT), sys.prefix)),
     )
     start_reaper(root)
-    kubelet = Kubelet(ctx, capacity)
+    kubelet = Kubelet(ctx, capacity, log_port=serve_container_logs(root))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())

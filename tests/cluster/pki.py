@@ -131,3 +131,29 @@ def generate(directory: Path) -> Pki:
         )
     )
     return pki
+
+
+def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed serving certificate for 127.0.0.1 and its key (the test kubelet's log endpoint;
+    the API server does not verify kubelets' certificates unless told to)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    key = _key()
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    paths = directory / f"{name}.crt", directory / f"{name}.key"
+    _write_cert(cert, paths[0])
+    _write_key(key, paths[1])
+    return paths

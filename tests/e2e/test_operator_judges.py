@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,68 @@ def test_a_judge_whose_server_binary_crashes_reports_crash_loop(kube, operator):
     assert reasons["PodsHealthy"] in ("CrashLoopBackOff", "StartError", "CreateContainerError")
     events = kube("get", "events", "--field-selector", "involvedObject.name=crashy").stdout
     assert "Failed" in events
+
+
+VLLM_REFUSES = "vllm: error: unrecognized arguments: --no-such-vllm-flag"
+
+
+def test_a_judge_whose_server_exits_on_a_bad_flag_shows_vllms_message(kube, operator, tmp_path):
+    """`kubectl describe judgeserver` quotes the server's own last log lines when it crash-loops. A
+    stand-in `vllm` (the pod's command) prints what vLLM prints for an unknown flag and exits 2;
+    the operator reads the crashed run's log through pods/log (the test kubelet serves it)."""
+    stand_in = tmp_path / "bin" / "vllm"
+    stand_in.parent.mkdir()
+    stand_in.write_text(
+        "#!/bin/sh\n"
+        'echo "INFO [api_server.py] vLLM API server version 0.34.0 (stand-in: $*)"\n'
+        'echo "usage: vllm serve [model_tag] [options]" >&2\n'
+        f'echo "{VLLM_REFUSES}" >&2\n'
+        "exit 2\n"
+    )
+    stand_in.chmod(0o755)
+    judge = {
+        "apiVersion": "proctor.dev/v1alpha1",
+        "kind": "JudgeServer",
+        "metadata": {"name": "bad-flag"},
+        "spec": {
+            "vllm": {"model": "tiny", "gpus": 0, "extraArgs": ["--no-such-vllm-flag"]},
+            "maxConcurrency": 4,
+        },
+    }
+    kube.apply(judge)
+    deployment = wait_for(lambda: kube.get("deployment", "bad-flag-judge"), 60, "the judge's Deployment")
+    # The operator patches its Deployment only when the JudgeServer's spec changes: the stand-in stays
+    # (the pod runs it with the Deployment's own arguments).
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["vllm", "serve"]
+    patch = {"spec": {"template": {"spec": {"containers": [
+        {"name": container["name"], "command": [str(stand_in), "serve"]}
+    ]}}}}  # fmt: skip
+    kube("patch", "deployment", "bad-flag-judge", "--type=strategic", "-p", json.dumps(patch))
+
+    def quoted():
+        status = (kube.get("judgeserver", "bad-flag") or {}).get("status") or {}
+        return (
+            status
+            if status.get("phase") == "Failed" and VLLM_REFUSES in str(status.get("conditions"))
+            else None
+        )
+
+    status = wait_for(quoted, 120, "vLLM's message in the Failed JudgeServer's condition")
+    condition = {c["type"]: c for c in status["conditions"]}["PodsHealthy"]
+    assert condition["reason"] == "CrashLoopBackOff" and "last log lines of pod" in condition["message"]
+    described = kube("describe", "judgeserver", "bad-flag").stdout
+    assert VLLM_REFUSES in described
+
+    # An Event too, with the server's own words.
+    def event():
+        events = kube(
+            "get", "events", "--field-selector", "involvedObject.name=bad-flag", "-o", "json"
+        ).stdout
+        return [e for e in json.loads(events)["items"] if VLLM_REFUSES in e.get("message", "")]
+
+    [posted] = wait_for(event, 30, "an Event quoting vLLM's message")
+    assert posted["type"] == "Warning" and posted["reason"] == "ServerCrashed"
 
 
 def test_artifact_with_an_invalid_record_names_it(kube, operator):

@@ -267,6 +267,8 @@ def test_job_with_on_failure_restarts_the_container(k8s: Any, namespace: str, tm
         import os, sys
         if not os.path.exists({str(marker)!r}):
             open({str(marker)!r}, "w").close()
+            print("first attempt starting")
+            print("first attempt failing", file=sys.stderr)
             sys.exit(3)
         print("second attempt succeeded")
     """
@@ -296,7 +298,12 @@ def test_job_with_on_failure_restarts_the_container(k8s: Any, namespace: str, tm
     assert status["lastState"]["terminated"]["exitCode"] == 3
     name = pod["metadata"]["name"]
     assert "second attempt succeeded" in k8s.kubelet.pod_log(namespace, name)
-    assert k8s.kubelet.pod_log(namespace, name, previous=True) == ""
+    assert "first attempt failing" in k8s.kubelet.pod_log(namespace, name, previous=True)
+    # The same through the API server (pods/log, the test kubelet's log endpoint), bounded as asked.
+    assert k8s.kubectl("logs", "-n", namespace, name).stdout == "second attempt succeeded\n"
+    previous = k8s.kubectl("logs", "-n", namespace, name, "--previous", "--tail", "1").stdout
+    assert previous.strip() in ("first attempt failing", "first attempt starting")  # stdout/stderr order
+    assert len(k8s.kubectl("logs", "-n", namespace, name, "--previous", "--limit-bytes", "5").stdout) == 5
 
 
 # ---- what reaches the process -----------------------------------------------------------------------

@@ -205,8 +205,9 @@ def test_service_points_at_the_judge_pods():
 
 
 def test_vllm_model_name_resolves_into_the_cache_volume():
-    assert vllm_args({"model": "local-model", "modelCachePvc": "m"})[1] == "/models/local-model"
-    assert vllm_args({"model": "org/model"})[1] == "org/model"
+    # The model is `vllm serve`'s positional argument, first.
+    assert vllm_args({"model": "local-model", "modelCachePvc": "m"})[0] == "/models/local-model"
+    assert vllm_args({"model": "org/model"})[0] == "org/model"
 
 
 @pytest.mark.parametrize(("judge", "external", "expect_port"), [("qwen", False, 8000), (None, True, 443)])

@@ -13,7 +13,14 @@ from proctor.reconcile.evalrun import (
     run_phase,
     stage_progress,
 )
-from proctor.reconcile.judgeserver import CheckResult, judge_phase, pod_problems
+from proctor.reconcile.judgeserver import (
+    CheckResult,
+    crashed_containers,
+    judge_phase,
+    log_excerpt,
+    pod_problems,
+    with_crash_log,
+)
 from tests.unit.test_k8s_builders import ctx
 
 
@@ -184,6 +191,83 @@ def test_pod_problems_are_the_reasons_pods_give():
         "ImagePullBackOff",
         "Unschedulable",
     ]
+
+
+VLLM_BAD_FLAG_LOG = (
+    "INFO 12-03 21:00:01 [__init__.py:216] Automatically detected platform cuda.\n"
+    "\x1b[1;36m(APIServer pid=1)\x1b[0;0m usage: vllm serve [model_tag] [options]\n"
+    "\n"
+    "vllm: error: unrecognized arguments: --swap-space-typo 50\n"
+)
+
+
+def test_a_crash_looping_judges_problem_carries_the_end_of_its_log():
+    pods = [
+        {
+            "metadata": {"name": "judge-0"},
+            "status": {
+                "containerStatuses": [
+                    {
+                        "name": "vllm",
+                        "restartCount": 3,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}},
+                        "lastState": {"terminated": {"reason": "Error", "exitCode": 2}},
+                    }
+                ]
+            },
+        },
+        {"metadata": {"name": "judge-1"}, "status": {"containerStatuses": [{"name": "vllm", "state": {}}]}},
+    ]
+    assert crashed_containers(pods) == [("judge-0", "vllm", 3)]
+    excerpt = log_excerpt(VLLM_BAD_FLAG_LOG)
+    # Colour codes and blank lines gone; vLLM's own error last.
+    assert excerpt.splitlines()[-1] == "vllm: error: unrecognized arguments: --swap-space-typo 50"
+    assert "\x1b" not in excerpt and "\n\n" not in excerpt
+    [problem] = with_crash_log(pod_problems(pods), "judge-0", excerpt)
+    assert problem.reason == "CrashLoopBackOff"
+    assert problem.message.startswith("pod judge-0: back-off 40s; last log lines of pod judge-0:\n")
+    assert problem.message.endswith("unrecognized arguments: --swap-space-typo 50")
+    # Phase and message as the condition and the Event carry them.
+    phase, reason, message = judge_phase("vllm", 1, 0, [problem], None, False)
+    assert (phase, reason) == ("Failed", "CrashLoopBackOff") and "--swap-space-typo" in message
+    # Nothing read: the problem is left as the pods said it.
+    assert with_crash_log(pod_problems(pods), "judge-0", "") == pod_problems(pods)
+
+
+def test_a_log_excerpt_is_bounded_and_keeps_the_end():
+    log = "".join(f"line {i}\n" for i in range(100))
+    assert log_excerpt(log, lines=3) == "line 97\nline 98\nline 99"
+    long = log_excerpt("x" * 5000 + "\nthe error", lines=20, max_chars=100)
+    assert len(long) == 100 and long.startswith("…") and long.endswith("the error")
+    assert log_excerpt("") == "" and log_excerpt("\r\n  \r\n") == ""
+
+
+def test_a_crash_log_is_read_once_per_crash_and_a_failed_read_is_no_log():
+    import asyncio
+
+    from proctor.controllers import judgeserver as controller
+
+    calls = []
+
+    class FakeCluster:
+        async def pod_log(self, namespace, name, container, *, previous, tail_lines, limit_bytes):
+            calls.append((namespace, name, container, previous, tail_lines, limit_bytes))
+            if name == "gone":
+                raise RuntimeError("previous terminated container not found")
+            return VLLM_BAD_FLAG_LOG
+
+    class FakeRuntime:
+        cluster = FakeCluster()
+
+    controller._CRASH_LOGS.clear()
+    first = asyncio.run(controller.crash_log(FakeRuntime(), "team", "judge-0", "vllm", 3))
+    again = asyncio.run(controller.crash_log(FakeRuntime(), "team", "judge-0", "vllm", 3))
+    assert first == again and first.endswith("--swap-space-typo 50")
+    assert calls == [("team", "judge-0", "vllm", True, 20, 16384)]  # the previous run, a bounded tail
+    asyncio.run(controller.crash_log(FakeRuntime(), "team", "judge-0", "vllm", 4))  # a new crash: read again
+    assert len(calls) == 2
+    assert asyncio.run(controller.crash_log(FakeRuntime(), "team", "gone", "vllm", 1)) == ""
+    controller._CRASH_LOGS.clear()
 
 
 def test_judge_phase():

@@ -37,7 +37,9 @@ def test_flags_map_to_the_judgeservers_vllm_arguments():
         "--dtype", "float16", "--port", "8088", "--", "--enforce-eager", "--seed", "1024",
     )  # fmt: skip
     argv = judge.server_argv(judge.vllm_spec(args), args.host, python="python3")
-    assert argv[:3] == ["python3", "-m", "vllm.entrypoints.openai.api_server"]
+    # `vllm serve`, the Deployment's entry point, with the model positional (vLLM refuses --model there)
+    assert argv[:4] == ["python3", "-m", "vllm.entrypoints.cli.main", "serve"]
+    assert argv[4] == "/models/Qwen2.5-VL-72B-Instruct" and "--model" not in argv
     same_as_cluster = vllm_args(
         {
             "model": "/models/Qwen2.5-VL-72B-Instruct",
@@ -51,7 +53,7 @@ def test_flags_map_to_the_judgeservers_vllm_arguments():
         }
     )
     same_as_cluster[same_as_cluster.index("--host") + 1] = "127.0.0.1"
-    assert argv[3:] == same_as_cluster
+    assert argv[4:] == same_as_cluster
     assert value_after(argv, "--tensor-parallel-size") == "8"
     assert value_after(argv, "--max-model-len") == "32768"
     assert json.loads(value_after(argv, "--limit-mm-per-prompt")) == {"image": 5}
@@ -72,9 +74,11 @@ def test_a_judgeserver_manifest_serves_locally_with_the_deployments_arguments():
     ]
     cluster = list(container["args"])
     # The two differences: where the weights are, and where it listens.
-    cluster[cluster.index("--model") + 1] = "/data/Qwen2.5-VL-72B-Instruct"
+    assert container["command"] == ["vllm", "serve"] and argv[3] == "serve"
+    assert cluster[0] == "Qwen/Qwen2.5-VL-72B-Instruct"
+    cluster[0] = "/data/Qwen2.5-VL-72B-Instruct"
     cluster[cluster.index("--host") + 1] = "127.0.0.1"
-    assert argv[3:] == cluster
+    assert argv[4:] == cluster
     assert value_after(argv, "--served-model-name") == "Qwen2.5-VL-72B-Instruct"
     assert judge.served_name(judge.vllm_spec(args)) == "Qwen2.5-VL-72B-Instruct"
 

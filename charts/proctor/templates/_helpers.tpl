@@ -84,6 +84,10 @@ of Jobs (they come from the watch), no pods/exec, no update of specs.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list"]
+# A crash-looping judge's last log lines go into its condition (a bounded tail).
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
 # The per-run default-deny egress NetworkPolicy.
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies"]

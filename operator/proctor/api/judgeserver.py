@@ -16,7 +16,9 @@ from proctor.api.common import (
     Toleration,
 )
 
-DEFAULT_VLLM_IMAGE = "vllm/vllm-openai:v0.11.0"
+# The newest vLLM release when it was set; tests/integration/test_vllm_contract.py checks the commands and
+# requests Proctor sends against this version's vLLM package (and the older ones docs/operations.md lists).
+DEFAULT_VLLM_IMAGE = "vllm/vllm-openai:v0.34.0"
 
 JudgePhase = Literal["Pending", "Loading", "Ready", "Degraded", "Failed"]
 
@@ -26,7 +28,11 @@ class VllmJudge(Model):
 
     model: str = Field(min_length=1, description="model name on the hub, a URI, or a path in modelCachePVC")
     served_model_name: str | None = Field(default=None, description="the name clients send (default: model)")
-    image: str = DEFAULT_VLLM_IMAGE
+    image: str = Field(
+        default=DEFAULT_VLLM_IMAGE,
+        description="the vLLM server image (vllm/vllm-openai or a mirror); commands and requests are "
+        "checked against vLLM 0.11.0 and 0.34.0",
+    )
     tensor_parallel_size: int = Field(default=1, ge=1, le=64)
     gpus: int = Field(default=1, ge=0, le=64, description="GPUs per replica")
     gpu_resource: str = "nvidia.com/gpu"

@@ -118,13 +118,15 @@ def _spec_from_manifest(path: Path, model: str) -> dict[str, Any]:
 
 
 def server_argv(spec: dict[str, Any], host: str, python: str = sys.executable) -> list[str]:
-    """vLLM's OpenAI server with exactly the JudgeServer's arguments, except where it listens."""
+    """`vllm serve` with exactly the JudgeServer's arguments, except where it listens: the entry point
+    the Deployment runs (vLLM's CLI, `vllm.entrypoints.cli.main`), through this Python so that the vLLM
+    installed next to Proctor is the one that serves."""
     from proctor.k8s.judge import vllm_args
 
     args = vllm_args(spec)
     i = args.index("--host")
     args[i + 1] = host  # the Deployment listens on 0.0.0.0 inside its pod; a workstation need not
-    return [python, "-m", "vllm.entrypoints.openai.api_server", *args]
+    return [python, "-m", "vllm.entrypoints.cli.main", "serve", *args]
 
 
 def served_name(spec: dict[str, Any]) -> str:

@@ -17,7 +17,16 @@ from proctor.controllers.runtime import Runtime
 from proctor.k8s.judge import build_deployment, build_service, in_cluster_endpoint
 from proctor.k8s.names import COMPONENT_LABEL, JUDGE_LABEL, SPEC_HASH_ANNOTATION
 from proctor.reconcile.conditions import same_conditions, set_condition
-from proctor.reconcile.judgeserver import CheckResult, judge_phase, pod_problems
+from proctor.reconcile.judgeserver import (
+    LOG_LIMIT_BYTES,
+    LOG_TAIL_LINES,
+    CheckResult,
+    crashed_containers,
+    judge_phase,
+    log_excerpt,
+    pod_problems,
+    with_crash_log,
+)
 
 log = logging.getLogger("proctor.judgeserver")
 
@@ -83,6 +92,34 @@ async def functional_check(
         return CheckResult(False, f"cannot reach {base}: {type(exc).__name__}: {exc}")
 
 
+# (namespace, pod, container, restart count) -> excerpt: one log read per crash, not per reconcile.
+_CRASH_LOGS: dict[tuple[str, str, str, int], str] = {}
+# (namespace, JudgeServer, uid) -> the excerpt last posted as an Event.
+_CRASH_EVENTS: dict[tuple[str, str, str], str] = {}
+
+
+async def crash_log(rt: Runtime, namespace: str, pod: str, container: str, restarts: int) -> str:
+    """The last lines the crashed run of a judge container logged ("" when the log cannot be read)."""
+    key = (namespace, pod, container, restarts)
+    if key not in _CRASH_LOGS:
+        try:
+            text = await rt.cluster.pod_log(
+                namespace,
+                pod,
+                container,
+                previous=True,
+                tail_lines=LOG_TAIL_LINES,
+                limit_bytes=LOG_LIMIT_BYTES,
+            )
+        except Exception as exc:  # no previous run yet, log rotated, RBAC: the condition says the rest
+            log.debug("cannot read the log of %s/%s: %s", namespace, pod, exc)
+            text = ""
+        if len(_CRASH_LOGS) >= 256:
+            _CRASH_LOGS.clear()
+        _CRASH_LOGS[key] = log_excerpt(text or "")
+    return _CRASH_LOGS[key]
+
+
 def served_model(spec: dict[str, Any]) -> str:
     if spec.get("vllm"):
         return spec["vllm"].get("servedModelName") or spec["vllm"]["model"]
@@ -114,6 +151,16 @@ async def reconcile(rt: Runtime, body: dict[str, Any], post_event) -> dict[str, 
             desired = (deployment.get("spec") or {}).get("replicas")
         pods = await rt.cluster.list_pods(namespace, f"{JUDGE_LABEL}={name},{COMPONENT_LABEL}=judge")
         problems = pod_problems(pods)
+        crashed = crashed_containers(pods)
+        if crashed:
+            excerpt = await crash_log(rt, namespace, *crashed[0])
+            problems = with_crash_log(problems, crashed[0][0], excerpt)
+            # An Event with the server's own words, once per different excerpt (not once per restart).
+            if excerpt and _CRASH_EVENTS.get((namespace, name, uid)) != excerpt:
+                if len(_CRASH_EVENTS) >= 256:
+                    _CRASH_EVENTS.clear()
+                _CRASH_EVENTS[(namespace, name, uid)] = excerpt
+                post_event("Warning", "ServerCrashed", f"pod {crashed[0][0]}: last log lines:\n{excerpt}")
         api_key = None
     else:
         endpoint = spec["external"]["baseUrl"]

@@ -34,11 +34,13 @@ def service_name(name: str) -> str:
 
 
 def vllm_args(vllm: dict[str, Any]) -> list[str]:
+    """The arguments of `vllm serve` for a JudgeServer's `spec.vllm`: the model first, positional (vLLM
+    refuses `--model` with `vllm serve`), then the flags. tests/integration/test_vllm_contract.py parses
+    them with the real vLLM's own parser for every vLLM version the docs list."""
     model = vllm["model"]
     if vllm.get("modelCachePvc") and not model.startswith(("/", "hf://", "s3://")) and "/" not in model:
         model = f"{MODEL_CACHE}/{model}"
     args = [
-        "--model",
         model,
         "--served-model-name",
         vllm.get("servedModelName") or vllm["model"],

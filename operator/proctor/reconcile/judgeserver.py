@@ -7,7 +7,8 @@ one-image chat completion returns) must succeed. Conditions carry what the pods 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any
 
 from proctor.reconcile.conditions import Blocker
@@ -57,6 +58,49 @@ def pod_problems(pods: list[dict[str, Any]]) -> list[Blocker]:
                     )
     order = ["OOMKilled", "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "Unschedulable"]
     return sorted(problems.values(), key=lambda b: order.index(b.reason) if b.reason in order else len(order))
+
+
+# A crash-looping judge's condition carries the end of its log (vLLM's own error: an unknown flag, a
+# model that does not exist, too little GPU memory). Read through the API with a bounded tail.
+LOG_TAIL_LINES = 20
+LOG_LIMIT_BYTES = 16 * 1024
+LOG_EXCERPT_CHARS = 1500
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def crashed_containers(pods: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
+    """(pod, container, restart count) of each container waiting in CrashLoopBackOff, the ones to read
+    the previous run's log of."""
+    found = []
+    for pod in pods:
+        name = (pod.get("metadata") or {}).get("name", "?")
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") == "CrashLoopBackOff":
+                found.append((name, container.get("name", ""), int(container.get("restartCount") or 0)))
+    return found
+
+
+def log_excerpt(text: str, lines: int = LOG_TAIL_LINES, max_chars: int = LOG_EXCERPT_CHARS) -> str:
+    """The last `lines` non-blank lines of a log, colour codes and trailing spaces removed, and at most
+    `max_chars` of them (the end is kept: the error is last)."""
+    kept = [line.rstrip() for line in _ANSI.sub("", text).replace("\r\n", "\n").split("\n") if line.strip()]
+    excerpt = "\n".join(kept[-lines:]) if lines > 0 else ""
+    if len(excerpt) > max_chars:
+        excerpt = "…" + excerpt[len(excerpt) - max_chars + 1 :]
+    return excerpt
+
+
+def with_crash_log(problems: list[Blocker], pod: str, excerpt: str) -> list[Blocker]:
+    """The CrashLoopBackOff problem with the crashed pod's last log lines appended to its message."""
+    if not excerpt:
+        return problems
+    return [
+        replace(p, message=f"{p.message}; last log lines of pod {pod}:\n{excerpt}")
+        if p.reason == "CrashLoopBackOff"
+        else p
+        for p in problems
+    ]
 
 
 def judge_phase(
