@@ -39,9 +39,10 @@ def load_cases(directory: str | Path, target: str | None = None) -> list[dict[st
                 raise CaseError(f"{path}: field {key!r} is missing")
         if "answer" not in case:
             raise CaseError(f"{path}: field 'answer' is missing")
-        if case["name"] in names:
-            raise CaseError(f"{path}: name {case['name']!r} is also used by {names[case['name']]}")
-        names[case["name"]] = path
+        key = (case["target"], case["name"])
+        if key in names:
+            raise CaseError(f"{path}: name {case['name']!r} is also used by {names[key]}")
+        names[key] = path
         case["path"] = str(path)
         if target in (None, "all", case["target"]):
             cases.append(case)

@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"proctor selftest: render attacks need the render extra ({exc})", file=sys.stderr)
                 return 2
             where = Path(scratch) / "render"
-            rows += asyncio.run(run_render_cases(render, canary_port=canary.port, scratch=where))
+            rendered = asyncio.run(run_render_cases(render, canary_port=canary.port, scratch=where))
+            rows += [{"tier": "browser", **row} for row in rendered]  # pages run in Chromium's sandbox
         if canary.seen:
             rows.append(
                 {
