@@ -37,7 +37,7 @@ def fake_benchmark(monkeypatch):
 
 
 class FakeProcessor(StageProcessor):
-    """Items say what to do: {"do": "ok" | "raise" | "hang" | "score", "value": n}."""
+    """Items say what to do: {"do": "ok" | "raise" | "hang" | "stall" | "score", "value": n}."""
 
     concurrency = 4
     item_deadline_s = 2.0
@@ -52,6 +52,10 @@ class FakeProcessor(StageProcessor):
             raise RuntimeError(f"boom on {item['id']}")
         if action == "hang":
             await asyncio.sleep(3600)
+        if action == "stall":  # waits on a degraded dependency, saying so, then finishes
+            ctx.note("judge", "retrying: judge HTTP 429 (next call in 1 s)")
+            await asyncio.sleep(1.6)
+            ctx.note("judge", None)
         if action == "needs_extra" and not FakeBench.extra_installed:
             raise ModuleNotFoundError("No module named 'playwright'", name="playwright")
         value = float(item.get("value", 1)) + (upstream.score if upstream and upstream.score else 0)

@@ -105,6 +105,7 @@ class GenerateProcessor(StageProcessor):
             concurrency=self.limit,
             backoff_s=float(self.candidate.get("backoffSeconds", 1.0)),
             outage_s=float(self.candidate.get("outageSeconds", 600.0)),
+            on_state=lambda state: ctx.note("candidate", state),
         )
 
     async def stop(self) -> None:

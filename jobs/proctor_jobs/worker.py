@@ -138,7 +138,17 @@ def run_shard(
                 if on_record:
                     on_record(rec)
 
-            asyncio.run(_process_items(processor, pending, upstream, ctx, record))
+            progress.notes = ctx.notes
+            # Progress is also written on a clock, not only when an item finishes: a stage stalled on
+            # its judge must still show why.
+            stop = threading.Event()
+            ticker = threading.Thread(target=progress.tick, args=(stop,), daemon=True)
+            ticker.start()
+            try:
+                asyncio.run(_process_items(processor, pending, upstream, ctx, record))
+            finally:
+                stop.set()
+                ticker.join()
 
     # Compact: one file per finished shard, in manifest order. Item records stay as the audit trail.
     rows = [existing[item["id"]].to_dict() for item in manifest.items if item["id"] in existing]
@@ -296,6 +306,13 @@ class _ProgressWriter:
         for name, total in previous.get("sums", {}).items():
             metrics.sums[name] = metrics.sums.get(name, 0.0) + total
 
+    notes: dict[str, str] = {}
+
+    def tick(self, stop: threading.Event) -> None:
+        while not stop.wait(max(1.0, self.every_s)):
+            with contextlib.suppress(Exception):  # a store hiccup must not end the ticker
+                self.write()
+
     def write(self, force: bool = False, done: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self.last < self.every_s:
@@ -315,6 +332,7 @@ class _ProgressWriter:
                 "processed": o.processed,
                 "reused": o.reused,
                 "done": done,
+                "note": "; ".join(self.notes.values()) if self.notes else None,
                 "worker": self.worker,
                 "metrics": self.metrics.snapshot(),
                 "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

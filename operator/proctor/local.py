@@ -384,11 +384,13 @@ def _result(run: LocalRun, outcomes: list[ShardOutcome], errors: list[str]) -> R
 def _report_progress(store: Store, plan: Plan, on_progress: ProgressCallback) -> None:
     layout = plan.layout
     for stage in plan.active_stages:
-        totals = {"total": stage.items, "ok": 0, "failed": 0, "skipped": 0, "env_error": 0}
+        totals = {"total": stage.items, "ok": 0, "failed": 0, "skipped": 0, "env_error": 0, "note": ""}
         for index in range(stage.shards):
             progress = store.get_json_or(layout.progress(stage.name, index)) or {}
             if not progress and shard_finished(store, layout, stage.name, index):
                 continue
             for key in ("ok", "failed", "skipped", "env_error"):
                 totals[key] += int(progress.get(key, 0))
+            if progress.get("note") and not progress.get("done") and not totals["note"]:
+                totals["note"] = progress["note"]
         on_progress(stage.name, totals)

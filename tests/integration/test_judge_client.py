@@ -166,3 +166,27 @@ def test_model_is_discovered_when_not_configured(judge_double):
     double = judge_double(model="served-judge")
     result = asyncio.run(complete(client(double.url)))
     assert result.ok and double.requests[0]["model"] == "served-judge"
+
+
+def test_a_degraded_judge_is_reported_while_it_is_retried_and_cleared_when_it_answers(judge_double):
+    """What the progress line shows: retrying after a 429, waiting through an outage, then nothing."""
+    states: list[str | None] = []
+    double = judge_double(fail_rate=1.0, fail_kinds=["429"])
+    c = client(double.url, backoff_s=0.5, on_state=states.append)
+
+    async def scenario():
+        task = asyncio.create_task(complete(c))
+        while not any(s and s.startswith("retrying: judge HTTP 429") for s in states):
+            await asyncio.sleep(0.01)
+        double.configure(fail_rate=0.0)
+        return await task
+
+    result = asyncio.run(scenario())
+    assert result.ok
+    assert states[-1] is None  # cleared by the call that succeeded
+
+    states.clear()
+    down = judge_double()
+    down.stop()
+    asyncio.run(complete(client(down.url, outage_s=1.0, on_state=states.append)))
+    assert any(s and s.startswith("waiting: judge unreachable") for s in states), states

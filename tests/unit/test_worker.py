@@ -107,3 +107,21 @@ def test_a_resumed_run_counts_processed_and_reused_per_stage(fs_store, fake_benc
         "second": {"processed": 3, "reused": 0, "failed": 0},
     }
     assert result.to_json()["stages"] == result.stages
+
+
+def test_a_stalled_stage_says_why_in_its_progress_while_no_item_finishes(fs_store, fake_benchmark):
+    """Progress is written on a clock too, with what the stage waits on; the note goes once it is over."""
+    import threading
+    import time
+
+    _plan(fs_store, [{"id": "a", "do": "stall"}])
+    key = RunLayout(PREFIX).progress("first", 0)
+    worker = threading.Thread(target=run_shard, args=(fs_store, PREFIX, "first", 0))
+    worker.start()
+    notes = set()
+    while worker.is_alive():
+        notes.add((fs_store.get_json_or(key) or {}).get("note"))
+        time.sleep(0.05)
+    worker.join()
+    assert "retrying: judge HTTP 429 (next call in 1 s)" in notes
+    assert fs_store.get_json(key)["note"] is None

@@ -159,6 +159,15 @@ class StageContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("proctor.worker"))
     #: counters and histograms (e.g. judge requests by outcome, their latency) for the operator's metrics
     metrics: ShardMetrics = field(default_factory=ShardMetrics)
+    #: what the stage is waiting on right now, by source (e.g. the judge retrying or unreachable); shown
+    #: in the progress line so a degraded dependency is visible instead of a silent stall
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def note(self, source: str, text: str | None) -> None:
+        if text:
+            self.notes[source] = text
+        else:
+            self.notes.pop(source, None)
 
     def put_evidence(self, item_id: str, name: str, data: bytes, content_type: str | None = None) -> str:
         key = self.layout.evidence(self.manifest.stage, item_id, name)

@@ -38,6 +38,7 @@ class JudgeProcessor(StageProcessor):
             concurrency=self.config.concurrency,
             backoff_s=self.config.backoff_s,
             outage_s=self.config.outage_s,
+            on_state=lambda state: ctx.note("judge", state),
         )
 
     async def stop(self) -> None:

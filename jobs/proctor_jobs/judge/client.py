@@ -131,6 +131,7 @@ class JudgeClient:
         concurrency: int = 32,
         backoff_s: float = 1.0,
         outage_s: float = 600.0,
+        on_state: Callable[[str | None], None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         from openai import AsyncOpenAI
@@ -143,6 +144,8 @@ class JudgeClient:
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.outage_s = outage_s
+        # Told what the client is waiting on (None once a call succeeds), for the progress line.
+        self.on_state = on_state or (lambda state: None)
         self.rng = rng or random.Random()
         self.endpoint: EndpointState = endpoint(self.base_url, concurrency)
         # Retries are ours (bounded, charged, logged): the library must not retry behind our back.
@@ -277,6 +280,7 @@ class JudgeClient:
                     if attempt <= self.max_attempts:
                         await asyncio.sleep(self._delay(attempt - 1) / 4)  # the server is fine; be brief
                     continue
+                self.on_state(None)
                 result.ok, result.text, result.parsed, result.error, result.outcome = (
                     True,
                     text,
@@ -294,6 +298,9 @@ class JudgeClient:
                 if not await self.probe():
                     # The endpoint as a whole is down: this call is not the item's fault.
                     record.charged, record.outcome = False, "endpoint_down"
+                    left = outage_deadline - time.monotonic()
+                    until = time.strftime("%H:%M:%S", time.localtime(time.time() + left))
+                    self.on_state(f"waiting: judge unreachable ({record.error}); trying until {until}")
                     if await self._wait_for_endpoint(outage_deadline):
                         continue
                     result.error = (
@@ -304,7 +311,9 @@ class JudgeClient:
             result.error, result.outcome = record.error, "exhausted"
             attempt += 1
             if attempt <= self.max_attempts:
-                await asyncio.sleep(self._delay(attempt - 1, error))
+                delay = self._delay(attempt - 1, error)
+                self.on_state(f"retrying: judge {record.error} (next call in {delay:.0f} s)")
+                await asyncio.sleep(delay)
         if result.outcome == "unparseable":
             result.error = f"no usable reply in {self.max_attempts} calls: {result.error}"
         elif result.outcome == "exhausted":

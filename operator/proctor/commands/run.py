@@ -119,14 +119,17 @@ def _execute_with_progress(execute, local, workers, console, quiet):
         TextColumn("[red]{task.fields[failed]} failed[/]"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
+        TextColumn("[yellow]{task.fields[note]}[/]"),  # a judge retrying or unreachable, say
     ]
     with Progress(*columns, console=console, transient=False) as progress:
-        bars = {s.name: progress.add_task(s.name, total=s.items, failed=0) for s in local.plan.active_stages}
+        stages = local.plan.active_stages
+        bars = {s.name: progress.add_task(s.name, total=s.items, failed=0, note="") for s in stages}
 
         def on_progress(stage: str, totals: dict) -> None:
             failed = totals["failed"] + totals.get("env_error", 0)
             done = totals["ok"] + totals["skipped"] + failed
-            progress.update(bars[stage], completed=min(done, totals["total"]), failed=failed)
+            note = (totals.get("note") or "")[:80]
+            progress.update(bars[stage], completed=min(done, totals["total"]), failed=failed, note=note)
 
         return execute(local, workers, on_progress=on_progress)
 
