@@ -48,6 +48,10 @@ class OperatorConfig:
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: list[dict[str, Any]] = field(default_factory=list)
     run_as_user: int = 10001
+    #: the seccomp profile of worker pods. RuntimeDefault forbids the user namespaces the sandbox's
+    #: `userns` tier needs; a Localhost profile that allows them is shipped with the chart
+    #: (docs/security.md)
+    worker_seccomp_profile: dict[str, Any] = field(default_factory=lambda: {"type": "RuntimeDefault"})
     #: how a per-item Job asking for a GPU (ArtEvalBench `gpu: true`) is placed
     gpu_resource: str = "nvidia.com/gpu"
     gpu_node_selector: dict[str, str] = field(default_factory=dict)
@@ -94,6 +98,7 @@ class OperatorConfig:
             node_selector=_env_json("PROCTOR_WORKER_NODE_SELECTOR", {}),
             tolerations=_env_json("PROCTOR_WORKER_TOLERATIONS", []),
             run_as_user=int(os.environ.get("PROCTOR_WORKER_RUN_AS_USER", base.run_as_user)),
+            worker_seccomp_profile=_env_json("PROCTOR_WORKER_SECCOMP_PROFILE", base.worker_seccomp_profile),
             gpu_resource=os.environ.get("PROCTOR_GPU_RESOURCE", base.gpu_resource),
             gpu_node_selector=_env_json("PROCTOR_GPU_NODE_SELECTOR", {}),
             gpu_tolerations=_env_json("PROCTOR_GPU_TOLERATIONS", base.gpu_tolerations),

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -331,3 +332,108 @@ def test_a_worker_pod_as_the_operator_builds_it_is_hardened_on_the_real_node(k8s
         assert report["sandbox_tier"]
     finally:
         k8s.kubectl("delete", "pod", name, "-n", "default", "--grace-period=1", "--wait=false", check=False)
+
+
+# ---- the sandbox tier a worker pod really gets ----------------------------------------------------
+
+TIER_PROBE = """
+import json, os, pathlib, sys, tempfile
+from proctor_jobs.oracle import isolation
+from proctor_jobs.benchmarks.humanevalv import require_tier
+scratch = pathlib.Path(tempfile.mkdtemp())
+report = {"tier": isolation.probe_tier(scratch / "probe")}
+try:
+    require_tier(report["tier"], "userns")  # what a HumanEval-V shard does with the default minIsolation
+    report["refused"] = None
+except RuntimeError as exc:
+    report["refused"] = str(exc)[:200]
+if report["tier"] != "none" and "--suite" in sys.argv:
+    import contextlib, io
+    from proctor_jobs.selftest.cli import main
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        report["exit"] = main(["--cases", "/cases", "--target", "oracle", "--json"])
+    rows = json.loads(out.getvalue().strip().splitlines()[-1])
+    report["tiers"] = sorted({r["tier"] for r in rows})
+    report["checks"] = len(rows)
+    report["escaped"] = [r["attack"] for r in rows if r["escaped"]]
+pathlib.Path("/dev/termination-log").write_text(json.dumps(report)[:4000])
+print(json.dumps(report))
+"""
+
+
+def _run_worker_pod(k8s, node: str, seccomp: dict, args: list[str], volumes=(), mounts=(), timeout=420):
+    """A worker pod as the operator builds it (oracle stage), with `seccomp`, running TIER_PROBE."""
+    from proctor.config import OperatorConfig
+    from proctor.k8s.jobs import WorkerContext, build_stage_job
+    from proctor.local import load_run_manifests
+
+    evalrun, _ = load_run_manifests(EXAMPLES / "humanevalv/evalrun.yaml")
+    config = OperatorConfig(worker_seccomp_profile=seccomp)
+    ctx = WorkerContext("default", "tier", "uid-1", evalrun.spec.dump(), "runs/x", "s3://b/p", config)
+    spec = build_stage_job(ctx, "oracle", "oracle", 1)["spec"]["template"]["spec"]
+    [container] = spec["containers"]
+    command = ["python", "-c", TIER_PROBE]
+    container.update(image=WORKER, imagePullPolicy="Never", command=command, args=args)
+    container["volumeMounts"] += list(mounts)
+    spec["volumes"] += list(volumes)
+    spec["nodeName"] = node
+    spec.setdefault("tolerations", []).append({"key": "proctor.dev/real-node", "operator": "Exists"})
+    name = f"tier-{uuid.uuid4().hex[:6]}"
+    meta = {"name": name, "namespace": "default"}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+    k8s.kubectl("apply", "-f", "-", input=json.dumps(pod))
+    try:
+        deadline, got = time.monotonic() + timeout, {}
+        while time.monotonic() < deadline:
+            got = json.loads(k8s.kubectl("get", "pod", name, "-n", "default", "-o", "json").stdout)
+            if got["status"].get("phase") in ("Succeeded", "Failed"):
+                break
+            time.sleep(2)
+        assert got["status"].get("phase") == "Succeeded", json.dumps(got.get("status"), indent=1)[-3000:]
+        terminated = got["status"]["containerStatuses"][0]["state"]["terminated"]
+        return json.loads(terminated["message"])
+    finally:
+        k8s.kubectl("delete", "pod", name, "-n", "default", "--grace-period=1", "--wait=false", check=False)
+
+
+def test_a_default_worker_pod_gets_no_sandbox_namespaces_and_its_run_is_refused(k8s, real_node):
+    """RuntimeDefault seccomp forbids user namespaces: the sandbox can only reach `none`, and a
+    HumanEval-V shard with the default minIsolation refuses to run rather than run answers unconfined."""
+    require_image(WORKER)
+    report = _run_worker_pod(k8s, real_node, {"type": "RuntimeDefault"}, [])
+    print("default worker pod on the real node:", report)
+    assert report["tier"] == "none"
+    assert report["refused"] and report["refused"].startswith("isolation_below_minimum")
+
+
+def test_with_the_charts_seccomp_profile_the_hostile_suite_holds_in_a_real_pod(
+    k8s, real_node, proctor_env_dir
+):
+    """The chart's Localhost profile (files/seccomp/proctor-sandbox.json) gives worker pods — still
+    non-root, no capabilities, read-only root — the `userns` tier; the hostile suite runs inside the
+    pod on the real kubelet + containerd + runc and nothing escapes."""
+    require_image(WORKER)
+    profile = REPO / "charts/proctor/files/seccomp/proctor-sandbox.json"
+    seccomp_root = proctor_env_dir / "realnode" / "kubelet" / "seccomp" / "proctor"
+    seccomp_root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(profile, seccomp_root / "sandbox.json")
+    cases = Path(tempfile.mkdtemp(prefix="proctor-cases-", dir="/tmp"))
+    try:
+        shutil.copytree(REPO / "tests/hostile/oracle", cases / "oracle")
+        for path in [cases, *cases.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        report = _run_worker_pod(
+            k8s,
+            real_node,
+            {"type": "Localhost", "localhostProfile": "proctor/sandbox.json"},
+            ["--suite"],
+            volumes=[{"name": "cases", "hostPath": {"path": str(cases), "type": "Directory"}}],
+            mounts=[{"name": "cases", "mountPath": "/cases", "readOnly": True}],
+        )
+    finally:
+        shutil.rmtree(cases, ignore_errors=True)
+    print("worker pod with the chart's seccomp profile:", report)
+    assert report["tier"] == "userns" and report["refused"] is None
+    assert report["tiers"] == ["userns"] and report["checks"] >= 20
+    assert report["escaped"] == [] and report["exit"] == 0

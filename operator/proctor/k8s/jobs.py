@@ -86,7 +86,7 @@ def _pod_security(ctx: WorkerContext, privileged: bool) -> tuple[dict, dict]:
         "runAsUser": ctx.config.run_as_user,
         "runAsGroup": ctx.config.run_as_user,
         "fsGroup": ctx.config.run_as_user,
-        "seccompProfile": {"type": "RuntimeDefault"},
+        "seccompProfile": dict(ctx.config.worker_seccomp_profile),
     }
     container = {
         "allowPrivilegeEscalation": False,
