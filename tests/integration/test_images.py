@@ -357,6 +357,7 @@ if report["tier"] != "none" and "--suite" in sys.argv:
     report["tiers"] = sorted({r["tier"] for r in rows})
     report["checks"] = len(rows)
     report["escaped"] = [r["attack"] for r in rows if r["escaped"]]
+    report["why"] = [(r["attack"], r["outcome"][:150], r["detail"][:150]) for r in rows if r["escaped"]][:4]
 pathlib.Path("/dev/termination-log").write_text(json.dumps(report)[:4000])
 print(json.dumps(report))
 """
