@@ -149,31 +149,21 @@ def test_the_operator_image_runs_as_non_root_on_a_read_only_root_and_answers_hea
 def plan_one(example: str, item_id: str, store_dir: Path):
     """The example's EvalRun planned with one of its items only, into a filesystem store."""
     from proctor.inputs import store_bundle
-    from proctor.local import LocalResolver, load_run_manifests
+    from proctor.local import resolve
     from proctor.plan import plan_run, write_plan
     from proctor_jobs.benchmarks import get_benchmark
     from proctor_jobs.store import open_store
 
     path = EXAMPLES / example
-    evalrun, context = load_run_manifests(path)
-    spec = evalrun.spec.dump()
-    resolver = LocalResolver(context, path.parent)
+    resolved = resolve(path)  # what `proctor run` reads: the file, then the neighbours it names
     store = open_store(str(store_dir))
-    benchmark = resolver.bundle(evalrun.spec.benchmark, "benchmark", "spec.benchmark")
-    answers = None
-    if evalrun.spec.answers:
-        answers = resolver.bundle(evalrun.spec.answers, "answers", "spec.answers")
-    inputs = {"benchmark": benchmark.sha256}
-    for bundle in (benchmark, answers):
-        if bundle is not None:
-            store_bundle(store, bundle)
-    if answers is not None:
-        inputs["answers"] = answers.sha256
-    adapter = get_benchmark(benchmark.format)
-    items, _ = adapter.work_items(benchmark.records, answers.records if answers else None, spec)
-    items = [item for item in items if item["id"] == item_id]
+    for bundle in resolved.bundles.values():
+        store_bundle(store, bundle)
+    items = [item for item in resolved.items if item["id"] == item_id]
     assert len(items) == 1, f"{item_id} is not an item of {example}"
-    plan, manifests = plan_run(adapter, spec, items, f"runs/smoke/{path.parent.name}/u1", inputs, [])
+    adapter = get_benchmark(resolved.benchmark)
+    prefix = f"runs/smoke/{path.parent.name}/u1"
+    plan, manifests = plan_run(adapter, resolved.spec, items, prefix, resolved.inputs, [])
     write_plan(store, plan, manifests, items)
     return plan
 

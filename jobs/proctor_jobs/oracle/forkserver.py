@@ -327,6 +327,8 @@ def _harness_child(req: dict, channel: int, verdict_fd: int, wall: float) -> Non
         view = memoryview(data)
         while view:
             view = view[os.write(verdict_fd, view) :]
+    except BrokenPipeError:
+        code = 70  # the front server is gone (the worker stopped): nobody is left to tell
     except BaseException:
         code = 70
         with contextlib.suppress(Exception):
