@@ -560,7 +560,7 @@ class Zygote:
         self.budgets.close()
 
 
-def _enter_own_namespaces() -> None:
+def _enter_own_namespaces(proc_fd: int) -> None:
     """User-namespace tier: every program shares the zygote's uid, so give it a user namespace of its
     own (no capability over the zygote's mounts or processes: it cannot remount the read-only root or
     ptrace a neighbour) and a PID namespace of its own (it cannot name, signal or trace another
@@ -568,9 +568,7 @@ def _enter_own_namespaces() -> None:
     uid, gid = os.getuid(), os.getgid()
     linux.set_dumpable(True)  # a non-dumpable process cannot write its own uid_map
     linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWPID)
-    Path("/proc/self/setgroups").write_text("deny")
-    Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
-    Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+    isolation.write_id_maps(uid, gid, proc_fd)
     linux.set_dumpable(False)
     pid = os.fork()
     if pid == 0:
@@ -593,11 +591,14 @@ def _become_candidate(req, paths, tier, stdout, stderr, channel, budget) -> None
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(channel, candidate.CHANNEL_FD)
-        _close_fds_except({0, 1, 2, candidate.CHANNEL_FD})
+        proc_fd = isolation.outer_proc_fd()  # >= 100: never the channel's number
+        _close_fds_except({0, 1, 2, candidate.CHANNEL_FD, proc_fd})
         os.setsid()
         budget.enter()
         if tier == "userns":
-            _enter_own_namespaces()
+            _enter_own_namespaces(proc_fd)
+        if proc_fd >= 0:
+            os.close(proc_fd)  # before any of the answer's code runs
         isolation.confine_program(req, paths, tier, filesystem=False)
         if req["mode"] == "exec":
             os.close(candidate.CHANNEL_FD)

@@ -17,6 +17,7 @@ Every result names its tier, so a weaker run is visible rather than silent.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import resource
 import signal
@@ -90,6 +91,28 @@ def enter_namespaces(tier: str, network: bool, strict: bool = False) -> str:
         if strict:
             raise
         return "none"
+
+
+_OUTER_PROC_FD = -1
+
+
+def outer_proc_fd() -> int:
+    """The container's /proc, when the private root has none of its own (else -1)."""
+    return _OUTER_PROC_FD
+
+
+def write_id_maps(uid: int, gid: int, proc_fd: int = -1) -> None:
+    """Map `uid`/`gid` to themselves in the user namespace just entered (through `proc_fd` when this
+    mount namespace has no /proc)."""
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        if proc_fd >= 0:
+            fd = os.open(f"self/{name}", os.O_WRONLY, dir_fd=proc_fd)
+        else:
+            fd = os.open(f"/proc/self/{name}", os.O_WRONLY)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
 
 
 def describe(tier: str, network: bool, private_root: bool = False) -> list[str]:
@@ -288,7 +311,12 @@ def build_private_root(jail: Path, writable: list[str], readable: list[str]) -> 
     try:
         linux.mount("proc", str(jail / "proc"), "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
     except PermissionError:
-        pass
+        # Keep a handle on the container's /proc for this server only: its programs write their own
+        # uid_map through it (`write_id_maps`) and close it before they run anything.
+        global _OUTER_PROC_FD
+        handle = os.open("/proc", os.O_PATH | os.O_DIRECTORY)
+        _OUTER_PROC_FD = fcntl.fcntl(handle, fcntl.F_DUPFD_CLOEXEC, 100)
+        os.close(handle)
     shm_flags = linux.MS_NOSUID | linux.MS_NODEV
     linux.mount("tmpfs", str(jail / "dev/shm"), "tmpfs", shm_flags, "size=64m,mode=1777")
     linux.pivot_root(str(jail), str(jail / ".old"))
