@@ -189,7 +189,8 @@ def run_worker_stage(tmp_path: Path, example: str, item_id: str, stage: str, tim
     print(f"{example} {stage} {item_id}: {time.monotonic() - started:.1f} s, {outcome}")
     store = FilesystemStore(scratch / "store")
     record = load_shard_records(store, plan.layout, stage, 0)[item_id]
-    assert outcome["counts"] == {"ok": 1, "failed": 0, "skipped": 0, "env_error": 0}, (record.reason, record.data)
+    expected = {"ok": 1, "failed": 0, "skipped": 0, "env_error": 0}
+    assert outcome["counts"] == expected, (record.reason, record.data)
     return record, store, done
 
 
