@@ -282,47 +282,20 @@ def test_a_worker_pod_as_the_operator_builds_it_is_hardened_on_the_real_node(k8s
     """The render stage's Job pod template from the operator's own builder, run by the real kubelet,
     containerd and runc in the worker image: the hardening the template asks for holds inside."""
     from proctor.config import OperatorConfig
-    from proctor.k8s.jobs import WorkerContext, build_stage_job
-    from proctor.local import load_run_manifests
+
 
     require_image(WORKER)
-    evalrun, _ = load_run_manifests(EXAMPLES / "artifactsbench/evalrun.yaml")
-    ctx = WorkerContext(
-        "default", "hardening", "uid-1", evalrun.spec.dump(), "runs/x", "s3://b/p", OperatorConfig()
+    report = run_worker_pod(
+        k8s, real_node, HARDENING_PROBE, example="artifactsbench/evalrun.yaml", stage="render", timeout=120
     )
-    template = build_stage_job(ctx, "render", "render", 1)["spec"]["template"]
-    spec = template["spec"]
-    [container] = spec["containers"]
-    container.update(
-        image=WORKER, imagePullPolicy="Never", command=["python", "-c", HARDENING_PROBE], args=[]
-    )
-    spec["nodeName"] = real_node
-    spec.setdefault("tolerations", []).append({"key": "proctor.dev/real-node", "operator": "Exists"})
-    name = f"hardening-{uuid.uuid4().hex[:6]}"
-    meta = {"name": name, "namespace": "default"}
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
-    k8s.kubectl("apply", "-f", "-", input=json.dumps(pod))
-    try:
-        deadline, phase = time.monotonic() + 120, ""
-        while time.monotonic() < deadline:
-            got = json.loads(k8s.kubectl("get", "pod", name, "-n", "default", "-o", "json").stdout)
-            phase = got["status"].get("phase", "")
-            if phase in ("Succeeded", "Failed"):
-                break
-            time.sleep(1)
-        assert phase == "Succeeded", json.dumps(got["status"], indent=1)[-3000:]
-        terminated = got["status"]["containerStatuses"][0]["state"]["terminated"]
-        report = json.loads(terminated["message"])
-        print("inside the pod on the real node:", report)
-        uid = OperatorConfig().run_as_user
-        assert (report["uid"], report["gid"]) == (uid, uid) and uid in report["groups"]  # fsGroup
-        assert report["seccomp"] == "2"  # RuntimeDefault: a seccomp filter
-        assert report["cap_eff"] == "0000000000000000" and report["no_new_privs"] == "1"
-        assert report["root"] == "Read-only file system"
-        assert report["scratch"] == "/scratch/probe" and report["token"] is False
-        assert report["sandbox_tier"]
-    finally:
-        k8s.kubectl("delete", "pod", name, "-n", "default", "--grace-period=1", "--wait=false", check=False)
+    print("inside the pod on the real node:", report)
+    uid = OperatorConfig().run_as_user
+    assert (report["uid"], report["gid"]) == (uid, uid) and uid in report["groups"]  # fsGroup
+    assert report["seccomp"] == "2"  # RuntimeDefault: a seccomp filter
+    assert report["cap_eff"] == "0000000000000000" and report["no_new_privs"] == "1"
+    assert report["root"] == "Read-only file system"
+    assert report["scratch"] == "/scratch/probe" and report["token"] is False
+    assert report["sandbox_tier"]
 
 
 # ---- the sandbox tier a worker pod really gets ----------------------------------------------------
@@ -354,24 +327,38 @@ print(json.dumps(report))
 """
 
 
-def _run_worker_pod(k8s, node: str, seccomp: dict, args: list[str], volumes=(), mounts=(), timeout=420):
-    """A worker pod as the operator builds it (oracle stage), with `seccomp`, running TIER_PROBE."""
+def run_worker_pod(
+    k8s,
+    node: str,
+    script: str,
+    *,
+    example: str = "humanevalv/evalrun.yaml",
+    stage: str = "oracle",
+    seccomp: dict | None = None,
+    args: list[str] | None = None,
+    volumes=(),
+    mounts=(),
+    timeout: float = 420,
+) -> dict:
+    """A worker pod exactly as the operator builds it for `stage` of `example` (optionally with another
+    seccomp profile), on the real node, running `script`; returns the JSON it left as its termination
+    message."""
     from proctor.config import OperatorConfig
     from proctor.k8s.jobs import WorkerContext, build_stage_job
     from proctor.local import load_run_manifests
 
-    evalrun, _ = load_run_manifests(EXAMPLES / "humanevalv/evalrun.yaml")
-    config = OperatorConfig(worker_seccomp_profile=seccomp)
-    ctx = WorkerContext("default", "tier", "uid-1", evalrun.spec.dump(), "runs/x", "s3://b/p", config)
-    spec = build_stage_job(ctx, "oracle", "oracle", 1)["spec"]["template"]["spec"]
+    evalrun, _ = load_run_manifests(EXAMPLES / example)
+    config = OperatorConfig(**({"worker_seccomp_profile": seccomp} if seccomp else {}))
+    ctx = WorkerContext("default", "probe", "uid-1", evalrun.spec.dump(), "runs/x", "s3://b/p", config)
+    spec = build_stage_job(ctx, stage, stage, 1)["spec"]["template"]["spec"]
     [container] = spec["containers"]
-    command = ["python", "-c", TIER_PROBE]
-    container.update(image=WORKER, imagePullPolicy="Never", command=command, args=args)
+    command = ["python", "-c", script]
+    container.update(image=WORKER, imagePullPolicy="Never", command=command, args=list(args or []))
     container["volumeMounts"] += list(mounts)
     spec["volumes"] += list(volumes)
     spec["nodeName"] = node
     spec.setdefault("tolerations", []).append({"key": "proctor.dev/real-node", "operator": "Exists"})
-    name = f"tier-{uuid.uuid4().hex[:6]}"
+    name = f"probe-{uuid.uuid4().hex[:6]}"
     meta = {"name": name, "namespace": "default"}
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
     k8s.kubectl("apply", "-f", "-", input=json.dumps(pod))
@@ -381,7 +368,7 @@ def _run_worker_pod(k8s, node: str, seccomp: dict, args: list[str], volumes=(), 
             got = json.loads(k8s.kubectl("get", "pod", name, "-n", "default", "-o", "json").stdout)
             if got["status"].get("phase") in ("Succeeded", "Failed"):
                 break
-            time.sleep(2)
+            time.sleep(1)
         assert got["status"].get("phase") == "Succeeded", json.dumps(got.get("status"), indent=1)[-3000:]
         terminated = got["status"]["containerStatuses"][0]["state"]["terminated"]
         return json.loads(terminated["message"])
@@ -393,7 +380,7 @@ def test_a_default_worker_pod_gets_no_sandbox_namespaces_and_its_run_is_refused(
     """RuntimeDefault seccomp forbids user namespaces: the sandbox can only reach `none`, and a
     HumanEval-V shard with the default minIsolation refuses to run rather than run answers unconfined."""
     require_image(WORKER)
-    report = _run_worker_pod(k8s, real_node, {"type": "RuntimeDefault"}, [])
+    report = run_worker_pod(k8s, real_node, TIER_PROBE, seccomp={"type": "RuntimeDefault"})
     print("default worker pod on the real node:", report)
     assert report["tier"] == "none"
     assert report["refused"] and report["refused"].startswith("isolation_below_minimum")
@@ -415,11 +402,12 @@ def test_with_the_charts_seccomp_profile_the_hostile_suite_holds_in_a_real_pod(
         shutil.copytree(REPO / "tests/hostile/oracle", cases / "oracle")
         for path in [cases, *cases.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
-        report = _run_worker_pod(
+        report = run_worker_pod(
             k8s,
             real_node,
-            {"type": "Localhost", "localhostProfile": "proctor/sandbox.json"},
-            ["--suite"],
+            TIER_PROBE,
+            seccomp={"type": "Localhost", "localhostProfile": "proctor/sandbox.json"},
+            args=["--suite"],
             volumes=[{"name": "cases", "hostPath": {"path": str(cases), "type": "Directory"}}],
             mounts=[{"name": "cases", "mountPath": "/cases", "readOnly": True}],
         )
