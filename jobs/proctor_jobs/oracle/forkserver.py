@@ -71,9 +71,18 @@ def main() -> None:
         # program of the same uid. (Only now: a non-dumpable process cannot write its uid_map, which the
         # probe and the zygote need.)
         linux.set_not_dumpable()
-        FrontServer(base, front, pid).serve()
+        _until_the_worker_leaves(FrontServer(base, front, pid).serve)
     else:
-        IsolatedServer(base, tier, hide).serve()
+        _until_the_worker_leaves(IsolatedServer(base, tier, hide).serve)
+
+
+def _until_the_worker_leaves(serve) -> None:
+    """Serve; a worker that went away (Ctrl-C, kill) while a reply was on its way is a normal end,
+    not a traceback on its terminal."""
+    try:
+        serve()
+    except (BrokenPipeError, ConnectionResetError):
+        os._exit(0)
 
 
 def _zygote_main(sock: socket.socket, base: Path, tier: str, hide: list[str]) -> None:
@@ -89,6 +98,8 @@ def _zygote_main(sock: socket.socket, base: Path, tier: str, hide: list[str]) ->
         linux.set_not_dumpable()  # its programs inherit this: no reading each other's memory
         isolation.install_base_env()
         Zygote(base, tier, sock, budgets).serve()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the front server is gone (the worker stopped): its programs die with this process
     except BaseException:
         with contextlib.suppress(Exception):
             os.write(2, f"sandbox zygote failed:\n{traceback.format_exc()}".encode())
