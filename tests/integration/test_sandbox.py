@@ -164,3 +164,21 @@ async def test_many_programs_in_parallel_all_come_back(sandbox):
         *(sandbox.run_python(f"assert {i} * 2 == {2 * i}", LIMITS) for i in range(40))
     )
     assert all(r.ok for r in results)
+
+
+async def test_a_test_script_that_never_ends_costs_its_harness_worker_not_its_neighbours(sandbox):
+    """The harness workers are reused across programs; one stuck in a test that loops on its own is
+    killed at the backstop (the program's wall time + 10 s), its program recorded, the rest unharmed."""
+    import asyncio
+
+    answer = "def double(x):\n    return 2 * x\n"
+    stuck = sandbox.run_test(answer, "while True:\n    pass\n", "double", SandboxLimits(wall_seconds=1))
+    neighbours = [
+        sandbox.run_test(answer, f"assert double({i}) == {2 * i}\n", "double", LIMITS) for i in range(6)
+    ]
+    stuck_result, *others = await asyncio.gather(stuck, *neighbours)
+    assert not stuck_result.ok
+    assert "without a verdict" in stuck_result.verdict.get("harness_error", "")
+    assert all(r.ok for r in others), [r.reason for r in others]
+    after = await sandbox.run_test(answer, "assert double(21) == 42\n", "double", LIMITS)
+    assert after.ok, after.reason

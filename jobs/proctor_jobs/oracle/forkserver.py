@@ -10,7 +10,9 @@ Two modes:
 - ``shared`` (the fast path, for programs that need only a scratch directory): the server enters
   its namespaces once at start-up — it becomes PID 1 of a new PID namespace with no network and a
   read-only filesystem except its base directory — and per program forks one child that drops to a
-  uid of its own (root tier), applies resource limits and runs. One fork per program.
+  uid of its own (root tier), applies resource limits and runs. One fork per program; a front
+  server outside the namespaces hands each program's channel to a reused harness worker
+  (`harness_pool`) that sends the code and runs the test.
 - ``isolated`` (for commands with their own working directory or extra readable paths, e.g. an
   artifact's evaluator): per program a supervisor child unshares fresh namespaces and forks the
   program as PID 1 of them, so killing it kills everything it spawned.
@@ -21,6 +23,7 @@ Protocol: one JSON object per line on stdin (requests) and stdout (responses), m
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -36,7 +39,8 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from proctor_jobs.oracle import candidate, harness, isolation, linux, wire
+from proctor_jobs.oracle import candidate, harness_pool, isolation, linux, wire
+from proctor_jobs.oracle.harness_pool import HarnessWorker
 
 _TAIL = 16 * 1024
 _UID_SLOTS = 256
@@ -76,6 +80,13 @@ def main() -> None:
         _until_the_worker_leaves(IsolatedServer(base, tier, hide).serve)
 
 
+def _freeze_heap() -> None:
+    """Before serving forks: move everything loaded so far out of the collector's reach, so a forked
+    child's collections never walk (and copy-on-write) the server's heap page by page."""
+    gc.collect()
+    gc.freeze()
+
+
 def _until_the_worker_leaves(serve) -> None:
     """Serve; a worker that went away (Ctrl-C, kill) while a reply was on its way is a normal end,
     not a traceback on its terminal."""
@@ -93,7 +104,7 @@ def _zygote_main(sock: socket.socket, base: Path, tier: str, hide: list[str]) ->
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)
-        _close_fds_except({0, 1, 2, sock.fileno()})
+        linux.close_fds_except({0, 1, 2, sock.fileno()})
         tier, budgets = _enter_shared_namespaces(tier, base, hide)
         linux.set_not_dumpable()  # its programs inherit this: no reading each other's memory
         isolation.install_base_env()
@@ -106,9 +117,7 @@ def _zygote_main(sock: socket.socket, base: Path, tier: str, hide: list[str]) ->
     os._exit(0)
 
 
-def _enter_shared_namespaces(
-    tier: str, base: Path, hide: list[str]
-) -> tuple[str, isolation.BudgetFactory]:
+def _enter_shared_namespaces(tier: str, base: Path, hide: list[str]) -> tuple[str, isolation.BudgetFactory]:
     """Confine the server once: new namespaces, then become their PID 1. Returns the tier reached and
     the budget factory (made before the private root, which keeps only its own cgroup folders)."""
     name = f"z{os.getpid()}-{random.randrange(1 << 30)}"
@@ -131,17 +140,6 @@ def _enter_shared_namespaces(
         base.parent / f".root-{base.name}", writable=[str(base), *map(str, budgets.dirs)], readable=[]
     )
     return tier, budgets
-
-
-def _close_fds_except(keep: set[int]) -> None:
-    """Close every descriptor not in `keep`: a program must inherit nothing of its server's."""
-    limit = os.sysconf("SC_OPEN_MAX")
-    low = 0
-    for fd in sorted(keep):
-        if fd > low:
-            os.closerange(low, fd)
-        low = fd + 1
-    os.closerange(low, limit)
 
 
 class RequestReader:
@@ -178,10 +176,7 @@ def _send_line(message: dict) -> None:
 @dataclass
 class _Pending:
     req: dict
-    harness_pid: int | None
-    verdict_fd: int | None
-    backstop: float
-    verdict_bytes: bytes = b""
+    worker: HarnessWorker | None = None
     verdict: dict | None = None
     report: dict | None = None
 
@@ -190,9 +185,9 @@ class FrontServer:
     """The trusted side of the shared sandbox: talks to the worker, decides verdicts.
 
     Per program it hands the zygote one end of a socket pair (the zygote forks the confined program
-    on it) and forks a harness child on the other end, which sends the program its code and — in
-    `harness` mode — runs the task's test script against it over plain data. The program never sees
-    this process, its descriptors or the harness's; see docs/security.md.
+    on it) and a harness worker the other end (`harness_pool`): the worker sends the program its code
+    and — in `harness` mode — runs the task's test script against it over plain data. The program
+    never sees this process, its descriptors or the harness's; see docs/security.md.
     """
 
     def __init__(self, base: Path, zygote: socket.socket, zygote_pid: int) -> None:
@@ -200,20 +195,25 @@ class FrontServer:
         self.zygote, self.zygote_pid = zygote, zygote_pid
         self.reader = RequestReader(sys.stdin.fileno())
         self.pending: dict[int, _Pending] = {}
-        self.by_fd: dict[int, int] = {}
+        self.workers: dict[int, HarnessWorker] = {}  # by fd
+        self.idle: list[HarnessWorker] = []
         hello = json.loads(self.zygote.recv(65536) or b"{}")
         if not hello.get("ready"):
             _send_line({"id": None, "ready": False, "error": "the sandbox zygote failed to start"})
             os._exit(1)
         self.tier = hello["tier"]
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _freeze_heap()
+        # Forked before any request is read, so a worker's memory holds no other program's code or test.
+        for _ in range(len(os.sched_getaffinity(0))):
+            self._new_worker()
         _send_line({"id": None, "ready": True, "tier": self.tier, "mode": "shared"})
 
     def serve(self) -> None:
         stdin = self.reader.fd
         zygote = self.zygote.fileno()
         while True:
-            ready, _, _ = select.select([stdin, zygote, *self.by_fd], [], [], 0.5)
+            ready, _, _ = select.select([stdin, zygote, *self.workers], [], [], 0.5)
             for fd in ready:
                 if fd == stdin:
                     requests = self.reader.read()
@@ -232,8 +232,8 @@ class FrontServer:
                     if entry:
                         entry.report = report
                         self._maybe_finish(entry)
-                else:
-                    self._read_verdict(fd)
+                elif fd in self.workers:
+                    self._read_verdict(self.workers[fd])
             self._enforce_backstops()
 
     def _start(self, req: dict) -> None:
@@ -247,38 +247,61 @@ class FrontServer:
             socket.send_fds(self.zygote, [json.dumps(control).encode()], [theirs.fileno()])
         finally:
             theirs.close()
-        wall = float(req["limits"]["wall_seconds"])
-        entry = _Pending(req, None, None, time.monotonic() + wall + 10.0)
+        entry = _Pending(req)
+        self.pending[rid] = entry
         if req["mode"] == "exec":
             mine.close()
             entry.verdict = {}
-        else:
-            read_fd, write_fd = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                _harness_child(req, mine.fileno(), write_fd, wall)
-            os.close(write_fd)
-            mine.close()
-            entry.harness_pid, entry.verdict_fd = pid, read_fd
-            self.by_fd[read_fd] = rid
-        self.pending[rid] = entry
-
-    def _read_verdict(self, fd: int) -> None:
-        entry = self.pending[self.by_fd[fd]]
-        chunk = os.read(fd, 65536)
-        if chunk:
-            entry.verdict_bytes += chunk
             return
-        os.close(fd)
-        del self.by_fd[fd]
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(entry.harness_pid, 0)
+        backstop = time.monotonic() + float(req["limits"]["wall_seconds"]) + 10.0
         try:
-            entry.verdict = json.loads(entry.verdict_bytes or b"{}")
-        except ValueError:
-            entry.verdict = {}
-        if not entry.verdict:
-            entry.verdict = {"passed": False, "harness_error": "the harness exited without a verdict"}
+            entry.worker = self._assign(rid, harness_pool.job_for(req), mine.fileno(), backstop)
+        finally:
+            mine.close()
+        if entry.worker is None:
+            self._decided(entry, {"passed": False, "harness_error": "no harness worker could take it"})
+
+    def _assign(self, rid: int, job: dict, channel: int, backstop: float) -> HarnessWorker | None:
+        for _ in range(2):  # an idle worker that died since its last job is replaced once
+            worker = self.idle.pop() if self.idle else self._new_worker(idle=False)
+            try:
+                worker.assign(rid, job, channel, backstop)
+                return worker
+            except (OSError, wire.WireError):
+                self._retire(worker)
+        return None
+
+    def _new_worker(self, idle: bool = True) -> HarnessWorker:
+        worker = HarnessWorker()
+        self.workers[worker.fileno()] = worker
+        if idle:
+            self.idle.append(worker)
+        return worker
+
+    def _retire(self, worker: HarnessWorker) -> None:
+        self.workers.pop(worker.fileno(), None)
+        with contextlib.suppress(ValueError):
+            self.idle.remove(worker)
+        worker.stop()
+
+    def _read_verdict(self, worker: HarnessWorker) -> None:
+        reply = worker.read_reply()
+        entry = self.pending.get(worker.request_id) if worker.request_id is not None else None
+        worker.request_id = None
+        if reply is None or reply.get("retiring"):
+            self._retire(worker)
+        else:
+            self.idle.append(worker)
+        if entry is None:
+            return  # an idle worker ended (killed from outside): it is replaced when needed
+        verdict = (reply or {}).get("verdict") or {
+            "passed": False,
+            "harness_error": "the harness exited without a verdict",
+        }
+        self._decided(entry, verdict)
+
+    def _decided(self, entry: _Pending, verdict: dict) -> None:
+        entry.verdict, entry.worker = verdict, None
         # The test is over: the program has nothing left to do (a thread it started may still run).
         with contextlib.suppress(OSError):
             self.zygote.send(json.dumps({"kill": entry.req["id"]}).encode())
@@ -291,11 +314,13 @@ class FrontServer:
         _send_line(combine(entry.req, entry.report, entry.verdict))
 
     def _enforce_backstops(self) -> None:
+        """A test still running long after its program's deadline (a loop in the test itself): the
+        worker is killed; its end reads as "the harness exited without a verdict"."""
         now = time.monotonic()
-        for entry in self.pending.values():
-            if entry.harness_pid and entry.verdict is None and now > entry.backstop:
+        for worker in list(self.workers.values()):
+            if worker.request_id is not None and now > worker.backstop:
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(entry.harness_pid, signal.SIGKILL)
+                    os.kill(worker.pid, signal.SIGKILL)
 
     def _zygote_lost(self) -> None:
         for rid in list(self.pending):
@@ -303,60 +328,12 @@ class FrontServer:
         self._shutdown()
 
     def _shutdown(self) -> None:
-        for entry in self.pending.values():
-            if entry.harness_pid:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(entry.harness_pid, signal.SIGKILL)
+        for worker in list(self.workers.values()):
+            self._retire(worker)
         with contextlib.suppress(OSError):
             self.zygote.close()
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.zygote_pid, signal.SIGKILL)
-
-
-def _harness_child(req: dict, channel: int, verdict_fd: int, wall: float) -> None:
-    """The trusted side of one program: send it its code; in harness mode run the test. Never returns."""
-    code = 0
-    try:
-        linux.set_parent_death_signal()
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1):
-            os.dup2(devnull, fd)
-        _close_fds_except({0, 1, 2, channel, verdict_fd})
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-        deadline = time.monotonic() + wall + 1.0
-        entry = req.get("entry") if req["mode"] == "harness" else None
-        message = {"code": req["code"], "filename": req.get("filename", "<solution>"), "entry": entry}
-        try:
-            wire.send_frame(channel, message)
-        except OSError:
-            pass  # the program is already gone; the verdict below says so
-        if req["mode"] == "harness":
-            verdict = harness.run_test(channel, req.get("signature", ""), req["test"], entry, deadline)
-        else:
-            verdict = _await_program(channel, deadline)
-        data = json.dumps(verdict).encode()
-        view = memoryview(data)
-        while view:
-            view = view[os.write(verdict_fd, view) :]
-    except BrokenPipeError:
-        code = 70  # the front server is gone (the worker stopped): nobody is left to tell
-    except BaseException:
-        code = 70
-        with contextlib.suppress(Exception):
-            os.write(2, f"sandbox harness failed:\n{traceback.format_exc()}".encode())
-    os._exit(code)
-
-
-def _await_program(channel: int, deadline: float) -> dict:
-    """Python mode: the program reports `done` when it ran to its last line (it could also write that
-    itself — python mode decides nothing about a benchmark's score; `harness` mode does)."""
-    remaining = deadline - time.monotonic()
-    if remaining <= 0 or not select.select([channel], [], [], remaining)[0]:
-        return {"event": "timeout"}
-    try:
-        return wire.recv_frame(channel) or {"event": "gone"}
-    except (wire.WireError, OSError):
-        return {"event": "gone"}
 
 
 def combine(req: dict, report: dict, verdict: dict) -> dict:
@@ -410,7 +387,9 @@ class Zygote:
         # A random block of uids, so two servers on one machine never share a uid (process limits
         # count per uid, machine-wide).
         self.uid_base = 200000 + random.randrange(0, 3000) * _UID_SLOTS
-        self.free_slots = list(range(_UID_SLOTS))
+        # Taken from the end and returned there: the few slots in use stay warm (their cgroups exist).
+        self.free_slots = list(range(_UID_SLOTS - 1, -1, -1))
+        self.next_poll = 0.0
         self.budgets = budgets
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
@@ -421,6 +400,7 @@ class Zygote:
         self.sock.send(json.dumps({"ready": True, "tier": tier}).encode())
 
     def serve(self) -> None:
+        _freeze_heap()
         sock = self.sock.fileno()
         while True:
             timeout = 0.5
@@ -470,7 +450,7 @@ class Zygote:
         if not self.free_slots:
             self._reply({"id": req["id"], "status": "crashed", "error": "too many programs in flight"})
             return
-        slot = self.free_slots.pop(0)
+        slot = self.free_slots.pop()
         uid = self.uid_base + slot
         self.counter += 1
         try:
@@ -501,12 +481,19 @@ class Zygote:
 
     def _enforce(self) -> None:
         now = time.monotonic()
+        # Budgets are read (cgroup files, or the whole process table) once per poll interval, not on
+        # every wake-up: a busy server wakes several times per program.
+        poll = now >= self.next_poll
+        if poll:
+            self.next_poll = now + self.budgets.poll_interval
         for pid, child in self.children.items():
             if child.timed_out or child.killed_for:
                 continue
             if now >= child.deadline:
                 child.timed_out = True
                 self._kill(pid)
+                continue
+            if not poll:
                 continue
             exceeded = child.budget.exceeded(pid)
             if exceeded:
@@ -559,9 +546,9 @@ class Zygote:
         result["tier"] = self.tier
         if child.req.get("keep"):
             result["scratch"] = str(child.paths["scratch"])
-        else:
-            shutil.rmtree(child.paths["root"], ignore_errors=True)
         self._reply(result)
+        if not child.req.get("keep"):
+            shutil.rmtree(child.paths["root"], ignore_errors=True)  # after the reply: off its latency
 
     def _kill_all(self) -> None:
         for pid, child in self.children.items():
@@ -585,7 +572,7 @@ def _enter_own_namespaces(proc_fd: int) -> None:
     if pid == 0:
         linux.set_parent_death_signal()
         return
-    _close_fds_except({2})
+    linux.close_fds_except({2})
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
         os.kill(os.getpid(), os.WTERMSIG(status))
@@ -603,7 +590,7 @@ def _become_candidate(req, paths, tier, stdout, stderr, channel, budget) -> None
         os.dup2(devnull, 0)
         os.dup2(channel, candidate.CHANNEL_FD)
         proc_fd = isolation.outer_proc_fd()  # >= 100: never the channel's number
-        _close_fds_except({0, 1, 2, candidate.CHANNEL_FD, proc_fd})
+        linux.close_fds_except({0, 1, 2, candidate.CHANNEL_FD, proc_fd})
         os.setsid()
         budget.enter()
         if tier == "userns":
@@ -779,7 +766,7 @@ def _become_program(req, paths, tier, stdout, stderr, status_w, nonce) -> None:
         # Nothing of the supervisor's but stdio and the status pipe (moved to fd 3).
         os.dup2(status_w, 3)
         status_w = 3
-        _close_fds_except({0, 1, 2, status_w})
+        linux.close_fds_except({0, 1, 2, status_w})
         isolation.confine_program(req, paths, tier, filesystem=True)
         _run_program(req, status_w, nonce)
     except BaseException:

@@ -105,3 +105,14 @@ def flags_of(options: set[str]) -> int:
         if name in options:
             flags |= bit
     return flags
+
+
+def close_fds_except(keep: set[int]) -> None:
+    """Close every descriptor not in `keep`: a child must inherit nothing of its server's."""
+    limit = os.sysconf("SC_OPEN_MAX")
+    low = 0
+    for fd in sorted(keep):
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, limit)
