@@ -55,6 +55,7 @@ class ShardOutcome:
         default_factory=lambda: {"ok": 0, "failed": 0, "skipped": 0, "env_error": 0}
     )
     processed_ids: list[str] = field(default_factory=list)
+    env_reason: str | None = None  # the first `env_error` reason: why this node could not evaluate items
 
 
 def load_shard_records(store: Store, layout: RunLayout, stage: str, index: int) -> dict[str, ItemRecord]:
@@ -134,6 +135,8 @@ def run_shard(
                 outcome.processed += 1
                 outcome.processed_ids.append(rec.id)
                 outcome.counts[rec.status] = outcome.counts.get(rec.status, 0) + 1
+                if rec.status == "env_error" and outcome.env_reason is None:
+                    outcome.env_reason = rec.reason
                 progress.write()
                 if on_record:
                     on_record(rec)
@@ -329,6 +332,7 @@ class _ProgressWriter:
                 "failed": o.counts.get("failed", 0),
                 "skipped": o.counts.get("skipped", 0),
                 "env_error": o.counts.get("env_error", 0),
+                "env_reason": o.env_reason,
                 "processed": o.processed,
                 "reused": o.reused,
                 "done": done,

@@ -6,6 +6,7 @@ from proctor.plan import Plan, StagePlan
 from proctor.reconcile.conditions import Blocker, set_condition
 from proctor.reconcile.evalrun import (
     desired_children,
+    environment_failure,
     input_blockers,
     job_state,
     judge_concurrency,
@@ -147,6 +148,23 @@ def test_run_phase_precedence():
     )
     assert run_phase(False, [], False, {}, False)[:2] == ("Pending", "Planning")
     assert run_phase(False, [], True, {"j": ("Running", "")}, False)[0] == "Running"
+
+
+def test_a_run_whose_node_could_not_evaluate_items_fails_and_names_why():
+    """A worker pod below the run's minIsolation records every item `env_error` with the reason; the
+    run must not end Succeeded on the items that were left (its scores would cover none of them)."""
+    p = plan(stage("oracle", 2))
+    reason = "isolation_below_minimum: the sandbox could only set up tier 'none', the run requires 'userns'"
+    progress = {"oracle": [{"ok": 0, "env_error": 12, "env_reason": reason}, {"ok": 3}]}
+    stages = stage_progress(p, progress, {"oracle": {0, 1}})
+    why = environment_failure(stages)
+    assert why and "12 item(s)" in why and reason in why and "stage oracle" in why
+    phase, condition, message = run_phase(False, [], True, {"j": ("Complete", "")}, True, why)
+    assert (phase, condition) == ("Failed", "EnvironmentFailure") and reason in message
+    # nothing of the kind: the same finished run succeeds
+    clean = stage_progress(p, {"oracle": [{"ok": 12}, {"ok": 3}]}, {"oracle": {0, 1}})
+    assert environment_failure(clean) is None
+    assert run_phase(False, [], True, {}, True, environment_failure(clean))[0] == "Succeeded"
 
 
 def test_judge_concurrency_splits_the_budget():

@@ -125,3 +125,13 @@ def test_a_stalled_stage_says_why_in_its_progress_while_no_item_finishes(fs_stor
     worker.join()
     assert "retrying: judge HTTP 429 (next call in 1 s)" in notes
     assert fs_store.get_json(key)["note"] is None
+
+
+def test_the_progress_record_names_why_items_could_not_be_evaluated(fs_store, fake_benchmark):
+    """The operator reads shard progress, not item records: an `env_error` must arrive there with its
+    reason, so the run can fail saying what the node lacks (reconcile.environment_failure)."""
+    _plan(fs_store, [{"id": "a"}, {"id": "b", "do": "needs_extra", "value": 0}])
+    run_shard(fs_store, PREFIX, "first", 0)
+    progress = fs_store.get_json(RunLayout(PREFIX).progress("first", 0))
+    assert progress["env_error"] == 1 and progress["ok"] == 1
+    assert "missing Python module" in progress["env_reason"]

@@ -149,7 +149,18 @@ async def reconcile(
         )
 
     suspended = bool(spec.get("suspend"))
-    phase, reason, message = logic.run_phase(suspended, blockers, plan is not None, job_states, all_finished)
+    environment = logic.environment_failure(stages)
+    conditions = set_condition(
+        conditions,
+        "EnvironmentReady",
+        environment is None,
+        "EnvironmentFailure" if environment else "EnvironmentReady",
+        environment or "every item so far was evaluated where the workers ran",
+        generation,
+    )
+    phase, reason, message = logic.run_phase(
+        suspended, blockers, plan is not None, job_states, all_finished, environment
+    )
     if phase == "Succeeded" and status.get("phase") != "Succeeded":
         try:
             summary = await asyncio.to_thread(_finish, store, plan, spec, namespace, name)

@@ -141,6 +141,8 @@ class StageProgress:
     skipped: int = 0
     shards: int = 0
     shards_done: int = 0
+    env_errors: int = 0  # items the workers' node could not evaluate (also counted in `failed`)
+    env_reason: str = ""
 
     @property
     def done(self) -> int:
@@ -174,7 +176,11 @@ def stage_progress(
             p.succeeded += int(record.get("ok", 0))
             # env_error (the node lacked an extra, pdflatex...) is not the answer's fault, but the item is
             # not scored either: counted with the failures so progress reaches its total
-            p.failed += int(record.get("failed", 0)) + int(record.get("env_error", 0))
+            env_errors = int(record.get("env_error", 0))
+            p.failed += int(record.get("failed", 0)) + env_errors
+            p.env_errors += env_errors
+            if env_errors and not p.env_reason:
+                p.env_reason = str(record.get("env_reason") or "")
             p.skipped += int(record.get("skipped", 0))
         p.shards_done = len(finished.get(stage.name, set()))
         out.append(p)
@@ -189,14 +195,33 @@ def progress_text(stages: list[StageProgress]) -> str:
     return f"{done}/{total}"
 
 
+def environment_failure(stages: list[StageProgress]) -> str | None:
+    """Why items could not be evaluated where the workers ran (none of them is scored), or None."""
+    broken = [s for s in stages if s.env_errors]
+    if not broken:
+        return None
+    count = sum(s.env_errors for s in broken)
+    first = broken[0]
+    why = first.env_reason or "see the item records"
+    return (
+        f"{count} item(s) could not be evaluated where the workers ran (stage {first.name}): {why}. "
+        "They are not scored and not counted against their answers; fix the environment and run again."
+    )
+
+
 def run_phase(
     suspended: bool,
     blockers: list[Blocker],
     planned: bool,
     job_states: dict[str, tuple[str, str]],
     all_finished: bool,
+    environment: str | None = None,
 ) -> tuple[str, str, str]:
-    """(phase, reason, message) from what was observed."""
+    """(phase, reason, message) from what was observed; `environment` is `environment_failure(...)`."""
+    if all_finished and environment:
+        # Every shard ended, but some items were never evaluated: the scores would silently cover fewer
+        # items than the run asked for.
+        return "Failed", "EnvironmentFailure", environment
     if all_finished:
         return "Succeeded", "AllShardsFinished", "every shard of every stage has its records"
     failed = {name: reason for name, (state, reason) in job_states.items() if state == "Failed"}
