@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -193,3 +194,32 @@ def test_a_missing_store_secret_is_reported_and_the_run_starts_once_it_exists(ku
     )
     final = kube.wait_phase("evalrun", "own-credentials", ("Succeeded", "Failed"), timeout=240)
     assert final["status"]["scores"] == EXPECTED_N6
+
+
+def test_a_node_below_the_runs_isolation_fails_the_run_with_the_reason(k8s, s3, namespace, tmp_path):
+    """Worker pods that can only get the `none` sandbox tier (as under seccomp RuntimeDefault) refuse
+    HumanEval-V shards (default minIsolation `userns`); the run ends Failed / EnvironmentFailure naming
+    `isolation_below_minimum`, not Succeeded on no items. The test kubelet runs pods as root processes,
+    so the weaker tier is forced with the sandbox's own lowering switch in the worker command (the real
+    RuntimeDefault pod is tests/integration/test_images.py's)."""
+    from tests.e2e.conftest import PYTHON, Kube, OperatorProcess
+
+    lowered = ["env", "PROCTOR_SANDBOX_TIER=none", PYTHON, "-m", "proctor_jobs.worker"]
+    op = OperatorProcess(
+        k8s, s3, namespace, tmp_path, extra_env={"PROCTOR_WORKER_COMMAND": json.dumps(lowered)}
+    ).start()
+    kube = Kube(k8s, namespace)
+    try:
+        kube("apply", "-f", str(EXAMPLE / "inputs.yaml"))
+        kube("apply", "-f", str(EXAMPLE / "evalrun-n1.yaml"))
+        run = kube.wait_phase("evalrun", "humanevalv-example-n1", ("Succeeded", "Failed"), timeout=240)
+    finally:
+        op.stop()
+    status = run["status"]
+    assert status["phase"] == "Failed", status
+    assert "isolation_below_minimum" in status["message"] and "12 item(s)" in status["message"]
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["EnvironmentReady"]["status"] == "False"
+    assert conditions["EnvironmentReady"]["reason"] == "EnvironmentFailure"
+    assert conditions["Ready"]["reason"] == "EnvironmentFailure"
+    assert "scores" not in status or not status["scores"]

@@ -71,6 +71,20 @@ def test_single_sample_predictions_report_pass_at_1(tmp_path):
     assert result["scores"] == EXPECTED_N1
 
 
+def test_a_sandbox_below_the_runs_minimum_isolation_is_refused_and_redone_once_fixed(tmp_path):
+    """Run where only the `none` tier is available: no answer runs unconfined and none is recorded as
+    failed — every item is `not evaluated` with the reason, the run exits 1; on a machine that has the
+    tier the same command redoes exactly those items and scores them."""
+    store = tmp_path / "s"
+    refused = proctor(
+        "run", str(EXAMPLE / "evalrun-n1.yaml"), "--store", str(store), env={"PROCTOR_SANDBOX_TIER": "none"}
+    )
+    assert refused.returncode == 1, refused.stdout[-2000:]
+    assert "not evaluated" in refused.stdout and "isolation_below_minimum" in refused.stdout
+    fixed = last_json(proctor("run", str(EXAMPLE / "evalrun-n1.yaml"), "--store", str(store), "--json"))
+    assert fixed["counts"]["processed"] == 12 and fixed["scores"] == EXPECTED_N1
+
+
 def _processes_mentioning(marker: str) -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():

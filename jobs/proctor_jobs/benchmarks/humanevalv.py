@@ -38,7 +38,7 @@ from proctor_jobs.benchmarks.base import (
 from proctor_jobs.benchmarks.humanevalv_extract import EMPTY_BODY, extract
 from proctor_jobs.oracle import Sandbox, SandboxLimits
 from proctor_jobs.oracle.sandbox import DEFAULT_PRELOAD
-from proctor_jobs.records import ItemRecord, ok
+from proctor_jobs.records import EnvironmentMissing, ItemRecord, ok
 from proctor_jobs.scoring.passk import default_ks, mean_pass_at_k
 
 PYLINT_PREFIX = "Pylint syntax check failed:"
@@ -438,10 +438,13 @@ def candidate_program(signature: str, completion: str) -> str:
 
 
 def require_tier(tier: str | None, minimum: str) -> None:
+    """Refuse a sandbox weaker than the run accepts. The machine's failure, not the answers': every item
+    is recorded `env_error` with this reason (never scored, redone on a rerun) and the run fails saying so."""
     if TIERS.index(tier or "none") < TIERS.index(minimum):
-        raise RuntimeError(
+        raise EnvironmentMissing(
             f"isolation_below_minimum: the sandbox could only set up tier {tier!r}, the run requires "
-            f"{minimum!r} (spec.oracle.minIsolation; docs/security.md says what each tier needs)"
+            f"{minimum!r} (spec.oracle.minIsolation)",
+            "what the tier needs (docs/security.md, Tiers): in a cluster the chart's worker.seccompProfile",
         )
 
 

@@ -146,10 +146,15 @@ def _print_summary(console, result, local) -> None:
         scores.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value), style=style)
     console.print(scores)
     stages = Table(show_header=True)
-    for col in ("stage", "total", "ok", "failed", "skipped"):
+    rows = summary.get("stages", [])
+    # Items this machine could not evaluate are neither the answer's failures nor skipped: own column.
+    unevaluated = any(s.get("env_error") for s in rows)
+    columns = ("stage", "total", "ok", "failed", "skipped", *(("not evaluated",) if unevaluated else ()))
+    for col in columns:
         stages.add_column(col, justify="left" if col == "stage" else "right")
-    for s in summary.get("stages", []):
-        stages.add_row(s["name"], str(s["total"]), str(s["succeeded"]), str(s["failed"]), str(s["skipped"]))
+    for s in rows:
+        cells = [s["name"], str(s["total"]), str(s["succeeded"]), str(s["failed"]), str(s["skipped"])]
+        stages.add_row(*cells, *((str(s.get("env_error", 0)),) if unevaluated else ()))
     console.print(stages)
     console.print(
         f"items {result.total}: processed {result.processed}, reused {result.reused}, failed {result.failed}",
