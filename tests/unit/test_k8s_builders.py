@@ -223,3 +223,39 @@ def test_network_policy_allows_only_dns_store_and_judge(judge, external, expect_
     ports = [p["port"] for rule in spec["egress"] for p in rule.get("ports", [])]
     assert 53 in ports and expect_port in ports
     assert {"ipBlock": {"cidr": "10.0.0.5/32"}} in [t for rule in spec["egress"] for t in rule.get("to", [])]
+
+
+def test_the_selftest_pod_is_a_worker_pod_without_any_secret():
+    """`proctor selftest --cluster` must attack what answers really get: the same hardening, seccomp
+    profile, runtime class and placement as an oracle worker — and it must hold nothing worth stealing."""
+    from proctor.k8s.jobs import build_selftest_job, selftest_command
+
+    config = OperatorConfig(
+        images={"default": "worker:1"},
+        worker_seccomp_profile={"type": "Localhost", "localhostProfile": "proctor/sandbox.json"},
+        runtime_class_name="gvisor",
+        node_selector={"pool": "eval"},
+    )
+    job = build_selftest_job(
+        config, "team", "proctor-selftest-1", "proctor-selftest-1", ["--target", "oracle"]
+    )
+    worker = build_stage_job(ctx(), "oracle", "oracle", shards=1)["spec"]["template"]["spec"]
+    pod = job["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert pod["securityContext"]["seccompProfile"] == config.worker_seccomp_profile
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"] == worker["containers"][0]["securityContext"]
+    assert pod["automountServiceAccountToken"] is False
+    assert (pod["runtimeClassName"], pod["nodeSelector"]) == ("gvisor", {"pool": "eval"})
+    assert "envFrom" not in container
+    assert not [e for e in container["env"] if "AWS" in e["name"] or "JUDGE" in e["name"]]
+    assert container["image"] == "worker:1"
+    assert container["args"] == ["--cases", "/cases", "--json", "--target", "oracle"]
+    assert {"name": "cases", "configMap": {"name": "proctor-selftest-1"}} in pod["volumes"]
+    assert job["spec"]["backoffLimit"] == 0 and "ownerReferences" not in job["metadata"]
+    assert selftest_command(["proctor-worker"]) == ["python", "-m", "proctor_jobs.selftest"]
+    assert selftest_command(["/v/python", "-m", "proctor_jobs.worker"]) == [
+        "/v/python",
+        "-m",
+        "proctor_jobs.selftest",
+    ]

@@ -27,7 +27,10 @@ class CaseError(ValueError):
 def load_cases(directory: str | Path, target: str | None = None) -> list[dict[str, Any]]:
     """Every case under `directory` (recursively), checked; `target` keeps one kind."""
     cases, names = [], {}
-    for path in sorted(Path(directory).rglob("*.yaml")):
+    root = Path(directory)
+    for path in sorted(root.rglob("*.yaml")):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue  # hidden: e.g. the `..data` copy a mounted ConfigMap keeps beside its files
         try:
             case = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

@@ -16,6 +16,7 @@ from typing import Any
 from proctor.config import OperatorConfig
 from proctor.k8s.names import (
     COMPONENT_LABEL,
+    MANAGED_BY,
     QUEUE_LABEL,
     STAGE_LABEL,
     item_job_name,
@@ -257,3 +258,37 @@ def build_item_job(
     if wants.get("timeout_seconds"):
         job_spec["activeDeadlineSeconds"] = int(wants["timeout_seconds"])
     return _job(ctx, item_job_name(ctx.run_name, stage, index), labels, job_spec)
+
+
+SELFTEST_CASES = "/cases"
+
+
+def selftest_command(worker_command: list[str]) -> list[str]:
+    """The worker's own interpreter running the hostile suite: `proctor-worker` becomes
+    `python -m proctor_jobs.selftest` from the same image, `X -m proctor_jobs.worker` becomes
+    `X -m proctor_jobs.selftest`."""
+    if len(worker_command) >= 3 and worker_command[-2:] == ["-m", "proctor_jobs.worker"]:
+        return [*worker_command[:-1], "proctor_jobs.selftest"]
+    return ["python", "-m", "proctor_jobs.selftest"]
+
+
+def build_selftest_job(
+    config: OperatorConfig, namespace: str, name: str, cases_configmap: str, args: list[str]
+) -> dict[str, Any]:
+    """`proctor selftest --cluster`: the hostile suite in a pod hardened exactly as an oracle worker's
+    (image, security context, seccomp profile, runtime class, node selector, tolerations from the same
+    config), with the cases from a ConfigMap and no store credentials or judge key at all."""
+    ctx = WorkerContext(namespace, name, "", {}, "", "", config)
+    labels = {**MANAGED_BY, COMPONENT_LABEL: "selftest"}
+    template = _pod_template(
+        ctx,
+        labels,
+        config.image_for("oracle"),
+        ["--cases", SELFTEST_CASES, "--json", *args],
+        volumes=[{"name": "cases", "configMap": {"name": cases_configmap}}],
+        mounts=[{"name": "cases", "mountPath": SELFTEST_CASES, "readOnly": True}],
+    )
+    template["spec"]["containers"][0]["command"] = selftest_command(list(config.worker_command))
+    job_spec = {"backoffLimit": 0, "ttlSecondsAfterFinished": 3600, "template": template}
+    metadata = {"name": name, "namespace": namespace, "labels": dict(labels)}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": job_spec}
