@@ -51,13 +51,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the rows as one JSON list")
 
 
-def run(args: argparse.Namespace) -> int:
+def case_folder(args: argparse.Namespace) -> Path:
+    """`--cases`, else the suite shipped with the source tree; CaseError when there is none."""
     folder = args.cases or default_cases()
     if folder is None or not folder.is_dir():
-        print("proctor selftest: no case folder; pass --cases DIR (tests/hostile)", file=sys.stderr)
-        return 2
+        raise CaseError("no case folder; pass --cases DIR (tests/hostile)")
+    return folder
+
+
+def report(rows: list[dict], as_json: bool, where: str = "") -> int:
+    """Print the rows (a table, or one JSON list); exit status 1 if anything escaped, else 0."""
+    escaped = [r for r in rows if r["escaped"]]
+    if as_json:
+        print(json.dumps(rows))
+    else:
+        print(format_table(rows))
+        print(f"{len(rows)} checks{where}, {len(escaped)} escaped")
+        for row in escaped:
+            print(f"ESCAPED {row['attack']} ({row['tier']}): {row['detail'] or row['outcome']}")
+    return 1 if escaped else 0
+
+
+def run(args: argparse.Namespace) -> int:
     try:
-        cases = load_cases(folder)
+        cases = load_cases(case_folder(args))
     except CaseError as exc:
         print(f"proctor selftest: {exc}", file=sys.stderr)
         return 2
@@ -100,15 +117,7 @@ def run(args: argparse.Namespace) -> int:
                     "detail": repr(canary.seen[:3]),
                 }
             )
-    escaped = [r for r in rows if r["escaped"]]
-    if args.json:
-        print(json.dumps(rows))
-    else:
-        print(format_table(rows))
-        print(f"{len(rows)} checks, {len(escaped)} escaped")
-        for row in escaped:
-            print(f"ESCAPED {row['attack']} ({row['tier']}): {row['detail'] or row['outcome']}")
-    return 1 if escaped else 0
+    return report(rows, args.json)
 
 
 def main(argv: list[str] | None = None) -> int:

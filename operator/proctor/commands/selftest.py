@@ -71,15 +71,11 @@ def run_in_cluster(args: argparse.Namespace) -> int:
 
     from proctor.config import OperatorConfig
     from proctor.k8s.jobs import build_selftest_job
-    from proctor_jobs.selftest import CaseError, format_table
-    from proctor_jobs.selftest.cli import default_cases
+    from proctor_jobs.selftest import CaseError
+    from proctor_jobs.selftest.cli import case_folder, report
 
-    folder = args.cases or default_cases()
-    if folder is None or not folder.is_dir():
-        print("proctor selftest: no case folder; pass --cases DIR (tests/hostile)", file=sys.stderr)
-        return 2
     try:
-        files = case_files(folder)
+        files = case_files(case_folder(args))
     except CaseError as exc:
         print(f"proctor selftest: {exc}", file=sys.stderr)
         return 2
@@ -120,15 +116,7 @@ def run_in_cluster(args: argparse.Namespace) -> int:
         tail = "\n".join(log.splitlines()[-20:])
         print(f"proctor selftest: the pod gave no result ({why})\n{tail}", file=sys.stderr)
         return 2
-    escaped = [r for r in rows if r["escaped"]]
-    if args.json:
-        print(json.dumps(rows))
-    else:
-        print(format_table(rows))
-        print(f"{len(rows)} checks in a worker pod, {len(escaped)} escaped")
-        for row in escaped:
-            print(f"ESCAPED {row['attack']} ({row['tier']}): {row['detail'] or row['outcome']}")
-    return 1 if escaped else 0
+    return report(rows, args.json, where=" in a worker pod")
 
 
 def _wait_for_log(core, batch, namespace: str, name: str, timeout: float) -> tuple[str, str]:
