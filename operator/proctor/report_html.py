@@ -23,7 +23,6 @@ import html
 import io
 import math
 import posixpath
-import shutil
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -575,8 +574,6 @@ def export_html(
     the folder `<name>_files/` beside it (so the copy works without the store). Returns that folder."""
     path = Path(path)
     folder = path.with_name(path.stem + "_files")
-    if folder.exists():
-        shutil.rmtree(folder)
     copied: dict[str, str] = {}
 
     def link(key: str) -> str:
