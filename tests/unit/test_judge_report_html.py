@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from proctor.plan import Plan, StagePlan
 from proctor import report_html
+from proctor.plan import Plan, StagePlan
 from proctor.report_html import histogram_svg, render_html
 from proctor_jobs.records import ok
 from proctor_jobs.store.fs import FilesystemStore
