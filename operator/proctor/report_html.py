@@ -8,7 +8,8 @@ and its visual evidence (screenshots, or reference and candidate images) — wit
 category and failed-only and a sort by score.
 
 Thumbnails are embedded as data URLs (at most THUMB_WIDTH px wide, the top THUMB_MAX_HEIGHT px of
-a tall page), so the page shows everything without the store; each links to the full-size image
+a tall page; one per item past MANY_ITEMS items, the other screenshots as links), so the page
+shows everything without the store; each links to the full-size image
 in the store (a path relative to the report, so it works in a filesystem store, a downloaded copy of
 the store, or beside a copy written with `export_html`). The one inline script (filtering) is
 allowed by its hash in the page's Content-Security-Policy, which also forbids every other script and
@@ -38,6 +39,7 @@ from proctor_jobs.store import Store
 
 THUMB_WIDTH = 400
 THUMB_MAX_HEIGHT = 600
+MANY_ITEMS = 300  # beyond this many items, one thumbnail per item (the other screenshots as links)
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1280px;
@@ -60,7 +62,7 @@ display:flex;gap:.8rem;flex-wrap:wrap;align-items:center}
 .item .shots{flex:0 0 42%;display:flex;flex-wrap:wrap;gap:.4rem;align-content:flex-start;min-width:0}
 .item .shots img{width:100%;border:1px solid #c9d0d6;display:block}
 .item .shots a:hover img{outline:2px solid #4a7fb5}
-.item .shots figure{margin:0;flex:1 1 30%;min-width:150px}.item .shots details{width:100%}
+.item .shots figure{margin:0;flex:1 1 30%;min-width:150px;max-width:49%}.item .shots details{width:100%}
 .item figcaption{font-size:.8rem;color:#5b6570}
 .item .why{flex:1;min-width:0;overflow-x:auto}
 .item pre{white-space:pre-wrap;word-break:break-word;background:#f7f8fa;
@@ -316,8 +318,13 @@ def _figure(image: tuple[str, tuple[int, int], str | None] | None, caption: str)
 
 
 def _visuals(
-    benchmark: str, item: dict[str, Any], records: dict[str, dict[str, ItemRecord]], ev: _Evidence
+    benchmark: str,
+    item: dict[str, Any],
+    records: dict[str, dict[str, ItemRecord]],
+    ev: _Evidence,
+    thumbs: int | None = None,
 ) -> str:
+    """The item's images as linked thumbnails; past `thumbs` screenshots, links only."""
     render = records.get("render", {}).get(item["id"])
     if benchmark == "vision2code":
         ref_key = item.get("reference_key")
@@ -353,7 +360,21 @@ def _visuals(
             if render
             else ('<p class="none">no render record</p>')
         )
-    return "".join(_figure(ev.image(key), f"screenshot {i + 1}") for i, key in enumerate(keys))
+    shown = keys if thumbs is None else keys[:thumbs]
+    parts = [_figure(ev.image(key), f"screenshot {i + 1}") for i, key in enumerate(shown)]
+    links = []
+    for i, key in enumerate(keys[len(shown) :], start=len(shown)):
+        try:
+            href = ev.link(key)
+        except Exception:
+            href = None
+        if href:
+            links.append(
+                f'<a class="full" href="{_e(href)}" target="_blank" rel="noopener">screenshot {i + 1}</a>'
+            )
+    if links:
+        parts.append(f'<p class="meta">full size: {" · ".join(links)}</p>')
+    return "".join(parts)
 
 
 def _explanation(row: dict[str, Any], records: dict[str, dict[str, ItemRecord]]) -> str:
@@ -474,6 +495,8 @@ def render_html(
     if low is None:
         low, high = (min(values), max(values)) if values else (0.0, 1.0)
     ev = _Evidence(store, link or relative_link(plan.layout.report_html))
+    # A large run keeps one thumbnail per item (the others are links), so the page stays mailable.
+    thumbs = None if len(rows) <= MANY_ITEMS else 1
     failed = [r for r in rows if r["outcome"] == "failed"]
     categories = sorted({str(r["category"]) for r in rows})
     outcomes = Counter(r["outcome"] for r in rows)
@@ -516,7 +539,7 @@ def render_html(
         + "".join(
             _item_card(
                 r,
-                _visuals(benchmark, by_id[r["id"]], records, ev),
+                _visuals(benchmark, by_id[r["id"]], records, ev, thumbs),
                 _explanation(r, records),
                 show_category=len(categories) > 1,
             )

@@ -267,3 +267,14 @@ def test_compare_refuses_runs_with_nothing_scored_in_both(tmp_path, monkeypatch,
     assert main(["compare", "a", "b"]) == 3
     err = capsys.readouterr()
     assert "not comparable: no item is scored in both" in err.err and "nan" not in err.out
+
+
+def test_a_large_run_keeps_one_thumbnail_per_item_and_links_the_rest(tmp_path, monkeypatch):
+    import proctor.report_html as report_html
+
+    store = FilesystemStore(tmp_path)
+    plan, summary, items, records = artifactsbench_run(store, n=6)
+    monkeypatch.setattr(report_html, "MANY_ITEMS", 5)
+    page = render_html(summary, items, records, plan, store)
+    assert page.count("<img ") == 6 and page.count('class="full"') == 6 * 3
+    assert len(cards(page)) == 6
