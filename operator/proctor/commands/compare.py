@@ -58,8 +58,9 @@ def add_parser(sub) -> None:
         help="per-group score deltas between two runs in their own units, with bootstrap 95%% intervals",
         description=__doc__.split("\n\n")[0],
         epilog="Runs of different benchmarks, task data, item sets or scoring profiles, or with no item "
-        "scored in both, are refused (exit 3, reasons on stderr); --force compares the last three kinds "
-        "anyway. Exit status: 0 compared; 2 a run cannot be found; 3 not comparable.",
+        "scored in both, are refused (exit 3, reasons on stderr); --force compares runs whose task data, "
+        "items or profiles differ anyway. Exit status: 0 compared; 2 a run cannot be found; "
+        "3 not comparable.",
     )
     p.add_argument("run_a", help="the baseline run")
     p.add_argument("run_b", help="the run compared with it")
