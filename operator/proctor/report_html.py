@@ -1,51 +1,131 @@
-"""`report.html`: one self-contained page per run (no scripts, no external requests).
+"""`report.html`: one self-contained page per run (no external requests).
 
 Sections: the headline table (every score, the headline first), the stages, the per-category
 tables from the benchmark's breakdowns, a score-distribution histogram drawn as inline SVG, the
-failure reasons, and the lowest- and highest-scored items with their visual evidence (screenshots,
-or reference and candidate images) embedded as data URLs beside the judge's reasons. Images are
-shrunk (longest side 640 px, JPEG) so a report of many items stays small enough to mail.
+failures (items that failed, by reason) apart from the notes (remarks on items evaluated all the
+same), and every item of the run — score, category, outcome, failure and notes, the judge's reason,
+and its visual evidence (screenshots, or reference and candidate images) — with a filter by text,
+category and failed-only and a sort by score.
+
+Thumbnails are embedded as data URLs (at most THUMB_WIDTH px wide, the top THUMB_MAX_HEIGHT px of
+a tall page; one per item past MANY_ITEMS items, the other screenshots as links), so the page
+shows everything without the store; each links to the full-size image
+in the store (a path relative to the report, so it works in a filesystem store, a downloaded copy of
+the store, or beside a copy written with `export_html`). The one inline script (filtering) is
+allowed by its hash in the page's Content-Security-Policy, which also forbids every other script and
+every request except data URLs: text from answers and judges can never run or fetch anything.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 import math
+import posixpath
 from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from proctor.plan import Plan
+from proctor.report_items import OUTCOMES, item_rows, reason_counts
 from proctor_jobs.benchmarks import get_benchmark
 from proctor_jobs.records import ItemRecord
-from proctor_jobs.scoring.items import SCORE_RANGES, item_scores
+from proctor_jobs.scoring.items import SCORE_RANGES
 from proctor_jobs.store import Store
 
-THUMB_SIDE = 640
-EXTREMES = 5  # items shown at each end of the ranking
+THUMB_WIDTH = 400
+THUMB_MAX_HEIGHT = 600
+MANY_ITEMS = 300  # beyond this many items, one thumbnail per item (the other screenshots as links)
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1280px;
 color:#1d232a;padding:0 1rem;line-height:1.45}
 h1{font-size:1.6rem;margin-bottom:.2rem}
 h2{margin-top:2.2rem;border-bottom:1px solid #d8dde3;padding-bottom:.2rem}
-h3{margin:.2rem 0}.meta{color:#5b6570;font-size:.92rem}
+h3{margin:.2rem 0;word-break:break-all}.meta{color:#5b6570;font-size:.92rem}
 table{border-collapse:collapse;margin:.6rem 0 1rem;font-size:.92rem}
 th,td{border:1px solid #d8dde3;padding:.25rem .6rem;text-align:left;vertical-align:top}
 th{background:#f3f5f7}td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.reason{white-space:pre-wrap;word-break:break-word;max-width:60rem}
 tr.headline td{font-weight:700;background:#fff8e1}
+#filters{position:sticky;top:0;background:#fff;padding:.5rem 0;border-bottom:1px solid #d8dde3;z-index:1;
+display:flex;gap:.8rem;flex-wrap:wrap;align-items:center}
+#filters input[type=search]{flex:1 1 20rem;padding:.3rem .5rem;font-size:.95rem}
+#shown{color:#5b6570;font-size:.9rem}
 .item{border:1px solid #d8dde3;border-radius:6px;padding:.8rem;margin:.8rem 0;display:flex;gap:1rem}
-.item .shots{flex:0 0 50%;display:flex;flex-wrap:wrap;gap:.4rem;align-content:flex-start}
-.item .shots img{width:100%;border:1px solid #c9d0d6}
-.item .shots figure{margin:0;flex:1 1 30%;min-width:150px}.item .shots pre{width:100%}
+.item[hidden]{display:none}
+.item.failed{border-left:5px solid #c0392b}
+.item .shots{flex:0 0 42%;display:flex;flex-wrap:wrap;gap:.4rem;align-content:flex-start;min-width:0}
+.item .shots img{width:100%;border:1px solid #c9d0d6;display:block}
+.item .shots a:hover img{outline:2px solid #4a7fb5}
+.item .shots figure{margin:0;flex:1 1 30%;min-width:150px;max-width:49%}.item .shots details{width:100%}
 .item figcaption{font-size:.8rem;color:#5b6570}
 .item .why{flex:1;min-width:0;overflow-x:auto}
 .item pre{white-space:pre-wrap;word-break:break-word;background:#f7f8fa;
 padding:.5rem;border-radius:4px;font-size:.85rem;max-height:28rem;overflow:auto}
+.item .failure pre{background:#fdecea;border-left:3px solid #c0392b}
+.item ul.notes{margin:.3rem 0;padding-left:1.2rem;color:#5b6570;font-size:.88rem}
 .score{font-size:1.3rem;font-weight:700}.tag{display:inline-block;background:#eef1f4;border-radius:3px;
 padding:0 .4rem;margin-right:.3rem;font-size:.8rem}.none{color:#8a939c;font-style:italic}
+.outcome-failed{background:#fdecea;color:#8e2418}.outcome-passed{background:#e6f4ea;color:#1e6b34}
 """
+
+# Filtering and sorting; runs only as the page's own script (its hash is in the CSP).
+_SCRIPT = """
+(function () {
+  var list = document.getElementById('items-list');
+  if (!list) return;
+  var cards = Array.prototype.slice.call(list.children);
+  var q = document.getElementById('q'), cat = document.getElementById('cat');
+  var failed = document.getElementById('failed-only'), sort = document.getElementById('sort');
+  var shown = document.getElementById('shown');
+  function apply() {
+    var terms = q.value.toLowerCase().split(/\\s+/).filter(Boolean), n = 0;
+    cards.forEach(function (card) {
+      var text = card.getAttribute('data-search');
+      var keep = terms.every(function (t) { return text.indexOf(t) >= 0; }) &&
+        (!cat.value || card.getAttribute('data-category') === cat.value) &&
+        (!failed.checked || card.getAttribute('data-outcome') === 'failed');
+      card.hidden = !keep;
+      if (keep) n++;
+    });
+    shown.textContent = n + ' of ' + cards.length + ' items shown';
+  }
+  function order() {
+    var how = sort.value, sorted = cards.slice();
+    if (how) {
+      sorted.sort(function (a, b) {
+        var x = parseFloat(a.getAttribute('data-score')), y = parseFloat(b.getAttribute('data-score'));
+        if (isNaN(x) || isNaN(y)) return isNaN(x) - isNaN(y);
+        return how === 'asc' ? x - y : y - x;
+      });
+    }
+    sorted.forEach(function (card) { list.appendChild(card); });
+  }
+  q.addEventListener('input', apply);
+  cat.addEventListener('change', apply);
+  failed.addEventListener('change', apply);
+  sort.addEventListener('change', order);
+  Array.prototype.forEach.call(document.querySelectorAll('a.pick'), function (a) {
+    a.addEventListener('click', function () {
+      q.value = a.getAttribute('data-pick').toLowerCase();
+      failed.checked = a.getAttribute('data-failed') === '1';
+      cat.value = '';
+      apply();
+    });
+  });
+  apply();
+})();
+"""
+_SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode("ascii")
+CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+    f"script-src 'sha256-{_SCRIPT_HASH}'; base-uri 'none'; form-action 'none'"
+)
 
 
 def _e(value: Any) -> str:
@@ -58,26 +138,6 @@ def _fmt(value: Any) -> str:
             return "—"
         return f"{value:.4g}" if abs(value) < 1000 else f"{value:.1f}"
     return "—" if value is None else str(value)
-
-
-def _thumbnail(data: bytes) -> str | None:
-    """A data URL of the image, shrunk; None when the bytes are not an image."""
-    try:
-        from PIL import Image
-
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            image = image.convert("RGB")
-            if max(image.size) > THUMB_SIDE:
-                scale = THUMB_SIDE / max(image.size)
-                image = image.resize(
-                    (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-                )
-            out = io.BytesIO()
-            image.save(out, format="JPEG", quality=78, optimize=True)
-    except Exception:
-        return None
-    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
 def _table(headers: list[str], rows: list[list[Any]], headline_row: int | None = None) -> str:
@@ -184,43 +244,93 @@ def histogram_svg(scores: list[float], low: float, high: float, bins: int = 10) 
     return "".join(parts)
 
 
-def _figure(data_url: str | None, caption: str) -> str:
-    if data_url is None:
-        return f'<p class="none">{_e(caption)}: image unavailable</p>'
-    return (
-        f'<figure><img src="{data_url}" alt="{_e(caption)}"><figcaption>{_e(caption)}</figcaption></figure>'
-    )
+def _thumbnail(data: bytes) -> tuple[str, tuple[int, int]] | None:
+    """(data URL of the image shrunk to THUMB_WIDTH and cut at THUMB_MAX_HEIGHT, original size), or
+    None when the bytes are not an image."""
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            size = image.size
+            image = image.convert("RGB")
+            if image.width > THUMB_WIDTH:
+                scale = THUMB_WIDTH / image.width
+                image = image.resize((THUMB_WIDTH, max(1, round(image.height * scale))))
+            if image.height > THUMB_MAX_HEIGHT:
+                image = image.crop((0, 0, image.width, THUMB_MAX_HEIGHT))
+            out = io.BytesIO()
+            image.save(out, format="JPEG", quality=75, optimize=True)
+    except Exception:
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii"), size
+
+
+def relative_link(report_key: str) -> Callable[[str], str]:
+    """Links from the report at `report_key` to other keys of the same store, as relative URLs."""
+    base = posixpath.dirname(report_key)
+    return lambda key: quote(posixpath.relpath(key, base or "."))
 
 
 class _Evidence:
     """Loads images for the report, tolerating missing or broken evidence."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, link: Callable[[str], str | None]) -> None:
         self.store = store
+        self.link = link
 
-    def image(self, key: str | None) -> str | None:
+    def image(self, key: str | None) -> tuple[str, tuple[int, int], str | None] | None:
+        """(thumbnail data URL, full size, link to the full-size image) or None."""
         if not key:
             return None
         try:
-            return _thumbnail(self.store.get_bytes(key))
+            thumb = _thumbnail(self.store.get_bytes(key))
         except Exception:
             return None
+        if thumb is None:
+            return None
+        try:
+            link = self.link(key)
+        except Exception:
+            link = None
+        return thumb[0], thumb[1], link
 
-    def inline(self, b64: str | None) -> str | None:
+    def inline(self, b64: str | None) -> tuple[str, tuple[int, int], str | None] | None:
         if not b64:
             return None
         try:
-            return _thumbnail(base64.b64decode(b64.split(",", 1)[-1]))
+            thumb = _thumbnail(base64.b64decode(b64.split(",", 1)[-1]))
         except Exception:
             return None
+        return (thumb[0], thumb[1], None) if thumb else None
+
+
+def _figure(image: tuple[str, tuple[int, int], str | None] | None, caption: str) -> str:
+    if image is None:
+        return f'<p class="none">{_e(caption)}: image unavailable</p>'
+    data_url, (width, height), link = image
+    label = f"{caption} ({width}×{height})"
+    img = f'<img src="{data_url}" alt="{_e(caption)}" title="{_e(label)}">'
+    if link:
+        img = f'<a class="full" href="{_e(link)}" target="_blank" rel="noopener">{img}</a>'
+        label += " — open full size"
+    return f"<figure>{img}<figcaption>{_e(label)}</figcaption></figure>"
 
 
 def _visuals(
-    benchmark: str, item: dict[str, Any], records: dict[str, dict[str, ItemRecord]], ev: _Evidence
+    benchmark: str,
+    item: dict[str, Any],
+    records: dict[str, dict[str, ItemRecord]],
+    ev: _Evidence,
+    thumbs: int | None = None,
 ) -> str:
+    """The item's images as linked thumbnails; past `thumbs` screenshots, links only."""
     render = records.get("render", {}).get(item["id"])
     if benchmark == "vision2code":
-        reference = ev.inline(item.get("reference_image")) or ev.image(item.get("reference_key"))
+        ref_key = item.get("reference_key")
+        reference = ev.image(ref_key) if ref_key else ev.inline(item.get("reference_image"))
+        if reference is None and ref_key:
+            reference = ev.inline(item.get("reference_image"))
         candidate = ev.image(render.evidence.get("image")) if render is not None else None
         if candidate is None:
             why = (render.data.get("failure") or render.reason) if render is not None else "no render record"
@@ -236,52 +346,124 @@ def _visuals(
             or item.get("answer")
             or item.get("prediction")
         )
-        return f"<pre>{_e(code)}</pre>" if code else '<p class="none">no answer text</p>'
+        if not code:
+            return '<p class="none">no answer text</p>'
+        return f"<details><summary>program evaluated</summary><pre>{_e(code)}</pre></details>"
     keys: list[str] = []
     if render is not None:
         keys = list(render.data.get("screenshots") or [])
         if not keys:
             keys = [v for k, v in sorted(render.evidence.items()) if k.startswith("screenshot")]
     if not keys:
-        reason = render.reason if render is not None and render.reason else "no screenshots for this item"
-        return f'<p class="none">{_e(reason)}</p>'
-    return "".join(_figure(ev.image(key), f"screenshot {i + 1}") for i, key in enumerate(keys))
+        return (
+            '<p class="none">no screenshots (see the failure or notes)</p>'
+            if render
+            else ('<p class="none">no render record</p>')
+        )
+    shown = keys if thumbs is None else keys[:thumbs]
+    parts = [_figure(ev.image(key), f"screenshot {i + 1}") for i, key in enumerate(shown)]
+    links = []
+    for i, key in enumerate(keys[len(shown) :], start=len(shown)):
+        try:
+            href = ev.link(key)
+        except Exception:
+            href = None
+        if href:
+            links.append(
+                f'<a class="full" href="{_e(href)}" target="_blank" rel="noopener">screenshot {i + 1}</a>'
+            )
+    if links:
+        parts.append(f'<p class="meta">full size: {" · ".join(links)}</p>')
+    return "".join(parts)
 
 
-def _explanation(item: dict[str, Any], row: dict[str, Any], records: dict[str, dict[str, ItemRecord]]) -> str:
-    rec = records.get(row.get("stage") or "", {}).get(item["id"])
+def _explanation(row: dict[str, Any], records: dict[str, dict[str, ItemRecord]]) -> str:
+    parts = []
+    if row["failures"]:
+        parts.append(
+            '<div class="failure"><b>Failure</b>'
+            + "".join(f"<pre>{_e(reason)}</pre>" for reason in row["failures"])
+            + "</div>"
+        )
+    if row["notes"]:
+        parts.append(
+            '<div><b>Notes</b><ul class="notes">'
+            + "".join(f"<li>{_e(note)}</li>" for note in row["notes"])
+            + "</ul></div>"
+        )
+    rec = records.get(row.get("stage") or "", {}).get(row["id"])
     if rec is None:
-        return '<p class="none">No record.</p>'
-    parts = [f'<span class="tag">{_e(rec.stage)}: {_e(rec.status)}</span>']
+        return "".join(parts) or '<p class="none">No record.</p>'
     data = rec.data
+    tags = [f'<span class="tag">{_e(rec.stage)}: {_e(rec.status)}</span>'] if rec.status != "ok" else []
     if data.get("text_only"):
-        parts.append(f'<span class="tag">judged on text only: {_e(data.get("text_only_reason"))}</span>')
-    caps = [c for c in data.get("applied_caps") or [] if c.get("changed_final_rating")]
-    for cap in caps:
-        parts.append(f'<span class="tag">cap {_e(cap.get("cap_to"))}: {_e(cap.get("type"))}</span>')
-    reason = data.get("judge_reason") or data.get("overall_summary") or rec.reason or data.get("result")
-    parts.append(f"<pre>{_e(reason) if reason else 'no reason recorded'}</pre>")
+        tags.append(f'<span class="tag">judged on text only: {_e(data.get("text_only_reason"))}</span>')
+    for cap in [c for c in data.get("applied_caps") or [] if c.get("changed_final_rating")]:
+        tags.append(f'<span class="tag">cap {_e(cap.get("cap_to"))}: {_e(cap.get("type"))}</span>')
+    if tags:
+        parts.append("<div>" + "".join(tags) + "</div>")
+    if row["explanation"]:
+        parts.append(f"<pre>{_e(row['explanation'])}</pre>")
+    elif not row["failures"] and not row["notes"]:
+        reason = rec.reason or data.get("result")
+        parts.append(f"<pre>{_e(reason) if reason else 'no reason recorded'}</pre>")
     categories = data.get("category_scores")
     if isinstance(categories, dict) and categories and data.get("status") != "render_failed":
         rows = [
             [cid, c.get("score_0_to_5"), c.get("weight"), c.get("rationale")] for cid, c in categories.items()
         ]
-        parts.append(_table(["category", "score", "weight", "rationale"], rows))
+        parts.append(
+            "<details><summary>rubric scores</summary>"
+            + _table(["category", "score", "weight", "rationale"], rows)
+            + "</details>"
+        )
     return "".join(parts)
 
 
-def _failure_reasons(records: dict[str, dict[str, ItemRecord]]) -> str:
-    reasons: Counter[tuple[str, str, str]] = Counter()
-    for stage_records in records.values():
-        for rec in stage_records.values():
-            if rec.status != "ok" or (rec.score is None and rec.reason):
-                reasons[
-                    (rec.stage, rec.status, (rec.reason or "").splitlines()[0][:160] if rec.reason else "")
-                ] += 1
-    if not reasons:
-        return '<p class="none">No failed or skipped items.</p>'
-    rows = [[stage, status, reason, n] for (stage, status, reason), n in reasons.most_common(40)]
-    return _table(["stage", "status", "reason", "items"], rows)
+def _reasons_table(counts: list[tuple[str, int]], failed: bool, what: str) -> str:
+    if not counts:
+        return f'<p class="none">No {what}.</p>'
+    body = "".join(
+        f'<tr><td class="reason"><a class="pick" href="#items" data-pick="{_e(reason)}" '
+        f'data-failed="{1 if failed else 0}">{_e(reason)}</a></td><td class="num">{n}</td></tr>'
+        for reason, n in counts
+    )
+    return f"<table><thead><tr><th>reason</th><th>items</th></tr></thead><tbody>{body}</tbody></table>"
+
+
+def _item_card(row: dict[str, Any], visuals: str, explanation: str, show_category: bool = True) -> str:
+    score = row["score"]
+    search = " ".join(
+        [str(row["id"]), str(row["category"]), row["outcome"], *row["failures"], *row["notes"]]
+    ).lower()
+    cls = "item failed" if row["outcome"] == "failed" else "item"
+    category = f'<span class="tag">{_e(row["category"])}</span>' if show_category else ""
+    outcome = row["outcome"]
+    return (
+        f'<div class="{cls}" id="item-{_e(row["id"])}" data-id="{_e(row["id"])}" '
+        f'data-category="{_e(row["category"])}" data-outcome="{_e(outcome)}" '
+        f'data-score="{"" if score is None else score}" data-search="{_e(search)}">'
+        f'<div class="shots">{visuals}</div>'
+        f'<div class="why"><h3>{_e(row["id"])}</h3><div>'
+        f'<span class="score">{_e(_fmt(score))}</span> {category}'
+        f'<span class="tag outcome-{_e(outcome.replace(" ", "-"))}">{_e(outcome)}</span>'
+        f"</div>{explanation}</div></div>"
+    )
+
+
+def _filters(categories: list[str], total: int) -> str:
+    options = "".join(f'<option value="{_e(c)}">{_e(c)}</option>' for c in categories)
+    hidden = "" if len(categories) > 1 else " hidden"  # one category: nothing to choose
+    return (
+        '<div id="filters">'
+        '<input type="search" id="q" placeholder="filter: id, category, reason…" aria-label="filter items">'
+        f'<select id="cat" aria-label="category"{hidden}><option value="">every category</option>'
+        f"{options}</select>"
+        '<label><input type="checkbox" id="failed-only"> failed only</label>'
+        '<select id="sort" aria-label="order"><option value="">item order</option>'
+        '<option value="asc">score, lowest first</option><option value="desc">score, highest first</option>'
+        f'</select><span id="shown">{total} items</span></div>'
+    )
 
 
 def render_html(
@@ -290,8 +472,10 @@ def render_html(
     records: dict[str, dict[str, ItemRecord]],
     plan: Plan,
     store: Store,
-    extremes: int = EXTREMES,
+    link: Callable[[str], str | None] | None = None,
 ) -> str:
+    """The page; `link` maps a store key to the URL of the full-size image (default: relative to
+    where the report sits in the store)."""
     benchmark = plan.benchmark
     title = get_benchmark(benchmark).title or benchmark
     run = summary.get("run") or {}
@@ -304,27 +488,18 @@ def render_html(
         [s["name"], s["total"], s["succeeded"], s["failed"], s["skipped"], s.get("skip_reason") or ""]
         for s in summary.get("stages", [])
     ]
-    rows = item_scores(benchmark, items, records, [s.name for s in plan.active_stages])
+    rows = item_rows(benchmark, items, records, [s.name for s in plan.active_stages])
     by_id = {item["id"]: item for item in items}
-    scored = [r for r in rows if r["score"] is not None]
+    values = [r["score"] for r in rows if r["score"] is not None]
     low, high = SCORE_RANGES.get(benchmark, (None, None))
-    values = [r["score"] for r in scored]
     if low is None:
         low, high = (min(values), max(values)) if values else (0.0, 1.0)
-    ranked = sorted(scored, key=lambda r: (r["score"], r["id"]))
-    lowest = ranked[:extremes]
-    highest = list(reversed(ranked[-extremes:])) if len(ranked) > extremes else []
-    ev = _Evidence(store)
-
-    def item_block(row: dict[str, Any]) -> str:
-        item = by_id[row["id"]]
-        return (
-            f'<div class="item"><div class="shots">{_visuals(benchmark, item, records, ev)}</div>'
-            f'<div class="why"><h3>{_e(row["id"])}</h3><div>'
-            f'<span class="score">{_e(_fmt(row["score"]))}</span> '
-            f'<span class="tag">{_e(row["category"])}</span>'
-            f"</div>{_explanation(item, row, records)}</div></div>"
-        )
+    ev = _Evidence(store, link or relative_link(plan.layout.report_html))
+    # A large run keeps one thumbnail per item (the others are links), so the page stays mailable.
+    thumbs = None if len(rows) <= MANY_ITEMS else 1
+    failed = [r for r in rows if r["outcome"] == "failed"]
+    categories = sorted({str(r["category"]) for r in rows})
+    outcomes = Counter(r["outcome"] for r in rows)
 
     sections = [
         f"<h1>{_e(run.get('name', 'run'))} — {_e(title)}</h1>",
@@ -350,22 +525,47 @@ def render_html(
         _breakdown_tables(summary.get("breakdowns") or {}),
         "<h2>Score distribution</h2>",
         histogram_svg(values, low, high),
-        "<h2>Failure reasons</h2>",
-        _failure_reasons(records),
-        f"<h2>Lowest-scored items ({len(lowest)})</h2>",
-        "".join(item_block(r) for r in lowest) or '<p class="none">No scored items.</p>',
+        f'<h2 id="failures">Failures ({len(failed)} of {len(rows)} items)</h2>',
+        _reasons_table(reason_counts(rows, "failures"), True, "failed items"),
+        '<h2 id="notes">Notes</h2>',
+        '<p class="meta">Remarks on items that were evaluated all the same.</p>',
+        _reasons_table(reason_counts(rows, "notes"), False, "notes"),
+        f'<h2 id="items">Items ({len(rows)})</h2>',
+        '<p class="meta">'
+        + " · ".join(f"{outcomes[o]} {_e(o)}" for o in OUTCOMES if outcomes[o])
+        + " · click a thumbnail for the full-size image</p>",
+        _filters(categories, len(rows)),
+        '<div id="items-list">'
+        + "".join(
+            _item_card(
+                r,
+                _visuals(benchmark, by_id[r["id"]], records, ev, thumbs),
+                _explanation(r, records),
+                show_category=len(categories) > 1,
+            )
+            for r in rows
+        )
+        + "</div>",
     ]
-    if highest:
-        sections += [
-            f"<h2>Highest-scored items ({len(highest)})</h2>",
-            "".join(item_block(r) for r in highest),
-        ]
     body = "\n".join(sections)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(run.get('name', 'run'))} — {_e(title)}</title><style>{_CSS}</style></head>"
-        f"<body>\n{body}\n</body></html>\n"
+        f"<body>\n{body}\n<script>{_SCRIPT}</script>\n</body></html>\n"
+    )
+
+
+def _unavailable() -> str:
+    import sys
+    import traceback
+
+    exc = sys.exc_info()[1]
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>report unavailable</title></head><body>"
+        f"<h1>The HTML report could not be drawn</h1><pre>{_e(traceback.format_exc())}</pre>"
+        f"<p>{_e(type(exc).__name__)}: {_e(exc)}. See report.md and summary.json.</p></body></html>"
     )
 
 
@@ -379,13 +579,37 @@ def write_html_report(
     """Write `report.html` for the run; a report that cannot be drawn says why instead of failing the run."""
     try:
         page = render_html(summary, items, records, plan, store)
-    except Exception as exc:  # the summary and exports matter more than the page
-        import traceback
-
-        page = (
-            "<!DOCTYPE html><html><head><meta charset='utf-8'><title>report unavailable</title></head><body>"
-            f"<h1>The HTML report could not be drawn</h1><pre>{_e(traceback.format_exc())}</pre>"
-            f"<p>{_e(type(exc).__name__)}: {_e(exc)}. See report.md and summary.json.</p></body></html>"
-        )
+    except Exception:  # the summary and exports matter more than the page
+        page = _unavailable()
     store.put_text(plan.layout.report_html, page, "text/html; charset=utf-8")
     return plan.layout.report_html
+
+
+def export_html(
+    store: Store,
+    plan: Plan,
+    summary: dict[str, Any],
+    items: list[dict[str, Any]],
+    records: dict[str, dict[str, ItemRecord]],
+    path: Path,
+) -> Path:
+    """Write the report to a local file, with the full-size images its thumbnails link to copied into
+    the folder `<name>_files/` beside it (so the copy works without the store). Returns that folder."""
+    path = Path(path)
+    folder = path.with_name(path.stem + "_files")
+    copied: dict[str, str] = {}
+
+    def link(key: str) -> str:
+        if key not in copied:
+            name = f"{len(copied):04d}-{posixpath.basename(key)}"
+            store.get_file(key, folder / name)
+            copied[key] = f"{folder.name}/{name}"
+        return quote(copied[key])
+
+    try:
+        page = render_html(summary, items, records, plan, store, link=link)
+    except Exception:
+        page = _unavailable()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return folder

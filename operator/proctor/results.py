@@ -118,7 +118,9 @@ def _fmt(value: Any) -> str:
 
 
 def _cell(text: Any) -> str:
-    return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")[:160]
+    """Table-cell safe and whole: pipes escaped, line breaks kept as `<br>`, nothing cut."""
+    value = str(text if text is not None else "").strip()
+    return value.replace("|", "\\|").replace("\r\n", "\n").replace("\n", "<br>")
 
 
 def render_markdown(
@@ -160,29 +162,42 @@ def render_markdown(
     for title, key in (("Notices", "notices"), ("Warnings", "warnings")):
         if summary.get(key):
             lines += ["", f"## {title}", ""] + [f"- {_cell(w)}" for w in summary[key]]
-    reasons: Counter[str] = Counter()
-    for stage_records in records.values():
-        for rec in stage_records.values():
-            if rec.reason and (rec.status != "ok" or not rec.score):
-                reasons[f"{rec.stage}: {rec.reason.splitlines()[0][:90]}"] += 1
-    if reasons:
-        lines += ["", "## Failure reasons", "", "| reason | items |", "|---|---|"]
-        lines += [f"| {_cell(r)} | {n} |" for r, n in reasons.most_common(25)]
+    from proctor.report_items import item_rows, reason_counts
+
     stage_names = [s.name for s in plan.active_stages]
+    rows = item_rows(plan.benchmark, items, records, stage_names)
+    failures = reason_counts(rows, "failures")
+    failed = sum(1 for row in rows if row["outcome"] == "failed")
+    lines += ["", f"## Failures ({failed} of {len(rows)} items)", ""]
+    if failures:
+        lines += ["| reason | items |", "|---|---|"] + [f"| {_cell(r)} | {n} |" for r, n in failures]
+    else:
+        lines.append("No failed items.")
+    notes = reason_counts(rows, "notes")
+    if notes:
+        lines += ["", "## Notes", "", "Remarks on items that were evaluated all the same.", ""]
+        lines += ["| note | items |", "|---|---|"] + [f"| {_cell(r)} | {n} |" for r, n in notes]
     lines += [
         "",
         "## Items",
         "",
-        "| item | " + " | ".join(stage_names) + " | score | reason |",
-        "|---|" + "---|" * (len(stage_names) + 2),
+        "| item | " + " | ".join(stage_names) + " | score | outcome | reason |",
+        "|---|" + "---|" * (len(stage_names) + 3),
     ]
-    for item in items:
+    for item, row in zip(items, rows, strict=True):
         recs = [records.get(name, {}).get(item["id"]) for name in stage_names]
-        outcome = [r.status if r else "—" for r in recs]
-        last = next((r for r in reversed(recs) if r is not None and r.status == "ok"), None) or next(
-            (r for r in reversed(recs) if r is not None), None
+        statuses = [r.status if r else "—" for r in recs]
+        score = _fmt(row["score"]) if row["score"] is not None else ""
+        if row["failures"]:
+            reason = "; ".join(row["failures"])
+        else:
+            # The scorer's own reason as its record states it (the HTML page shows the judge's in full).
+            scorer = records.get(row["stage"] or "", {}).get(item["id"])
+            explained = scorer.reason if scorer is not None and row["explanation"] else None
+            reason = "; ".join([f"note: {n}" for n in row["notes"]] + ([explained] if explained else []))
+        lines.append(
+            f"| {_cell(item['id'])} | "
+            + " | ".join(statuses)
+            + f" | {score} | {row['outcome']} | {_cell(reason)} |"
         )
-        score = _fmt(last.score) if last and last.score is not None else ""
-        reason = next((r.reason for r in reversed(recs) if r is not None and r.reason), "")
-        lines.append(f"| {_cell(item['id'])} | " + " | ".join(outcome) + f" | {score} | {_cell(reason)} |")
     return "\n".join(lines) + "\n"

@@ -14,6 +14,20 @@ from proctor_jobs.records import ItemRecord
 #: The score range of each benchmark's per-item score, for plots.
 SCORE_RANGES = {"artifactsbench": (0.0, 100.0), "vision2code": (0.0, 5.0), "humanevalv": (0.0, 1.0)}
 
+#: How a benchmark's summary states a mean of its per-item scores: (factor, unit, what the mean is).
+#: HumanEval-V's samples pass (1) or fail (0) and its summary reports pass@k in percent, so a mean
+#: over samples is pass@1 in percent; the others report their items' own scale.
+SUMMARY_UNITS: dict[str, tuple[float, str, str]] = {
+    "humanevalv": (100.0, "%", "pass@1"),
+    "artifactsbench": (1.0, "0–100", "mean score"),
+    "vision2code": (1.0, "0–5", "mean rating"),
+}
+
+
+def summary_units(benchmark: str) -> tuple[float, str, str]:
+    """(factor, unit, label) to show a mean of `benchmark`'s item scores as its summary does."""
+    return SUMMARY_UNITS.get(benchmark, (1.0, "", "mean score"))
+
 
 def item_scores(
     benchmark: str,

@@ -3,7 +3,8 @@
 RUN is a run directory or store URL with its prefix (`.proctor/store/runs/NS/NAME/UID`,
 `s3://bucket/prefix/runs/NS/NAME/UID`), a prefix `runs/NS/NAME/UID` with `--store`, or an EvalRun's
 `NAME` / `NS/NAME` (its most recent run in the store). The reports are written next to the run in
-the store; `--output` / `--markdown` also write copies to local files. The scores come from the
+the store; `--output` / `--markdown` also write copies to local files (the HTML copy with the
+full-size images its thumbnails open in a `NAME_files/` folder beside it). The scores come from the
 run's summary.json; `--reaggregate` recomputes them (and the exports) from the records, with the
 spec of `--manifest` if given (otherwise the benchmark's defaults).
 
@@ -27,7 +28,9 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--store", help="store for a run prefix or name (default .proctor/store, env PROCTOR_STORE)"
     )
-    p.add_argument("--output", "-o", type=Path, help="also write report.html to this file")
+    p.add_argument(
+        "--output", "-o", type=Path, help="also write report.html to this file (full-size images beside it)"
+    )
     p.add_argument("--markdown", type=Path, help="also write report.md to this file")
     p.add_argument("--reaggregate", action="store_true", help="recompute scores and exports from the records")
     p.add_argument("--manifest", type=Path, help="EvalRun manifest whose spec to aggregate with")
@@ -45,7 +48,7 @@ def _spec(manifest: Path | None) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from proctor.commands._runs import RunNotFound, locate_run
-    from proctor.report_html import write_html_report
+    from proctor.report_html import export_html, write_html_report
     from proctor.results import all_shards_finished, collect_records, render_markdown, write_results
 
     try:
@@ -69,8 +72,11 @@ def run(args: argparse.Namespace) -> int:
         write_html_report(store, plan, summary, items, records)
     print(f"report.md:   {store.uri(layout.report_md)}")
     print(f"report.html: {store.uri(layout.report_html)}")
-    for path, key in ((args.output, layout.report_html), (args.markdown, layout.report_md)):
-        if path is not None:
-            store.get_file(key, path)
-            print(f"wrote {path}")
+    if args.output is not None:
+        folder = export_html(store, plan, summary, items, records, args.output)
+        images = f" (full-size images in {folder})" if folder.exists() else ""
+        print(f"wrote {args.output}{images}")
+    if args.markdown is not None:
+        store.get_file(layout.report_md, args.markdown)
+        print(f"wrote {args.markdown}")
     return 0
