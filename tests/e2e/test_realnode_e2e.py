@@ -209,7 +209,7 @@ def worker_pod_spec(rel: RealNodeRelease, run: str) -> dict:
 
 
 def test_humanevalv_example_succeeds_on_the_real_node_with_the_local_scores_in_the_userns_tier(
-    release, s3, tmp_path
+    release, real_node, s3, tmp_path
 ):
     from proctor_jobs.oracle import isolation
 
@@ -224,6 +224,7 @@ def test_humanevalv_example_succeeds_on_the_real_node_with_the_local_scores_in_t
     # Its worker pods ran on the real node, in the worker image.
     spec = worker_pod_spec(release, "humanevalv-example")
     assert spec["containers"][0]["image"] == WORKER and spec["containers"][0]["imagePullPolicy"] == "Never"
+    assert spec["nodeSelector"] == {"kubernetes.io/hostname": real_node}
     assert spec["securityContext"]["seccompProfile"] == {
         "type": "Localhost",
         "localhostProfile": "proctor/sandbox.json",
@@ -289,14 +290,14 @@ def test_the_operator_runs_in_its_image_from_the_chart_hardened_on_the_real_node
     assert status["Uid"].split() == [str(UID)] * 4 and status["Gid"].split() == [str(UID)] * 4
     assert status["CapEff"] == "0000000000000000" and status["CapPrm"] == "0000000000000000"
     assert status["NoNewPrivs"] == "1" and status["Seccomp"] == "2"  # RuntimeDefault: a filter
-    root_mount = next(
-        line.split() for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
-        if line.split()[4] == "/"
-    )  # fmt: skip
-    assert "ro" in root_mount[5].split(","), root_mount
+    mounts = [line.split() for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines()]
+    [root] = [mount for mount in mounts if mount[4] == "/"]
+    assert "ro" in root[5].split(","), root
     # The operator needs the API, so its ServiceAccount token is mounted (automountServiceAccountToken:
-    # true in the chart) — and it is the chart's ServiceAccount's, bound to this pod.
-    token = Path(f"/proc/{pid}/root/var/run/secrets/kubernetes.io/serviceaccount/token").read_text()
+    # true in the chart) — and it is the chart's ServiceAccount's, bound to this pod. (Its mount point
+    # from the container's mount table: /var/run is a symlink the host's /proc/<pid>/root would not follow.)
+    [account] = [mount[4] for mount in mounts if mount[4].endswith("/kubernetes.io/serviceaccount")]
+    token = Path(f"/proc/{pid}/root{account}/token").read_text()
     claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
     assert claims["sub"] == f"system:serviceaccount:{release.namespace}:{RELEASE}"
     assert claims["kubernetes.io"]["pod"]["name"] == pod["metadata"]["name"]
