@@ -221,6 +221,8 @@ def test_humanevalv_example_succeeds_on_the_real_node_with_the_local_scores_in_t
     assert status["scores"] == expected
     assert (status["score"], status["scoreName"], status["progress"]) == (50.0, "pass@1", "72/72")
     # Its worker pods ran on the real node, in the worker image.
+    pods = kube.items("pods", "proctor.dev/run=humanevalv-example")
+    assert pods and {pod["spec"]["nodeName"] for pod in pods} == {real_node}
     spec = worker_pod_spec(release, "humanevalv-example")
     assert spec["containers"][0]["image"] == WORKER and spec["containers"][0]["imagePullPolicy"] == "Never"
     assert spec["nodeSelector"] == {"kubernetes.io/hostname": real_node}
@@ -306,7 +308,7 @@ def test_the_operator_runs_in_its_image_from_the_chart_hardened_on_the_real_node
 
 
 def test_artifactsbench_example_is_rendered_and_judged_on_the_real_node_as_locally(
-    release, real_node_network, judge_double_process
+    release, real_node, real_node_network, judge_double_process
 ):
     """The whole example (42 tasks, hostile answers included): rendered by Chromium in the worker image,
     judged by the judge double through the relay, scored as `proctor run` scores it with the same double
@@ -337,5 +339,7 @@ def test_artifactsbench_example_is_rendered_and_judged_on_the_real_node_as_local
     rendered = stages["render"]["succeeded"]
     spec = worker_pod_spec(release, "artifactsbench-example", "render")
     assert spec["containers"][0]["image"] == WORKER
+    pods = kube.items("pods", "proctor.dev/run=artifactsbench-example")
+    assert len(pods) >= 4 and {pod["spec"]["nodeName"] for pod in pods} == {real_node}  # 2 shards x 2 stages
     # The judge pods reached the double through the relay and sent it the screenshots.
     assert sum(entry["images"] > 0 for entry in judge.log()) >= rendered
