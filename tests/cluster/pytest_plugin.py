@@ -139,6 +139,20 @@ def real_node(k8s: ControlPlane, proctor_env_dir: Path) -> Iterator[str]:
     assert not problems, f"the real node could not undo: {problems}"
 
 
+@pytest.fixture(scope="session")
+def real_node_network(k8s: ControlPlane, real_node: str) -> Iterator[object]:
+    """Makes the session's servers on 127.0.0.1 reachable from pods on the real node
+    (`realnode.PodNetwork`): `.expose(url) -> url` relays a server through the bridge address, and the
+    `kubernetes` Service (10.0.0.1:443) reaches the API server, so in-cluster clients work."""
+    from urllib.parse import urlsplit
+
+    from . import realnode
+
+    network = realnode.PodNetwork(urlsplit(k8s.server).port)
+    yield network
+    network.close()
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Repeat, at the end of the run, which parts of the environment were missing (skips are quiet)."""
     if _MISSING:
@@ -147,4 +161,4 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(message, red=True)
 
 
-__all__ = ["k8s", "kwok", "procs", "proctor_env_dir", "prometheus", "s3"]
+__all__ = ["k8s", "kwok", "procs", "proctor_env_dir", "prometheus", "real_node", "real_node_network", "s3"]

@@ -432,3 +432,167 @@ def drain(kubectl, timeout: float = 60) -> None:
         if done.returncode == 0 and not done.stdout.strip():
             return
         time.sleep(1)
+
+
+def install_seccomp_profile(workdir: Path, profile: Path, name: str = "proctor/sandbox.json") -> str:
+    """Put a seccomp profile where this node's kubelet finds `localhostProfile: <name>` (its root dir's
+    `seccomp/`, as a node's admin would under /var/lib/kubelet/seccomp/); returns `name`."""
+    target = workdir / "kubelet" / "seccomp" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(profile, target)
+    return name
+
+
+# ---- reaching the host's servers from pods -----------------------------------------------------
+
+GATEWAY = "10.244.0.1"  # the bridge's own address: the pods' default gateway (first address of POD_CIDR)
+KUBERNETES_SERVICE_IP = "10.0.0.1"  # the `kubernetes` Service's ClusterIP (controlplane.SERVICE_CIDR)
+
+
+def ensure_bridge() -> None:
+    """The CNI bridge with the gateway address, before any pod asked for it: servers for pods bind to it.
+
+    The bridge plugin reuses an existing bridge of its name and keeps an address equal to its gateway's;
+    `stop_leftovers` deletes it like the one the plugin makes."""
+    if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode != 0:
+        subprocess.run(["ip", "link", "add", BRIDGE, "type", "bridge"], check=True, capture_output=True)
+    shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", BRIDGE], capture_output=True, text=True)
+    prefix = POD_CIDR.split("/")[1]
+    if f"{GATEWAY}/{prefix}" not in shown.stdout:
+        add = ["ip", "addr", "add", f"{GATEWAY}/{prefix}", "dev", BRIDGE]
+        subprocess.run(add, check=True, capture_output=True)
+    subprocess.run(["ip", "link", "set", BRIDGE, "up"], check=True, capture_output=True)
+
+
+class Forwarder:
+    """A TCP relay from `GATEWAY:<port>` (reachable from pods on the real node) to a server that listens
+    on 127.0.0.1 (the API server, MinIO, the judge double: the bridge cannot reach loopback). Threads in
+    the test process; `close()` ends the listener and every open connection."""
+
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1", host: str = GATEWAY) -> None:
+        import socket
+        import threading
+
+        self.target = (target_host, target_port)
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((host, 0))
+        self.listener.listen(128)
+        self.host, self.port = self.listener.getsockname()
+        self._open: set = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._accept, name=f"forward-{self.port}", daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while not self._closed:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+                upstream.settimeout(None)
+            except OSError:
+                conn.close()
+                continue
+            with self._lock:
+                self._open.update((conn, upstream))
+            pair = [conn, upstream, 2]  # both sockets and how many directions still run
+            for src, dst in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self._pump, args=(src, dst, pair), daemon=True).start()
+
+    def _pump(self, src, dst, pair: list) -> None:
+        import socket
+
+        failed = False
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+            dst.shutdown(socket.SHUT_WR)  # pass the half-close on; the other direction goes on
+        except OSError:
+            failed = True
+        with self._lock:
+            pair[2] -= 1
+            if pair[2] and failed:
+                for sock in pair[:2]:  # a reset on one side ends the other direction's recv too
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+            if not pair[2]:
+                for sock in pair[:2]:
+                    sock.close()
+                    self._open.discard(sock)
+
+    def close(self) -> None:
+        import socket
+
+        self._closed = True
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        except OSError:
+            pass
+        try:
+            self.listener.close()
+        except OSError:
+            pass
+        with self._lock:
+            for sock in self._open:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+            self._open.clear()
+
+
+class PodNetwork:
+    """What pods on the real node need from the host, made and undone by the `real_node_network` fixture:
+
+    - `expose(url)`: a `Forwarder` on the bridge address for a server on 127.0.0.1; returns the URL
+      pods use (same scheme and path, host and port replaced);
+    - the `kubernetes` Service: pods' in-cluster clients dial `KUBERNETES_SERVICE_HOST` =
+      `10.0.0.1:443` (the ClusterIP the kubelet puts in every pod's environment, covered by the API
+      server's certificate). There is no kube-proxy; one DNAT rule does its job for this one Service,
+      to a forwarder to the API server. So an operator pod logs in exactly as in a cluster: its
+      ServiceAccount token and the `kube-root-ca.crt` CA from the projected volume, no kubeconfig.
+    """
+
+    def __init__(self, api_port: int) -> None:
+        ensure_bridge()
+        self.forwarders: list[Forwarder] = []
+        api = self._forward(api_port)
+        self.dnat = [
+            "PREROUTING", "-s", POD_CIDR, "-d", f"{KUBERNETES_SERVICE_IP}/32", "-p", "tcp", "--dport", "443",
+            "-m", "comment", "--comment", "proctor real node: the kubernetes Service",
+            "-j", "DNAT", "--to-destination", api.address,
+        ]  # fmt: skip
+        subprocess.run(["iptables", "-t", "nat", "-I", *self.dnat], check=True, capture_output=True)
+
+    def _forward(self, port: int) -> Forwarder:
+        forwarder = Forwarder(port)
+        self.forwarders.append(forwarder)
+        return forwarder
+
+    def expose(self, url: str) -> str:
+        """The URL under which pods reach `url` (a server on 127.0.0.1)."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(url)
+        if parts.hostname not in ("127.0.0.1", "localhost") or parts.port is None:
+            raise ValueError(f"only servers on 127.0.0.1 with a port are forwarded, not {url}")
+        forwarder = self._forward(parts.port)
+        return urlunsplit(parts._replace(netloc=forwarder.address))
+
+    def close(self) -> None:
+        subprocess.run(["iptables", "-t", "nat", "-D", *self.dnat], capture_output=True)
+        for forwarder in self.forwarders:
+            forwarder.close()
+        self.forwarders.clear()

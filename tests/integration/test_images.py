@@ -34,6 +34,7 @@ VERSION = re.search(r'^version = "(.+)"$', (REPO / "pyproject.toml").read_text()
 OPERATOR = f"localhost/proctor-operator:{VERSION}"
 WORKER = f"localhost/proctor-worker:{VERSION}"
 JUDGE = f"localhost/proctor-judge:{VERSION}"
+SECCOMP_PROFILE = REPO / "charts/proctor/files/seccomp/proctor-sandbox.json"  # the chart's, for `userns`
 
 
 def _unavailable(message: str) -> None:
@@ -289,13 +290,17 @@ def test_a_worker_pod_as_the_operator_builds_it_is_hardened_on_the_real_node(k8s
         k8s, real_node, HARDENING_PROBE, example="artifactsbench/evalrun.yaml", stage="render", timeout=120
     )
     print("inside the pod on the real node:", report)
-    uid = OperatorConfig().run_as_user
+    assert_hardened(report, OperatorConfig().run_as_user)
+    assert report["sandbox_tier"]
+
+
+def assert_hardened(report: dict, uid: int) -> None:
+    """What HARDENING_PROBE saw inside a worker pod is the hardening the operator's template asks for."""
     assert (report["uid"], report["gid"]) == (uid, uid) and uid in report["groups"]  # fsGroup
-    assert report["seccomp"] == "2"  # RuntimeDefault: a seccomp filter
+    assert report["seccomp"] == "2"  # RuntimeDefault or the chart's Localhost profile: a seccomp filter
     assert report["cap_eff"] == "0000000000000000" and report["no_new_privs"] == "1"
     assert report["root"] == "Read-only file system"
     assert report["scratch"] == "/scratch/probe" and report["token"] is False
-    assert report["sandbox_tier"]
 
 
 # ---- the sandbox tier a worker pod really gets ----------------------------------------------------
@@ -351,21 +356,44 @@ def run_worker_pod(
     config = OperatorConfig(**({"worker_seccomp_profile": seccomp} if seccomp else {}))
     ctx = WorkerContext("default", "probe", "uid-1", evalrun.spec.dump(), "runs/x", "s3://b/p", config)
     spec = build_stage_job(ctx, stage, stage, 1)["spec"]["template"]["spec"]
-    [container] = spec["containers"]
-    command = ["python", "-c", script]
-    container.update(image=WORKER, imagePullPolicy="Never", command=command, args=list(args or []))
-    container["volumeMounts"] += list(mounts)
-    spec["volumes"] += list(volumes)
     spec["nodeName"] = node
     spec.setdefault("tolerations", []).append({"key": "proctor.dev/real-node", "operator": "Exists"})
+    return run_probe_pod(
+        k8s, "default", spec, script, image=WORKER, args=args, volumes=volumes, mounts=mounts, timeout=timeout
+    )
+
+
+def run_probe_pod(
+    k8s,
+    namespace: str,
+    spec: dict,
+    script: str,
+    *,
+    image: str | None = None,
+    args: list[str] | None = None,
+    volumes=(),
+    mounts=(),
+    timeout: float = 420,
+) -> dict:
+    """A pod with `spec` (a worker pod's, as built offline or taken from a Job the operator created) whose
+    only container runs `python -c script` instead of its command; returns the JSON the script left as
+    its termination message once the pod Succeeded."""
+    spec = json.loads(json.dumps(spec))
+    [container] = spec["containers"]
+    container.update(command=["python", "-c", script], args=list(args or []))
+    if image:
+        container.update(image=image, imagePullPolicy="Never")
+    container["volumeMounts"] = container.get("volumeMounts", []) + list(mounts)
+    spec["volumes"] = spec.get("volumes", []) + list(volumes)
+    spec["restartPolicy"] = "Never"
     name = f"probe-{uuid.uuid4().hex[:6]}"
-    meta = {"name": name, "namespace": "default"}
+    meta = {"name": name, "namespace": namespace}
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
     k8s.kubectl("apply", "-f", "-", input=json.dumps(pod))
     try:
         deadline, got = time.monotonic() + timeout, {}
         while time.monotonic() < deadline:
-            got = json.loads(k8s.kubectl("get", "pod", name, "-n", "default", "-o", "json").stdout)
+            got = json.loads(k8s.kubectl("get", "pod", name, "-n", namespace, "-o", "json").stdout)
             if got["status"].get("phase") in ("Succeeded", "Failed"):
                 break
             time.sleep(1)
@@ -373,7 +401,7 @@ def run_worker_pod(
         terminated = got["status"]["containerStatuses"][0]["state"]["terminated"]
         return json.loads(terminated["message"])
     finally:
-        k8s.kubectl("delete", "pod", name, "-n", "default", "--grace-period=1", "--wait=false", check=False)
+        k8s.kubectl("delete", "pod", name, "-n", namespace, "--grace-period=1", "--wait=false", check=False)
 
 
 def test_a_default_worker_pod_gets_no_sandbox_namespaces_and_its_run_is_refused(k8s, real_node):
@@ -393,10 +421,9 @@ def test_with_the_charts_seccomp_profile_the_hostile_suite_holds_in_a_real_pod(
     non-root, no capabilities, read-only root — the `userns` tier; the hostile suite runs inside the
     pod on the real kubelet + containerd + runc and nothing escapes."""
     require_image(WORKER)
-    profile = REPO / "charts/proctor/files/seccomp/proctor-sandbox.json"
-    seccomp_root = proctor_env_dir / "realnode" / "kubelet" / "seccomp" / "proctor"
-    seccomp_root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(profile, seccomp_root / "sandbox.json")
+    from tests.cluster import realnode
+
+    profile = realnode.install_seccomp_profile(proctor_env_dir / "realnode", SECCOMP_PROFILE)
     cases = Path(tempfile.mkdtemp(prefix="proctor-cases-", dir="/tmp"))
     try:
         shutil.copytree(REPO / "tests/hostile/oracle", cases / "oracle")
@@ -406,7 +433,7 @@ def test_with_the_charts_seccomp_profile_the_hostile_suite_holds_in_a_real_pod(
             k8s,
             real_node,
             TIER_PROBE,
-            seccomp={"type": "Localhost", "localhostProfile": "proctor/sandbox.json"},
+            seccomp={"type": "Localhost", "localhostProfile": profile},
             args=["--suite"],
             volumes=[{"name": "cases", "hostPath": {"path": str(cases), "type": "Directory"}}],
             mounts=[{"name": "cases", "mountPath": "/cases", "readOnly": True}],
