@@ -19,7 +19,9 @@ Two measurements, both printed:
 Proctor is measured twice: with its default verdict (`harness`: the test script runs in a trusted
 process and calls the answer, sandboxed in another, over plain data) and with the original's
 single-process verdict (`in-process`, which an answer can forge); the ratio between them is what the
-unforgeable verdict costs.
+unforgeable verdict costs. Both fork one confined process per sample from the zygote; the trusted side
+is a harness worker forked once and reused (`oracle/harness_pool.py`): forking a harness per sample
+had cost as much CPU as the sample itself.
 
 Proctor's side runs with its full isolation on (namespaces, read-only filesystem, unprivileged uid,
 resource limits); the baseline has none (the original's reliability guard is commented out).
