@@ -148,3 +148,5 @@ async def test_a_huge_request_does_not_hold_up_the_others():
         results = await asyncio.gather(sandbox.run_python(big, SandboxLimits(wall_seconds=30)), *small)
     assert all(r.ok for r in results[1:]), [r.reason for r in results[1:]]
     assert max(r.duration_s for r in results[1:]) < 5
+    # more than one frame can carry is refused with the reason, not lost in a harness worker
+    assert not results[0].ok and "the sandbox takes at most" in results[0].reason, results[0].reason

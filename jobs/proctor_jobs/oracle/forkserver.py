@@ -44,6 +44,8 @@ from proctor_jobs.oracle.harness_pool import HarnessWorker
 
 _TAIL = 16 * 1024
 _UID_SLOTS = 256
+#: characters of code + test a program may have: its job must fit one wire frame (JSON escapes included)
+_MAX_PROGRAM = wire.MAX_FRAME // 2
 
 
 def main() -> None:
@@ -240,6 +242,13 @@ class FrontServer:
         rid = req["id"]
         if req.get("cwd") or req.get("readable") or req.get("writable"):
             _send_line({"id": rid, "status": "crashed", "error": "this server runs scratch-only programs"})
+            return
+        size = sum(len(req.get(k) or "") for k in ("code", "test", "signature"))
+        if size > _MAX_PROGRAM:
+            # It could not cross to the harness worker and the program in one frame (wire.MAX_FRAME);
+            # say so plainly rather than let a worker fail on it.
+            error = f"the program is {size} characters; the sandbox takes at most {_MAX_PROGRAM}"
+            _send_line({"id": rid, "status": "crashed", "error": error})
             return
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         control = {k: v for k, v in req.items() if k not in ("code", "test", "signature")}

@@ -142,8 +142,9 @@ class OracleOptions(Model):
     max_answer_bytes: int = Field(
         default=1048576,
         ge=1024,
-        le=268435456,
-        description="answers larger than this are recorded as `answer_too_large` without being run",
+        le=16777216,
+        description="answers larger than this are recorded as `answer_too_large` without being run "
+        "(at most 16 MiB: what the sandbox hands a program in one frame)",
     )
     concurrency: int = Field(default=0, ge=0, le=256, description="programs at once per worker (0: CPUs)")
     privileged: bool = Field(default=False, description="privileged oracle pods (some artifacts run Docker)")
