@@ -586,9 +586,7 @@ class JudgeDouble:
             elif self.reply is not None:
                 content = self.reply(info)
             else:
-                content = scripted_reply(
-                    self.config.mode, text, images, self.config.fixed_reply, self.config
-                )
+                content = scripted_reply(self.config.mode, text, images, self.config.fixed_reply, self.config)
             choices = [] if failure == "empty" else [_choice(content)]
             prompt_tokens = len(text) // 4 + 85 * len(images)
             completion_tokens = len(content) // 4
@@ -748,8 +746,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--blind", type=_flag, default=False, help="ignore the images: a constant middle score"
     )
-    parser.add_argument("--bias", type=float, default=0.0, help="added to every score, a fraction of the scale")
-    parser.add_argument("--noise", type=float, default=0.0, help="noise sd per request, a fraction of the scale")
+    parser.add_argument(
+        "--bias", type=float, default=0.0, help="added to every score, a fraction of the scale"
+    )
+    parser.add_argument(
+        "--noise", type=float, default=0.0, help="noise sd per request, a fraction of the scale"
+    )
     parser.add_argument("--usage", type=_flag, default=True, help="report token usage (true/false)")
     args = vars(parser.parse_args(argv))
     host, port = args.pop("host"), args.pop("port")
