@@ -203,10 +203,15 @@ def artifactsbench_reply(prompt: str, images: list[bytes], config: DoubleConfig 
     if style == "range":
         value = f"{int(score)}-{min(100, int(score) + 10)}"
     key = "总体打分" if style == "chinese" else "Overall Score"
+    reason = (
+        "test-double verdict without looking at the screenshots."
+        if config is not None and config.blind
+        else f"test-double verdict for an answer of {len(answer)} characters."
+    )
     return (
         f"The submission was reviewed against the checklist with {len(images)} screenshot(s).\n"
         f'```json\n{{\n  "{key}": "{value}"\n}}\n```\n'
-        f"Reason: test-double verdict for an answer of {len(answer)} characters."
+        f"Reason: {reason}"
     )
 
 

@@ -22,7 +22,7 @@ from proctor.reconcile.judgeserver import CheckResult, calibration_choice
 
 log = logging.getLogger("proctor.judgeserver")
 
-MESSAGE_SAID_CHARS = 40
+MESSAGE_SAID_CHARS = 50
 
 
 @dataclass
