@@ -32,6 +32,18 @@ Markers let a test script one item's reply through its answer text: `[[score:NN]
 ArtifactsBench score, `[[v2c:X.Y]]` every Vision2Code category score, `[[reply:garbage]]` makes
 the reply unparseable, `[[reply:range]]` answers a score range ("30-40"), `[[reply:chinese]]` uses
 the Chinese score key, `[[reply:fenced]]` wraps JSON in a think block and a fence.
+
+What the double "sees": an ArtifactsBench score is a function of the answer text, except that
+screenshots which are all one flat colour (an empty page) cap it at `BLANK_PAGE_SCORE`; a
+Vision2Code score is how alike the reference and the candidate image are. Judge modes (the issue's
+"several judges" and "calibration" tests):
+- `blind` — ignores the images, as a text-only model behind a multimodal name would: every score
+  is the middle of the scale (50, or 2.5) unless a text marker sets it. It fails calibration.
+- `bias` and `noise` — a fixed offset, and a Gaussian noise (its standard deviation), both as a
+  fraction of the scale (0.1 = 10 ArtifactsBench points, 0.5 of a Vision2Code rating), added to
+  every score and clipped to the scale. The noise is drawn from `seed` and the request's content,
+  so the same request gets the same score again (a judge's fixed opinion, not sampling).
+- `usage` — false leaves `usage` out of the reply (servers that do not report tokens).
 """
 
 from __future__ import annotations
@@ -79,12 +91,18 @@ class DoubleConfig:
     fixed_reply: str = "OK"
     api_key: str | None = None  # when set, requests must carry it as a bearer token
     log_text_chars: int = 200_000
+    blind: bool = False  # ignore the images: a constant middle score (unless a text marker sets it)
+    bias: float = 0.0  # added to every score, as a fraction of the scale
+    noise: float = 0.0  # standard deviation of the per-request noise, as a fraction of the scale
+    usage: bool = True  # report token usage in the reply
 
     def update(self, changes: dict[str, Any]) -> None:
         names = {f.name for f in fields(self)}
         for key, value in changes.items():
             if key not in names:
                 raise ValueError(f"unknown test-double setting {key!r}")
+            if key in ("blind", "usage") and isinstance(value, str):
+                value = value.lower() in ("1", "true", "yes", "on")
             if key == "fail_kinds":
                 value = tuple(value.split(",")) if isinstance(value, str) else tuple(value)
                 bad = [k for k in value if k not in FAIL_KINDS]
@@ -124,21 +142,76 @@ def expected_artifactsbench_score(answer_section: str) -> float:
         return float(stable_score(answer_section))
 
 
-def artifactsbench_reply(prompt: str, images: list[bytes]) -> str:
+BLANK_PAGE_SCORE = 10.0
+AB_MIDDLE, V2C_MIDDLE = 50.0, 2.5
+
+
+def is_flat(image: bytes) -> bool:
+    """Whether an image is one flat colour (an empty page); an unreadable one is not."""
+    from PIL import Image
+
+    try:
+        extrema = Image.open(io.BytesIO(image)).convert("RGB").getextrema()
+    except Exception:
+        return False
+    return all(low == high for low, high in extrema)
+
+
+def judged(value: float, scale: float, config: DoubleConfig | None, request_key: str) -> float:
+    """A score with the judge's bias and noise (both fractions of `scale`), clipped to 0..scale."""
+    if config is None or not (config.bias or config.noise):
+        return value
+    value += config.bias * scale
+    if config.noise:
+        rng = random.Random(f"{config.seed}:{request_key}")
+        value += rng.gauss(0.0, config.noise * scale)
+    return min(scale, max(0.0, value))
+
+
+def _request_key(prompt: str, images: list[bytes]) -> str:
+    digest = hashlib.sha256(prompt.encode())
+    for image in images:
+        digest.update(hashlib.sha256(image).digest())
+    return digest.hexdigest()
+
+
+def artifactsbench_score(answer: str, images: list[bytes], config: DoubleConfig | None = None) -> float:
+    """The score `artifactsbench_reply` gives: the answer's (or its marker's), capped when every
+    screenshot is an empty page, or the middle of the scale when blind; then bias and noise."""
+    marks = _markers(answer)
+    if "score" in marks:
+        return float(marks["score"])
+    if config is not None and config.blind:
+        score = AB_MIDDLE
+    else:
+        score = expected_artifactsbench_score(answer)
+        if images and all(is_flat(i) for i in images):
+            score = min(score, BLANK_PAGE_SCORE)
+    if config is not None and (config.bias or config.noise):
+        score = float(round(judged(score, 100.0, config, _request_key(answer, images))))
+    return score
+
+
+def artifactsbench_reply(prompt: str, images: list[bytes], config: DoubleConfig | None = None) -> str:
     answer = artifactsbench_answer(prompt)
     marks = _markers(answer)
     style = marks.get("reply", "")
     if style == "garbage":
         return "I am unable to provide a score for this submission."
-    score = expected_artifactsbench_score(answer)
+    score = artifactsbench_score(answer, images, config)
     value = f"{int(score)}" if score == int(score) else f"{score}"
     if style == "range":
         value = f"{int(score)}-{min(100, int(score) + 10)}"
     key = "总体打分" if style == "chinese" else "Overall Score"
+    reason = (
+        "test-double verdict without looking at the screenshots."
+        if config is not None and config.blind
+        else f"test-double verdict for an answer of {len(answer)} characters."
+    )
     return (
         f"The submission was reviewed against the checklist with {len(images)} screenshot(s).\n"
         f'```json\n{{\n  "{key}": "{value}"\n}}\n```\n'
-        f"Reason: test-double verdict for an answer of {len(answer)} characters."
+        f"Reason: {reason}"
     )
 
 
@@ -158,30 +231,40 @@ def image_similarity_score(reference: bytes, candidate: bytes) -> float:
     return round(5.0 * (1.0 - diff / 255.0), 1)
 
 
-def expected_vision2code_scores(prompt: str, images: list[bytes]) -> dict[str, float]:
+def expected_vision2code_scores(
+    prompt: str, images: list[bytes], config: DoubleConfig | None = None
+) -> dict[str, float]:
     """The category scores `vision2code_reply` gives (the same score for every category)."""
     marks = _markers(prompt)
     if "v2c" in marks:
         value = float(marks["v2c"])
+    elif config is not None and config.blind:
+        value = V2C_MIDDLE
     elif len(images) >= 2:
         value = image_similarity_score(images[0], images[1])
     else:
         value = 0.0
+    if config is not None and (config.bias or config.noise):
+        value = round(judged(value, 5.0, config, _request_key(prompt, images)), 1)
     return {category: value for category in _V2C_CATEGORY.findall(prompt)}
 
 
-def vision2code_reply(prompt: str, images: list[bytes]) -> str:
+def vision2code_reply(prompt: str, images: list[bytes], config: DoubleConfig | None = None) -> str:
     style = _markers(prompt).get("reply", "")
     if style == "garbage":
         return "The candidate looks broadly similar; I would give it a decent mark."
-    scores = expected_vision2code_scores(prompt, images)
+    scores = expected_vision2code_scores(prompt, images, config)
     body = json.dumps(
         {
             "category_scores": scores,
             "rationales": {c: "test-double rationale" for c in scores},
             "strengths": ["rendered by the test double"],
             "issues": ["none examined: this is a test double"],
-            "overall_summary": f"Test-double rating from {len(images)} image(s).",
+            "overall_summary": (
+                "Test-double rating without looking at the images."
+                if config is not None and config.blind
+                else f"Test-double rating from {len(images)} image(s)."
+            ),
         },
         indent=2,
     )
@@ -208,7 +291,9 @@ def candidate_reply(prompt: str, images: list[bytes]) -> str:
     )
 
 
-def scripted_reply(mode: str, prompt: str, images: list[bytes], fixed: str) -> str:
+def scripted_reply(
+    mode: str, prompt: str, images: list[bytes], fixed: str, config: DoubleConfig | None = None
+) -> str:
     if mode == "fixed":
         return fixed
     if mode == "echo":
@@ -220,9 +305,11 @@ def scripted_reply(mode: str, prompt: str, images: list[bytes], fixed: str) -> s
             mode = "vision2code"
         else:
             mode = "candidate"
-    return {"artifactsbench": artifactsbench_reply, "vision2code": vision2code_reply}.get(
-        mode, candidate_reply
-    )(prompt, images)
+    if mode == "artifactsbench":
+        return artifactsbench_reply(prompt, images, config)
+    if mode == "vision2code":
+        return vision2code_reply(prompt, images, config)
+    return candidate_reply(prompt, images)
 
 
 # --- the server -------------------------------------------------------------------------------
@@ -504,7 +591,7 @@ class JudgeDouble:
             elif self.reply is not None:
                 content = self.reply(info)
             else:
-                content = scripted_reply(self.config.mode, text, images, self.config.fixed_reply)
+                content = scripted_reply(self.config.mode, text, images, self.config.fixed_reply, self.config)
             choices = [] if failure == "empty" else [_choice(content)]
             prompt_tokens = len(text) // 4 + 85 * len(images)
             completion_tokens = len(content) // 4
@@ -514,12 +601,13 @@ class JudgeDouble:
                 "created": int(time.time()),
                 "model": self.config.model,
                 "choices": choices,
-                "usage": {
+            }
+            if self.config.usage:
+                reply["usage"] = {
                     "prompt_tokens": prompt_tokens,
                     "completion_tokens": completion_tokens,
                     "total_tokens": prompt_tokens + completion_tokens,
-                },
-            }
+                }
             return self._finish(entry, failure or "ok", web.json_response(reply))
         finally:
             with self._lock:
@@ -631,6 +719,10 @@ def _readline(proc: subprocess.Popen, timeout: float) -> str:
     return result[0] if result else ""
 
 
+def _flag(value: str) -> bool:
+    return value.lower() in ("1", "true", "yes", "on")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.doubles.judge_server",
@@ -656,6 +748,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fixed-reply", default="OK")
     parser.add_argument("--api-key", default=None)
     parser.add_argument("--log-text-chars", type=int, default=200_000)
+    parser.add_argument(
+        "--blind", type=_flag, default=False, help="ignore the images: a constant middle score"
+    )
+    parser.add_argument(
+        "--bias", type=float, default=0.0, help="added to every score, a fraction of the scale"
+    )
+    parser.add_argument(
+        "--noise", type=float, default=0.0, help="noise sd per request, a fraction of the scale"
+    )
+    parser.add_argument("--usage", type=_flag, default=True, help="report token usage (true/false)")
     args = vars(parser.parse_args(argv))
     host, port = args.pop("host"), args.pop("port")
     if host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("JUDGE_DOUBLE_ALLOW_PUBLIC"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,64 @@ def test_external_judge_is_ready_only_after_a_served_one_image_completion(
     assert "cannot reach" in degraded["status"]["message"]
     judge_double_process(port=port)
     kube.wait_phase("judgeserver", "good-judge", ("Ready",), timeout=60)
+
+
+def test_a_blind_judge_is_held_back_by_calibration_and_a_run_waiting_on_it_says_why(
+    kube, operator, judge_double_process
+):
+    """A judge that ignores the images (the double's blind mode: a text-only model behind a multimodal
+    name) answers the functional check, but not the calibration items: it stays not Ready with reason
+    CalibrationFailed naming the items, and a run on it waits saying so. Seeing again, it passes."""
+    judge = judge_double_process(blind=True)
+    kube.apply(external_judge("blind-judge", judge.url, calibration={"enabled": True}))
+
+    def calibration_failed():
+        status = (kube.get("judgeserver", "blind-judge") or {}).get("status") or {}
+        ready = {c["type"]: c for c in status.get("conditions") or []}.get("Ready", {})
+        return status if ready.get("reason") == "CalibrationFailed" else None
+
+    status = wait_for(calibration_failed, 120, "reason CalibrationFailed")
+    assert status["phase"] == "Failed"
+    assert status["message"].startswith("calibration failed on 6 of 7 items: ")
+    assert "artifactsbench/calculator scored 50, expected 55-100" in status["message"]
+    assert "without looking at the" in status["message"]  # what the judge said
+    assert status["calibration"]["state"] == "Failed" and status["calibration"]["items"] == 7
+    assert "vision2code/chartqa-exact" in status["calibration"]["failedItems"]
+    # It asked the benchmarks' prompts with their images, after the one-image functional check.
+    asked = judge.log()
+    assert any('"Overall Score"' in r["text"] and r["images"] == 1 for r in asked)
+    assert any("category_scores" in r["text"] and r["images"] == 2 for r in asked)
+
+    kube("apply", "-f", str(EXAMPLE / "inputs.yaml"))
+    kube.apply(yaml_run("on-blind-judge", judge={"serverRef": {"name": "blind-judge"}}))
+
+    def waiting():
+        run = kube.get("evalrun", "on-blind-judge") or {}
+        conditions = {c["type"]: c for c in (run.get("status") or {}).get("conditions") or []}
+        inputs = conditions.get("InputsReady", {})
+        return inputs if inputs.get("reason") == "JudgeNotReady" else None
+
+    inputs = wait_for(waiting, 60, "the run to wait with JudgeNotReady")
+    assert (
+        "JudgeServer 'blind-judge' is not ready (CalibrationFailed): calibration failed" in inputs["message"]
+    )
+    assert "artifactsbench/calculator scored 50" in inputs["message"]
+    assert kube.phase("evalrun", "on-blind-judge") == "Pending"
+    assert not kube.items("jobs", "proctor.dev/run=on-blind-judge")
+    assert "CalibrationFailed" in kube("describe", "evalrun", "on-blind-judge").stdout
+
+    # The same server, seeing again: the calibration is retried, passes, and the run goes ahead.
+    request = urllib.request.Request(
+        judge.url.rsplit("/v1", 1)[0] + "/_double/config",
+        data=json.dumps({"blind": False}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=10).read()
+    ready = kube.wait_phase("judgeserver", "blind-judge", ("Ready",), timeout=120)
+    assert ready["status"]["calibration"]["state"] == "Passed"
+    assert "calibration passed: 7 of 7" in ready["status"]["message"]
+    final = kube.wait_phase("evalrun", "on-blind-judge", ("Succeeded", "Failed"), timeout=240)
+    assert final["status"]["scores"] == EXPECTED_N6
 
 
 def test_a_vllm_judge_gets_a_deployment_and_its_pods_reasons_in_conditions(kube, operator):

@@ -60,6 +60,28 @@ class ExternalJudge(Model):
     api_key_secret_ref: SecretKeyReference | None = None
 
 
+class JudgeCalibration(Model):
+    """The calibration a judge must pass before it is Ready: scores inside known bands for a few shipped
+    items (known screenshots and renders) asked with each benchmark's real judge prompt."""
+
+    enabled: bool | None = Field(
+        default=None,
+        description="unset: on for a vllm judge (unless healthCheck is false), off for an external one",
+    )
+    benchmark: Literal["all", "artifactsbench", "vision2code"] = Field(
+        default="all", description="which calibration set the judge must pass"
+    )
+
+
+class JudgeCalibrationStatus(Model):
+    benchmark: str | None = None
+    state: Literal["Waiting", "Running", "Passed", "Failed"] | None = None
+    items: int | None = None
+    failed_items: list[str] = Field(default_factory=list)
+    message: str | None = None
+    time: str | None = None
+
+
 class JudgeServerSpec(Model):
     model_config = ConfigDict(
         json_schema_extra={
@@ -78,6 +100,11 @@ class JudgeServerSpec(Model):
         default=32, ge=1, le=4096, description="requests in flight per replica, all runs"
     )
     health_check: bool = Field(default=True, description="Ready only after a one-image chat completion works")
+    calibration: JudgeCalibration | None = Field(
+        default=None,
+        description="Ready only after the judge scores the calibration items inside their bands "
+        "(reason CalibrationFailed when not)",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> JudgeServerSpec:
@@ -95,6 +122,7 @@ class JudgeServerStatus(Model):
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None
     last_check_time: str | None = None
+    calibration: JudgeCalibrationStatus | None = None
 
 
 class JudgeServer(Model):
@@ -109,6 +137,8 @@ class JudgeServer(Model):
 
 __all__ = [
     "ExternalJudge",
+    "JudgeCalibration",
+    "JudgeCalibrationStatus",
     "JudgeServer",
     "JudgeServerSpec",
     "JudgeServerStatus",

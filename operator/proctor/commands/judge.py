@@ -1,4 +1,5 @@
-"""`proctor judge serve`: a local vLLM judge on a GPU workstation, started like a JudgeServer's.
+"""`proctor judge serve`: a local vLLM judge on a GPU workstation, started like a JudgeServer's;
+`proctor judge check`: whether a judge passes the calibration set (see `check` below).
 
     proctor judge serve --model /models/Qwen2.5-VL-72B-Instruct --tensor-parallel 8 \\
         --max-model-len 32768 --images-per-prompt 5
@@ -70,7 +71,48 @@ def add_parser(sub) -> None:
     )
     serve.add_argument("extra", nargs=argparse.REMAINDER, help="after --: more vLLM arguments")
     serve.set_defaults(handler=run_serve)
+    check = actions.add_parser(
+        "check",
+        help="ask a judge the calibration items and check its scores fall in their bands",
+        description=CHECK_HELP,
+    )
+    check.add_argument("--judge-url", required=True, help="the judge's OpenAI-compatible base URL")
+    check.add_argument("--model", help="the model to ask for (default: the first the server lists)")
+    check.add_argument(
+        "--benchmark",
+        choices=["all", "artifactsbench", "vision2code"],
+        default="all",
+        help="which calibration set (default: %(default)s)",
+    )
+    check.add_argument("--json", action="store_true", help="print the outcomes as JSON instead of a table")
+    check.set_defaults(handler=run_check)
     p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
+
+
+CHECK_HELP = (
+    "Ask a judge the shipped calibration items (known screenshots and renders with an expected score "
+    "band) through each benchmark's real judge prompt, print item, band, score, pass/fail and what the "
+    "judge said, and exit 1 when any score falls outside its band. The API key, if the judge needs "
+    "one, comes from PROCTOR_JUDGE_API_KEY (else OPENAI_API_KEY), as in a run."
+)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from proctor_jobs.judge.calibration import calibrate, resolve_benchmarks, summary, table
+
+    try:
+        outcomes = asyncio.run(calibrate(args.judge_url, args.model, resolve_benchmarks(args.benchmark)))
+    except (ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([o.to_dict() for o in outcomes], indent=1, ensure_ascii=False))
+    else:
+        print(table(outcomes))
+        print(summary(outcomes))
+    return 0 if all(o.passed for o in outcomes) else 1
 
 
 def vllm_spec(args: argparse.Namespace) -> dict[str, Any]:

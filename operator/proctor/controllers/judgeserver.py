@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+from proctor.controllers.calibration import calibration_gate
 from proctor.controllers.runtime import Runtime
 from proctor.k8s.judge import build_deployment, build_service, in_cluster_endpoint
 from proctor.k8s.names import COMPONENT_LABEL, JUDGE_LABEL, SPEC_HASH_ANNOTATION
@@ -183,7 +184,11 @@ async def reconcile(rt: Runtime, body: dict[str, Any], post_event) -> dict[str, 
     elif ready_replicas > 0 and (last is None or time.monotonic() - last_at >= interval):
         check = await functional_check(endpoint, model, api_key)
         rt.judge_checks[key] = (time.monotonic(), check)
-    phase, reason, message = judge_phase(kind, desired, ready_replicas, problems, check, was_ready)
+    # Calibration (when on) runs in the background once the check passes, and can hold Ready back.
+    verdict, calibration = calibration_gate(
+        key, spec, endpoint, model, api_key, check, rt.config.judge_recheck_seconds
+    )
+    phase, reason, message = judge_phase(kind, desired, ready_replicas, problems, verdict, was_ready)
     conditions = set_condition(
         status.get("conditions") or [], "Ready", phase == "Ready", reason, message, generation
     )
@@ -205,6 +210,10 @@ async def reconcile(rt: Runtime, body: dict[str, Any], post_event) -> dict[str, 
         "conditions": conditions,
         "observedGeneration": generation,
     }
+    if calibration is not None:
+        new["calibration"] = calibration
+    elif status.get("calibration") is not None:
+        new["calibration"] = None  # switched off: the merge patch removes it
     if check is not None and rt.judge_checks.get(key, (0, None))[1] is check:
         new["lastCheckTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if phase != status.get("phase"):

@@ -56,7 +56,14 @@ def input_blockers(
         elif (judge.get("status") or {}).get("phase") != "Ready":
             status = judge.get("status") or {}
             detail = status.get("message") or status.get("phase", "Pending")
-            blockers.append(Blocker("JudgeNotReady", f"JudgeServer {judge_ref!r} is not ready: {detail}"))
+            # The judge's own reason (e.g. CalibrationFailed), so the run says why it waits.
+            why = next(
+                (c.get("reason") for c in status.get("conditions") or [] if c.get("type") == "Ready"), None
+            )
+            shown = f" ({why})" if why else ""
+            blockers.append(
+                Blocker("JudgeNotReady", f"JudgeServer {judge_ref!r} is not ready{shown}: {detail}")
+            )
     return blockers
 
 

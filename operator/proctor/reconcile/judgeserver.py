@@ -1,8 +1,10 @@
 """JudgeServer readiness as pure functions: the pods' reasons and the functional check decide the phase.
 
 Ready means *served*: pods ready is not enough; the operator's own check (the model is listed and a
-one-image chat completion returns) must succeed. Conditions carry what the pods say, so
-`kubectl describe judgeserver` explains a stuck judge.
+one-image chat completion returns) must succeed, and, when calibration is on, the judge's scores for
+the calibration items must fall in their bands (reason `Calibrating` while it runs,
+`CalibrationFailed` with the items and what the judge said when not). Conditions carry what the pods
+say, so `kubectl describe judgeserver` explains a stuck judge.
 """
 
 from __future__ import annotations
@@ -27,6 +29,19 @@ class CheckResult:
     ok: bool
     message: str
     model_listed: bool = False
+    reason: str = "CheckFailed"  # why not ok: CheckFailed | Calibrating | CalibrationFailed
+
+
+def calibration_choice(spec: dict[str, Any]) -> str | None:
+    """Which calibration set a JudgeServer must pass (`all`, `artifactsbench`, `vision2code`), or None.
+
+    `spec.calibration.enabled` decides; unset, calibration is on for a vLLM judge whose functional
+    check is on, and off for an external one (a hosted API bills every call)."""
+    calibration = spec.get("calibration") or {}
+    enabled = calibration.get("enabled")
+    if enabled is None:
+        enabled = bool(spec.get("vllm")) and spec.get("healthCheck", True) is not False
+    return (calibration.get("benchmark") or "all") if enabled else None
 
 
 def pod_problems(pods: list[dict[str, Any]]) -> list[Blocker]:
@@ -125,6 +140,10 @@ def judge_phase(
             "waiting for the first functional check",
         )
     if not check.ok:
+        if check.reason == "Calibrating":
+            return ("Loading" if kind == "vllm" else "Pending"), "Calibrating", check.message
+        if check.reason == "CalibrationFailed":
+            return "Failed", "CalibrationFailed", check.message
         if was_ready:
             return "Degraded", "CheckFailed", check.message
         return ("Loading" if kind == "vllm" else "Failed"), "CheckFailed", check.message
