@@ -152,7 +152,7 @@ def down(state: Path) -> int:
             procs.kill_group(pid)
     # Sweep: any pod process the kubelet did not get to.
     for pid_file in (state / "k8s" / "pods").glob("**/pids/all") if (state / "k8s").exists() else []:
-        for pid in (int(x) for x in pid_file.read_text().split()):
+        for pid, _ in procs.pid_records(pid_file.read_text()):
             if procs.pid_alive(pid) and _ours(pid, state):
                 procs.kill_group(pid, timeout=1)
     left = [pid for pid in pids.values() if procs.pid_alive(pid) and _ours(pid, state)]

@@ -305,12 +305,21 @@ def dt_micro() -> str:
 _REAPER = """
 import os, signal, sys, pathlib
 root, kubelet = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+def started(pid):
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 def reap(*_):
     for listing in root.glob("**/pids/all"):
-        for pid in listing.read_text().split():
+        for line in listing.read_text().splitlines():
+            pid, _, start = line.partition(" ")
+            now = started(pid)
+            if now is not None and start.strip() and now != start.strip():
+                continue  # the pid was recycled: another process, not ours to kill
             try:
                 os.killpg(int(pid), signal.SIGKILL)
-            except OSError:
+            except (OSError, ValueError):
                 pass
     sys.exit(0)
 signal.signal(signal.SIGTERM, reap)
@@ -464,10 +473,13 @@ class KubeletHandle:
         return {p.name: int(p.read_text()) for p in pid_dir.iterdir() if p.name != "all"}
 
     def all_pids(self) -> list[int]:
-        """Every container process this kubelet ever started (to check none outlives it)."""
+        """Every container process this kubelet started that is still its own or left its process group
+        behind (to check none outlives it); a pid since recycled by another process is left out."""
+        from .procs import pid_records, still_ours
+
         pids: list[int] = []
         for path in self.root.glob("**/pids/all"):
-            pids += [int(x) for x in path.read_text().split()]
+            pids += [pid for pid, started in pid_records(path.read_text()) if still_ours(pid, started)]
         return pids
 
 

@@ -39,6 +39,7 @@ from queue import Queue
 from typing import Any
 
 from . import kubelet_spec as ks
+from . import procs
 from .kubeapi import SMP, Api, ApiError
 
 
@@ -438,7 +439,8 @@ class PodWorker(threading.Thread):
         pid_dir.mkdir(exist_ok=True)
         (pid_dir / c.name).write_text(str(c.proc.pid))
         with open(pid_dir / "all", "a") as all_pids:
-            all_pids.write(f"{c.proc.pid}\n")
+            # With its start time: teardown checks must never take a recycled pid for this one.
+            all_pids.write(f"{c.proc.pid} {procs.start_time(c.proc.pid) or ''}\n")
         log(f"{self.namespace}/{self.pod_name}/{c.name}: started pid {c.proc.pid}: {argv}")
 
     def _exec_spec(self, c: Container) -> tuple[list[str], dict[str, str], Path, ks.PathRewriter]:

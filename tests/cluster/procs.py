@@ -73,6 +73,35 @@ def pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def start_time(pid: int) -> int | None:
+    """When `pid` started (clock ticks since boot), or None if there is no such process: with the pid,
+    it names one process for good (pids are recycled; this machine's pid_max is only 32768)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def still_ours(pid: int, started: int | None) -> bool:
+    """Whether (`pid`, `started`) still names our process, or a process group it left behind: a live
+    process with that pid and another start time is someone else's (and so is its group, since the
+    kernel never hands out a pid still used as a process-group id)."""
+    now = start_time(pid)
+    if now is not None:
+        return started is None or now == started
+    return pgid_alive(pid)
+
+
+def pid_records(text: str) -> list[tuple[int, int | None]]:
+    """`pid [start]` lines (a pid file of the test kubelet) as pairs."""
+    records = []
+    for line in text.splitlines():
+        parts = line.split()
+        if parts and parts[0].isdigit():
+            records.append((int(parts[0]), int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None))
+    return records
+
+
 def pgid_alive(pgid: int) -> bool:
     """Whether any process is left in process group `pgid`."""
     try:
