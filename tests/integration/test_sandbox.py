@@ -182,3 +182,12 @@ async def test_a_test_script_that_never_ends_costs_its_harness_worker_not_its_ne
     assert all(r.ok for r in others), [r.reason for r in others]
     after = await sandbox.run_test(answer, "assert double(21) == 42\n", "double", LIMITS)
     assert after.ok, after.reason
+
+
+async def test_a_slot_reused_with_other_memory_limits_still_starts(sandbox):
+    """Per-sample cgroups are made once per slot and reused; raising a slot's memory limit after a
+    lower one must work (cgroup v1 refuses memory above memory+swap: the order of the writes matters)."""
+    for memory_mb in (256, 1024, 300, 2048):
+        result = await sandbox.run_python("print('ok')", SandboxLimits(wall_seconds=2, memory_mb=memory_mb))
+        assert result.ok, (memory_mb, result.reason)
+        assert result.budget.get("memory_mb") == memory_mb

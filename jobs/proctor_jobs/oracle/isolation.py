@@ -464,6 +464,7 @@ class BudgetFactory:
         self.layout = _cgroup_layout() if tier == "root" else None
         self.poll_interval = 0.1 if self.layout else 0.05
         self.dirs: list[Path] = []
+        self.applied: dict[int, tuple[int, int]] = {}  # slot -> the limits its cgroup has now
         if self.layout == "v1":
             self.dirs = [_CGROUP_ROOT / c / "proctor" / name for c in ("memory", "pids")]
         elif self.layout == "v2":
@@ -501,20 +502,21 @@ class BudgetFactory:
         # than a short program's whole run); a slot is reused only after its program was reaped and
         # everything left in its group killed.
         groups = [d / f"s{slot}" for d in self.dirs]
-        for group in groups:
-            group.mkdir(exist_ok=True)
+        if self.applied.get(slot) != (memory, processes):
+            for group in groups:
+                group.mkdir(exist_ok=True)
+            if self.layout == "v1":
+                _set_v1_memory(groups[0], memory)
+                _write(groups[1] / "pids.max", processes)
+            else:
+                _write(groups[0] / "memory.max", memory)
+                with contextlib.suppress(OSError):
+                    _write(groups[0] / "memory.swap.max", 0)
+                _write(groups[0] / "pids.max", processes)
+            self.applied[slot] = (memory, processes)
         if self.layout == "v1":
-            _write(groups[0] / "memory.limit_in_bytes", memory)
-            with contextlib.suppress(OSError):
-                _write(groups[0] / "memory.memsw.limit_in_bytes", memory)
             with contextlib.suppress(OSError):
                 _write(groups[0] / "memory.max_usage_in_bytes", 0)  # resets the peak
-            _write(groups[1] / "pids.max", processes)
-        else:
-            _write(groups[0] / "memory.max", memory)
-            with contextlib.suppress(OSError):
-                _write(groups[0] / "memory.swap.max", 0)
-            _write(groups[0] / "pids.max", processes)
         budget = SampleBudget(self.kind, groups, memory, processes, None)
         budget.oom_before = budget.oom_kills()
         return budget
@@ -609,6 +611,20 @@ class SampleBudget:
 
 def _write(path: Path, value: int) -> None:
     path.write_text(str(value))
+
+
+def _set_v1_memory(group: Path, memory: int) -> None:
+    """cgroup v1 keeps memory <= memory+swap: raising both means the swap limit first, lowering them
+    the memory limit first (the other order is EINVAL). A slot's group is reused with other limits."""
+    memsw = group / "memory.memsw.limit_in_bytes"
+    try:
+        _write(group / "memory.limit_in_bytes", memory)
+    except OSError:
+        _write(memsw, memory)  # raising: only the swap limit was in the way
+        _write(group / "memory.limit_in_bytes", memory)
+        return
+    with contextlib.suppress(OSError):  # no swap accounting on this kernel
+        _write(memsw, memory)
 
 
 def _remove_cgroup(group: Path) -> None:
