@@ -6,6 +6,7 @@ import datetime as dt
 from collections import Counter
 from typing import Any
 
+from proctor.cost import cost_lines, run_cost
 from proctor.plan import Plan
 from proctor_jobs.benchmarks import get_benchmark
 from proctor_jobs.records import ItemRecord
@@ -87,6 +88,7 @@ def summarize(
         "stages": stage_counts(plan, records),
         "items": len(items),
         "env_errors": dict(Counter(env_errors.values())),
+        "cost": run_cost([s.name for s in plan.active_stages], records),
         "inputs": plan.inputs,
         "warnings": plan.warnings,
         "notices": plan.notices,
@@ -159,6 +161,8 @@ def render_markdown(
             f"| {s['name']} | {s['total']} | {s['succeeded']} | {s['failed']} | {s['skipped']} | "
             f"{_cell(s.get('skip_reason') or '')} |"
         )
+    if summary.get("cost"):
+        lines += ["", "## Cost", "", *cost_lines(summary["cost"])]
     for title, key in (("Notices", "notices"), ("Warnings", "warnings")):
         if summary.get(key):
             lines += ["", f"## {title}", ""] + [f"- {_cell(w)}" for w in summary[key]]

@@ -31,6 +31,10 @@ def test_compare_speaks_the_summary_s_percent_in_one_row(runs):
     assert result["rows"][0]["mean_a"] == pytest.approx(scores["pass@1"]) == 50.0
     table = proctor("compare", run, run, "--bootstrap", "200")
     assert table.returncode == 0 and "pass@1 (%)" in table.stdout and "│ 50 │ 50 │" in table.stdout
+    # and what each run cost, from its summary (no model calls in HumanEval-V: its items' own time)
+    spent = result["cost"]["a"]["item_seconds"]
+    assert spent > 0 and result["cost"]["b"] == result["cost"]["a"] and result["cost"]["a"]["calls"] == 0
+    assert f"cost: item seconds A {spent:g}, B {spent:g}" in table.stdout
 
 
 def test_runs_over_different_items_are_refused_unless_forced(runs):

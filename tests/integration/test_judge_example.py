@@ -89,6 +89,14 @@ def test_example_run_survives_a_killed_judge_and_reports(tmp_path, judge_double_
     judge = next(s for s in summary["stages"] if s["name"] == "judge")
     assert judge["succeeded"] == items and judge["failed"] == 0, judge
     assert summary["counts"]["judged"] == items
+    # What the judging cost, from the records: every item called it, the outage's retries counted apart,
+    # tokens from the API's usage (the double charges 85 per image, so the images alone bound them).
+    cost = summary["cost"]["stages"]["judge"]["model"]
+    assert cost["items"] == items and cost["calls"] >= items and cost["usage_missing"] == 0
+    assert cost["retried_calls"] == cost["calls"] - items
+    assert cost["images"] > 0 and cost["prompt_tokens"] >= 85 * cost["images"]
+    assert summary["cost"]["total"]["calls"] == cost["calls"]
+    assert "## Cost" in (run_dir / "report.md").read_text()
 
     # Again: everything is reused; the judge sees only the preflight's one tiny text request.
     seen = len(double.log())

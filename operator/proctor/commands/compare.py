@@ -224,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
         unit=unit,
         measure=label,
         differences=soft,
+        cost={"a": _cost_of(ref_a), "b": _cost_of(ref_b)},
     )
     if args.json:
         result["rows"] = [{k: _clean(v) for k, v in row.items()} for row in result["rows"]]
@@ -257,4 +258,27 @@ def run(args: argparse.Namespace) -> int:
         f"not scored in one of them {result['unscored']}",
         highlight=False,
     )
+    for line in cost_comparison(result["cost"]["a"], result["cost"]["b"]):
+        console.print(line, highlight=False)
     return 0
+
+
+def _cost_of(ref) -> dict[str, Any]:
+    """The run's `cost` total from its summary.json (empty for a run summarised before costs were)."""
+    summary = ref.store.get_json_or(ref.layout.summary) or {}
+    return (summary.get("cost") or {}).get("total") or {}
+
+
+def cost_comparison(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """What each run cost, side by side (only what both runs recorded)."""
+    names = {
+        "calls": "model calls",
+        "retried_calls": "retried calls",
+        "prompt_tokens": "prompt tokens",
+        "completion_tokens": "completion tokens",
+        "images": "images sent",
+        "model_seconds": "model seconds",
+        "item_seconds": "item seconds",
+    }
+    shared = [(key, name) for key, name in names.items() if key in a and key in b]
+    return [f"cost: {name} A {a[key]:g}, B {b[key]:g}" for key, name in shared]
