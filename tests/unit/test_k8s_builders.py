@@ -146,6 +146,22 @@ def test_names_are_deterministic_valid_labels():
     assert dns_label("Run_With.Dots") != "Run_With.Dots" and len(dns_label("x" * 100)) <= 63
 
 
+def test_a_label_value_is_always_valid_even_when_a_long_name_is_cut_at_a_dash():
+    """A name 253 characters long is legal for an object but not as a label value; cutting it at 63 can
+    leave a trailing '-' or '.', which the API server refuses (422) on every retry."""
+    import re
+
+    from proctor.k8s.names import label_value
+
+    valid = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
+    for name in ("a" * 62 + "-b", "run." + "x" * 58 + ".y", "r" * 200, "my-run", "a-" * 40):
+        value = label_value(name)
+        assert len(value) <= 63 and valid.fullmatch(value), (name, value)
+        assert value == label_value(name)  # deterministic: selectors find it again
+    assert label_value("my-run") == "my-run"
+    assert label_value("a" * 62 + "-b") != label_value("a" * 62 + "-c")
+
+
 VLLM = {
     "vllm": {
         "model": "Qwen/Qwen2.5-VL-72B-Instruct",

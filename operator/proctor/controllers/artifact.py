@@ -15,7 +15,7 @@ from typing import Any
 from proctor.api.common import Source
 from proctor.controllers.runtime import Runtime
 from proctor.inputs import InputError, fetch_source, store_bundle, validate_bundle
-from proctor.k8s.names import MANAGED_BY, dns_label, owner_reference
+from proctor.k8s.names import MANAGED_BY, dns_label, label_value, owner_reference
 from proctor.reconcile.artifact import invalid_status, pending_status, ready_status
 
 log = logging.getLogger("proctor.artifact")
@@ -71,7 +71,7 @@ def build_ingest_job(
             "namespace": meta["namespace"],
             "labels": {
                 **MANAGED_BY,
-                "proctor.dev/artifact": meta["name"][:63],
+                "proctor.dev/artifact": label_value(meta["name"]),
                 "proctor.dev/component": "ingest",
             },
             "ownerReferences": [

@@ -21,7 +21,7 @@ from proctor.api.common import Source
 from proctor.controllers.runtime import Runtime
 from proctor.inputs import InputError, fetch_source, load_bundle, store_bundle, validate_bundle
 from proctor.k8s.jobs import WorkerContext
-from proctor.k8s.names import stage_job_name
+from proctor.k8s.names import label_value, stage_job_name
 from proctor.k8s.netpol import build_network_policy
 from proctor.metrics import RunMetrics, sum_shard_metrics
 from proctor.plan import Plan, plan_run, read_plan, write_plan
@@ -462,7 +462,7 @@ def _results_artifact(namespace, name, uid, store: Store, plan: Plan) -> dict[st
         "metadata": {
             "name": f"{name}-results"[:253],
             "namespace": namespace,
-            "labels": {"proctor.dev/run": name[:63]},
+            "labels": {"proctor.dev/run": label_value(name)},
             "ownerReferences": [
                 {
                     "apiVersion": "proctor.dev/v1alpha1",
