@@ -152,6 +152,11 @@ class ProctorCollector:
             "Judge requests made by workers, by outcome",
             labels=[*run_labels, "outcome"],
         )
+        judge_tokens = CounterMetricFamily(
+            "proctor_judge_tokens",
+            "Tokens the judge reported (the API's usage), by kind: prompt or completion",
+            labels=[*run_labels, "kind"],
+        )
         judge_latency = HistogramMetricFamily(
             "proctor_judge_request_duration_seconds",
             "Judge request latency seen by workers",
@@ -191,6 +196,8 @@ class ProctorCollector:
             everything = sum_shard_metrics(list(run.shard_metrics.values()))
             for outcome, value in (everything["counters"].get("judge_requests") or {}).items():
                 judge_requests.add_metric([*key, outcome], value)
+            for kind, value in (everything["counters"].get("judge_tokens") or {}).items():
+                judge_tokens.add_metric([*key, kind], value)
             latency = everything["histograms"].get("judge_request_seconds")
             if latency:
                 total = everything["sums"].get("judge_request_seconds", 0.0)
@@ -204,6 +211,7 @@ class ProctorCollector:
             runs_by_phase,
             durations,
             judge_requests,
+            judge_tokens,
             judge_latency,
         )
 

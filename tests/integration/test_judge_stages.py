@@ -153,6 +153,9 @@ def test_unjudgeable_item_is_failed_with_every_call_logged(judge_double, tmp_pat
     # The operator's metrics see every request, by outcome, and its latency.
     assert ctx.metrics.counters["judge_requests"] == {"unparseable": 3.0}
     assert sum(ctx.metrics.histograms["judge_request_seconds"].values()) == 3
+    # and the tokens each reply's usage reported, including the replies that could not be parsed
+    usage = [call["usage"] for call in json.loads(ctx.store.get_bytes(rec.evidence["judge_calls"]))]
+    assert ctx.metrics.counters["judge_tokens"]["prompt"] == sum(u["prompt_tokens"] for u in usage) > 0
     assert len(json.loads(ctx.store.get_bytes(rec.evidence["judge_calls"]))) == 3
     assert len(double.requests) == 3
 

@@ -67,14 +67,18 @@ class JudgeProcessor(StageProcessor):
 
     @staticmethod
     def count_calls(ctx: StageContext, completion: Completion) -> None:
-        """Judge requests by outcome and their latency, for the operator's Prometheus metrics
-        (`proctor_judge_requests`, `proctor_judge_request_duration_seconds`)."""
+        """Judge requests by outcome, their latency and tokens, for the operator's Prometheus metrics
+        (`proctor_judge_requests`, `proctor_judge_request_duration_seconds`, `proctor_judge_tokens`)."""
         metrics = getattr(ctx, "metrics", None)
         if metrics is None:
             return
         for call in completion.calls:
             metrics.inc("judge_requests", call.outcome)
             metrics.observe("judge_request_seconds", call.latency_s)
+            for kind in ("prompt", "completion"):  # what the run cost in tokens (`proctor_judge_tokens`)
+                tokens = (call.usage or {}).get(f"{kind}_tokens")
+                if isinstance(tokens, int):
+                    metrics.inc("judge_tokens", kind, tokens)
 
     async def save_text(self, ctx: StageContext, item_id: str, name: str, text: str) -> str:
         return await asyncio.to_thread(
