@@ -43,7 +43,7 @@ CLIENT_CALLS = {
 }
 # Entries of Cluster.patch's dispatch table that no controller calls: deliberately not granted.
 NEVER_CALLED = {"patch_namespaced_service": "Service", "patch_namespaced_network_policy": "NetworkPolicy"}
-# kopf's watches (operator/proctor/handlers/indexes.py): list + watch of the three kinds and of Proctor's Jobs.
+# kopf's watches (operator/proctor/handlers/indexes.py): list + watch of the three kinds and Proctor's Jobs.
 WATCHES = [
     ("proctor.dev", "evalruns"),
     ("proctor.dev", "judgeservers"),

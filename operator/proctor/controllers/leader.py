@@ -25,6 +25,10 @@ from proctor.cluster import Cluster
 log = logging.getLogger("proctor.leader")
 
 
+def _monotonic() -> float:
+    return time.monotonic()
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -51,7 +55,7 @@ class LeaderElection:
 
     def _expired(self, spec: dict) -> bool:
         record = (spec.get("holderIdentity"), spec.get("renewTime"), spec.get("acquireTime"))
-        now = time.monotonic()
+        now = _monotonic()
         if self._seen is None or self._seen[0] != record:
             self._seen = (record, now)
         if not spec.get("holderIdentity"):
@@ -94,7 +98,7 @@ class LeaderElection:
                 log.warning("leader election: %s", exc or type(exc).__name__)
                 leading = False
             if leading:
-                self.renewed_at = time.monotonic()
+                self.renewed_at = _monotonic()
             if leading and not self.leading.is_set():
                 log.info("became the leader (%s)", self.identity)
                 self.leading.set()
@@ -119,7 +123,7 @@ class LeaderElection:
 
     def is_leading(self) -> bool:
         """Leading, and renewed recently enough that no standby can have taken over yet."""
-        if self.leading.is_set() and time.monotonic() - self.renewed_at > self.duration_s - self.renew_s:
+        if self.leading.is_set() and _monotonic() - self.renewed_at > self.duration_s - self.renew_s:
             log.warning("the Lease was not renewed in time; reconciliation stops until it is")
             self.leading.clear()
         return self.leading.is_set()
