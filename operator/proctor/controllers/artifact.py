@@ -89,7 +89,7 @@ def build_ingest_job(
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": rt.config.run_as_user,
-                        "seccompProfile": {"type": "ServicesDefault"},
+                        "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "containers": [container],
                     "volumes": [{"name": "scratch", "emptyDir": {}}],
