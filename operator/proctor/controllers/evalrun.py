@@ -26,7 +26,7 @@ from proctor.k8s.netpol import build_network_policy
 from proctor.metrics import RunMetrics, sum_shard_metrics
 from proctor.plan import Plan, plan_run, read_plan, write_plan
 from proctor.reconcile import evalrun as logic
-from proctor.reconcile.conditions import Blocker, same_conditions, set_condition
+from proctor.reconcile.conditions import Blocker, set_condition
 from proctor.results import write_results
 from proctor_jobs.benchmarks import get_benchmark
 from proctor_jobs.layout import RunLayout
@@ -60,7 +60,7 @@ async def reconcile(
     try:
         run = EvalRun.model_validate({**body, "status": None})
     except Exception as exc:  # the CRD schema should stop this; an old object may still slip through
-        return _terminal(status, "Failed", "InvalidSpec", str(exc)[:1000], generation)
+        return logic.terminal_status(status, "Failed", "InvalidSpec", str(exc)[:1000], generation)
     spec = run.spec.dump()
     if status.get("phase") in logic.TERMINAL and status.get("observedGeneration") == generation:
         _publish(rt, uid, namespace, name, status, cache)
@@ -84,7 +84,7 @@ async def reconcile(
             "conditions": conditions,
             "observedGeneration": generation,
         }
-        return None if _same_status(status, new) else new
+        return None if logic.same_status(status, new) else new
     run_prefix = status.get("runPrefix") or RunLayout.for_run(namespace, name, uid).prefix
 
     plan = cache.plan
@@ -204,39 +204,11 @@ async def reconcile(
             {k: v for k, v in (new.get("scores") or {}).items() if isinstance(v, int | float)},
         ),
     )
-    if _same_status(status, new):
-        return None
-    # Progress moves constantly; patching it at most every status_interval keeps the API requests per
-    # run small (phase changes and conditions still go out at once).
-    recently = time.monotonic() - cache.last_status_patch < rt.config.status_interval_seconds
-    if recently and _progress_only(status, new):
+    since = time.monotonic() - cache.last_status_patch
+    if not logic.status_to_send(status, new, since, rt.config.status_interval_seconds):
         return None
     cache.last_status_patch = time.monotonic()
     return new
-
-
-def _progress_only(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    moving = ("progress", "stages", "kopf")
-    same = all(old.get(k) == new.get(k) for k in set(old) | set(new) if k not in moving and k != "conditions")
-    return same and same_conditions(old.get("conditions") or [], new.get("conditions") or [])
-
-
-def _terminal(status, phase, reason, message, generation) -> dict[str, Any]:
-    conditions = set_condition(status.get("conditions") or [], "Ready", False, reason, message, generation)
-    return {
-        **status,
-        "phase": phase,
-        "message": message,
-        "conditions": conditions,
-        "observedGeneration": generation,
-    }
-
-
-def _same_status(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    strip = ("conditions",)
-    a = {k: v for k, v in old.items() if k not in strip and k != "kopf"}
-    b = {k: v for k, v in new.items() if k not in strip and k != "kopf"}
-    return a == b and same_conditions(old.get("conditions") or [], new.get("conditions") or [])
 
 
 def _publish(rt: Services, uid, namespace, name, status, cache) -> None:
