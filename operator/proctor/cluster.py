@@ -31,6 +31,13 @@ class NotFound(Exception):
     pass
 
 
+class NotLeading(Exception):
+    """A write refused because this replica does not hold the leader Lease (or its renewal is late)."""
+
+
+WRITES = ("create", "patch", "update", "delete")
+
+
 def _count(verb: str, resource: str) -> None:
     with _LOCK:
         API_REQUESTS[(verb, resource)] += 1
@@ -47,6 +54,9 @@ class Cluster:
                 config.load_kube_config()
             api_client = client.ApiClient()
         self.api = api_client
+        #: with leader election, a check before every write but the Lease's own: a replica that lost
+        #: the Lease (or was frozen past its renew deadline) writes nothing, even mid-pass
+        self.may_write = None
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="k8s-api")
         self.core = client.CoreV1Api(api_client)
         self.batch = client.BatchV1Api(api_client)
@@ -57,6 +67,8 @@ class Cluster:
     async def _call(self, verb: str, resource: str, fn, *args, **kwargs) -> Any:
         from kubernetes.client.exceptions import ApiException
 
+        if verb in WRITES and resource != "Lease" and self.may_write is not None and not self.may_write():
+            raise NotLeading(f"{verb} {resource}: not the leader")
         _count(verb, resource)
         kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
         try:

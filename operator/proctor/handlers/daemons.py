@@ -22,7 +22,7 @@ from typing import Any
 import kopf
 
 from proctor.api.common import GROUP, VERSION
-from proctor.cluster import NotFound
+from proctor.cluster import NotFound, NotLeading
 from proctor.controllers.services import JudgeCache, RunCache
 from proctor.handlers import wake
 from proctor.handlers.indexes import by_name, jobs_of
@@ -126,6 +126,8 @@ async def _loop(kind: str, key, memo, stopped, body, interval: float, one_pass) 
             except NotFound:
                 log.info("%s %s/%s is gone; its daemon ends", kind, meta["namespace"], meta["name"])
                 return
+            except NotLeading:
+                log.info("%s %s/%s: the Lease was lost mid-pass; its writes stop", kind, *key[1:])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

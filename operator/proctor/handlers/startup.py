@@ -61,6 +61,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     memo.leader_task = None
     if svc.config.leader_election_namespace:
         memo.leader = LeaderElection(svc.cluster, svc.config.leader_election_namespace)
+        svc.cluster.may_write = memo.leader.is_leading
         memo.leader_task = asyncio.create_task(memo.leader.run(), name="leader election")
     try:
         await svc.store_for("", None)  # build the default store's client before the first run needs it
