@@ -60,10 +60,15 @@ def helm_template(tmp_path):
 # kopf's own writes (operator/proctor/handlers/): its finalizer on objects a daemon works on and on runs
 # whose data is deleted with them, and the delete-data handler's progress annotations.
 KOPF_WRITES = {("proctor.dev", plural, "patch") for plural in ("evalruns", "judgeservers", "artifacts")}
+# Owner references with blockOwnerDeletion (k8s/names.py) need update on the owner's finalizers
+# subresource under OwnerReferencesPermissionEnforcement.
+OWNER_FINALIZERS = {
+    ("proctor.dev", f"{plural}/finalizers", "update") for plural in ("evalruns", "judgeservers", "artifacts")
+}
 
 
 def expected_rules() -> set[tuple[str, str, str]]:
-    wanted: set[tuple[str, str, str]] = set(KOPF_WRITES)
+    wanted: set[tuple[str, str, str]] = set(KOPF_WRITES) | OWNER_FINALIZERS
     for need in CLIENT_CALLS.values():
         if need is None:
             continue

@@ -72,6 +72,11 @@ get of Jobs (they come from the watch), no pods/exec, no update of specs.
 - apiGroups: ["proctor.dev"]
   resources: ["evalruns/status", "judgeservers/status", "artifacts/status"]
   verbs: ["patch"]
+# Children carry owner references with blockOwnerDeletion; under OwnerReferencesPermissionEnforcement
+# (OpenShift) setting it needs update on the owner's finalizers subresource.
+- apiGroups: ["proctor.dev"]
+  resources: ["evalruns/finalizers", "judgeservers/finalizers", "artifacts/finalizers"]
+  verbs: ["update"]
 # One Indexed Job per stage (and ingest Jobs): watched, created, patched (suspend/resume, parallelism).
 - apiGroups: ["batch"]
   resources: ["jobs"]
