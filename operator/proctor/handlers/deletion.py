@@ -21,7 +21,10 @@ def deletes_data(spec, **_: Any) -> bool:
     return bool(storage.get("deleteDataWithRun") or storage.get("deleteOnFinish"))
 
 
-@kopf.on.delete(GROUP, VERSION, "evalruns", id="delete-data", when=deletes_data, backoff=5.0)
+# Retried every 5 s for about 10 minutes (a store that is down, a standby waiting to lead), then given up:
+# kopf counts a handler that has used its retries as finished and lets the run go, so a store that is
+# gone for good (or a namespace deleted with its credentials Secret first) never blocks a deletion.
+@kopf.on.delete(GROUP, VERSION, "evalruns", id="delete-data", when=deletes_data, backoff=5.0, retries=120)
 async def delete_run_data(body, memo: kopf.Memo, logger, **_: Any) -> None:
     from proctor.controllers import evalrun
 
