@@ -3,7 +3,8 @@
 Reads of Jobs, Artifacts and JudgeServers come from kopf's in-memory indexes (one watch each), so a
 reconciliation in steady state makes no API request at all; this client is for creating children,
 the occasional patch, and the objects kopf does not watch (ConfigMaps, Secrets, judge pods).
-Every call is counted (`proctor_api_requests_total`) so the cost per run item stays visible.
+Every call is counted (`proctor_api_requests_total`) so the cost per run item stays visible, and every
+call has a deadline (`REQUEST_TIMEOUT`, connect and read).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 API_REQUESTS: Counter[tuple[str, str]] = Counter()
+#: (connect, read) seconds for every call: a hung API server fails a pass, never wedges the operator
+REQUEST_TIMEOUT = (5.0, 30.0)
 _LOCK = threading.Lock()
 
 
@@ -26,6 +29,13 @@ class Conflict(Exception):
 
 class NotFound(Exception):
     pass
+
+
+class NotLeading(Exception):
+    """A write refused because this replica does not hold the leader Lease (or its renewal is late)."""
+
+
+WRITES = ("create", "patch", "update", "delete")
 
 
 def _count(verb: str, resource: str) -> None:
@@ -44,6 +54,9 @@ class Cluster:
                 config.load_kube_config()
             api_client = client.ApiClient()
         self.api = api_client
+        #: with leader election, a check before every write but the Lease's own: a replica that lost
+        #: the Lease (or was frozen past its renew deadline) writes nothing, even mid-pass
+        self.may_write = None
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="k8s-api")
         self.core = client.CoreV1Api(api_client)
         self.batch = client.BatchV1Api(api_client)
@@ -54,7 +67,10 @@ class Cluster:
     async def _call(self, verb: str, resource: str, fn, *args, **kwargs) -> Any:
         from kubernetes.client.exceptions import ApiException
 
+        if verb in WRITES and resource != "Lease" and self.may_write is not None and not self.may_write():
+            raise NotLeading(f"{verb} {resource}: not the leader")
         _count(verb, resource)
+        kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
         try:
             # API calls get their own threads: queued behind slow store I/O, a Job create would wait.
             loop = asyncio.get_running_loop()
@@ -70,12 +86,12 @@ class Cluster:
         """Create an object; False when it already exists."""
         kind, ns = body["kind"], body["metadata"].get("namespace")
         creators = {
-            "Job": lambda: self.batch.create_namespaced_job(ns, body),
-            "Deployment": lambda: self.apps.create_namespaced_deployment(ns, body),
-            "Service": lambda: self.core.create_namespaced_service(ns, body),
-            "NetworkPolicy": lambda: self.networking.create_namespaced_network_policy(ns, body),
-            "Artifact": lambda: self.custom.create_namespaced_custom_object(
-                "proctor.dev", "v1alpha1", ns, "artifacts", body
+            "Job": lambda **kw: self.batch.create_namespaced_job(ns, body, **kw),
+            "Deployment": lambda **kw: self.apps.create_namespaced_deployment(ns, body, **kw),
+            "Service": lambda **kw: self.core.create_namespaced_service(ns, body, **kw),
+            "NetworkPolicy": lambda **kw: self.networking.create_namespaced_network_policy(ns, body, **kw),
+            "Artifact": lambda **kw: self.custom.create_namespaced_custom_object(
+                "proctor.dev", "v1alpha1", ns, "artifacts", body, **kw
             ),
         }
         try:

@@ -100,6 +100,8 @@ class OperatorProcess:
             **(extra_env or {}),
         }
         self.proc: subprocess.Popen | None = None
+        #: how replicas coordinate: alone, or ["--leader-election-namespace", ns] for several
+        self.election = ["--standalone"]
 
     @property
     def metrics_url(self) -> str:
@@ -115,7 +117,7 @@ class OperatorProcess:
                 "operator",
                 "--namespace",
                 self.namespace,
-                "--standalone",
+                *self.election,
                 "--bind",
                 "127.0.0.1",
                 "--metrics-port",

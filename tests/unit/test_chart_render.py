@@ -32,7 +32,7 @@ CLIENT_CALLS = {
     "read_namespaced_pod_log": ("", "pods/log", "get"),
     "read_namespaced_config_map": ("", "configmaps", "get"),
     "read_namespaced_secret": ("", "secrets", "get"),
-    # status of all three kinds (controllers/loop.py patches whichever it reconciled)
+    # status of all three kinds (handlers/daemons.py patches whichever it reconciled)
     "patch_namespaced_custom_object_status": [
         ("proctor.dev", f"{plural}/status", "patch") for plural in ("evalruns", "judgeservers", "artifacts")
     ],
@@ -43,7 +43,7 @@ CLIENT_CALLS = {
 }
 # Entries of Cluster.patch's dispatch table that no controller calls: deliberately not granted.
 NEVER_CALLED = {"patch_namespaced_service": "Service", "patch_namespaced_network_policy": "NetworkPolicy"}
-# kopf's watches (operator/proctor/handlers.py): list + watch of the three kinds and of Proctor's Jobs.
+# kopf's watches (operator/proctor/handlers/indexes.py): list + watch of the three kinds and Proctor's Jobs.
 WATCHES = [
     ("proctor.dev", "evalruns"),
     ("proctor.dev", "judgeservers"),
@@ -57,8 +57,18 @@ def helm_template(tmp_path):
     return template_runner(tmp_path / "helm")
 
 
+# kopf's own writes (operator/proctor/handlers/): its finalizer on objects a daemon works on and on runs
+# whose data is deleted with them, and the delete-data handler's progress annotations.
+KOPF_WRITES = {("proctor.dev", plural, "patch") for plural in ("evalruns", "judgeservers", "artifacts")}
+# Owner references with blockOwnerDeletion (k8s/names.py) need update on the owner's finalizers
+# subresource under OwnerReferencesPermissionEnforcement.
+OWNER_FINALIZERS = {
+    ("proctor.dev", f"{plural}/finalizers", "update") for plural in ("evalruns", "judgeservers", "artifacts")
+}
+
+
 def expected_rules() -> set[tuple[str, str, str]]:
-    wanted: set[tuple[str, str, str]] = set()
+    wanted: set[tuple[str, str, str]] = set(KOPF_WRITES) | OWNER_FINALIZERS
     for need in CLIENT_CALLS.values():
         if need is None:
             continue
@@ -301,7 +311,7 @@ def test_rbac_grants_exactly_what_the_operator_calls(helm_template):
     )
     for kind in NEVER_CALLED.values():
         assert f'cluster.patch("{kind}"' not in controllers, f"{kind} is patched now: grant it"
-    handlers = (REPO / "operator" / "proctor" / "handlers.py").read_text()
+    handlers = (REPO / "operator" / "proctor" / "handlers" / "indexes.py").read_text()
     for _, plural in WATCHES:
         assert f'"{plural}"' in handlers, f"kopf no longer watches {plural}? update WATCHES"
 

@@ -312,3 +312,17 @@ def test_conditions_keep_transition_time_until_status_flips():
     assert again[0]["lastTransitionTime"] == first[0]["lastTransitionTime"] and again[0]["message"] == "m2"
     flipped = set_condition(first, "Ready", True, "Done")
     assert flipped[0]["status"] == "True"
+
+
+def test_status_is_sent_at_once_for_a_phase_change_and_at_most_every_interval_for_progress_alone():
+    from proctor.reconcile.evalrun import status_to_send, terminal_status
+
+    old = {"phase": "Running", "progress": "1/10", "conditions": []}
+    assert not status_to_send(old, dict(old), since_last_s=100, interval_s=10)  # unchanged: never
+    moved = {**old, "progress": "2/10"}
+    assert not status_to_send(old, moved, since_last_s=3, interval_s=10)
+    assert status_to_send(old, moved, since_last_s=11, interval_s=10)
+    assert status_to_send(old, {**moved, "phase": "Succeeded"}, since_last_s=0, interval_s=10)
+    failed = terminal_status(old, "Failed", "InvalidSpec", "bad", 3)
+    assert failed["phase"] == "Failed" and failed["observedGeneration"] == 3
+    assert failed["conditions"][0]["reason"] == "InvalidSpec" and failed["conditions"][0]["status"] == "False"

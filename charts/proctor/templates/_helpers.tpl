@@ -55,21 +55,28 @@ app.kubernetes.io/part-of: proctor
 {{- end -}}
 
 {{/*
-The operator's API use, rule by rule (operator/proctor/cluster.py and kopf's watches in
-operator/proctor/handlers.py). Nothing else: no delete (children go by owner references), no get
-of Jobs (they come from the watch), no pods/exec, no update of specs.
+The operator's API use, rule by rule (operator/proctor/cluster.py, and kopf's watches and finalizer
+patches in operator/proctor/handlers/). Nothing else: no delete (children go by owner references), no
+get of Jobs (they come from the watch), no pods/exec, no update of specs.
 */}}
 {{- define "proctor.rules" -}}
-# Watch the three kinds (kopf), create results Artifacts, write status.
+# Watch the three kinds (kopf), create results Artifacts, write status. kopf patches the objects
+# themselves for its finalizer (held while a daemon works on an object, and on runs whose data is
+# deleted with them) and, on those runs only, its handler-progress annotations.
 - apiGroups: ["proctor.dev"]
   resources: ["evalruns", "judgeservers"]
-  verbs: ["list", "watch"]
+  verbs: ["list", "watch", "patch"]
 - apiGroups: ["proctor.dev"]
   resources: ["artifacts"]
-  verbs: ["list", "watch", "create"]
+  verbs: ["list", "watch", "create", "patch"]
 - apiGroups: ["proctor.dev"]
   resources: ["evalruns/status", "judgeservers/status", "artifacts/status"]
   verbs: ["patch"]
+# Children carry owner references with blockOwnerDeletion; under OwnerReferencesPermissionEnforcement
+# (OpenShift) setting it needs update on the owner's finalizers subresource.
+- apiGroups: ["proctor.dev"]
+  resources: ["evalruns/finalizers", "judgeservers/finalizers", "artifacts/finalizers"]
+  verbs: ["update"]
 # One Indexed Job per stage (and ingest Jobs): watched, created, patched (suspend/resume, parallelism).
 - apiGroups: ["batch"]
   resources: ["jobs"]

@@ -97,8 +97,14 @@ class Storage(Model):
     credentials_secret_ref: LocalObjectReference | None = Field(
         default=None, description="a Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
     )
+    delete_data_with_run: bool = Field(
+        default=False,
+        description="delete the run's data from the store when the EvalRun is deleted (the operator "
+        "holds a finalizer on the run until it has; a run deleted while the operator is down is "
+        "cleaned up when it is back)",
+    )
     delete_on_finish: bool = Field(
-        default=False, description="delete the run's data when the EvalRun is deleted"
+        default=False, description="deprecated alias of deleteDataWithRun (it never acted on finish)"
     )
 
 

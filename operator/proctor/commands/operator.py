@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     import kopf
 
     import proctor.handlers  # noqa: F401 - registers the handlers
-    from proctor.controllers.bootstrap import runtime_from_env
+    from proctor.controllers.bootstrap import services_from_env
 
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
     if not args.verbose:
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         os.environ.pop("PROCTOR_LEADER_ELECTION_NAMESPACE", None)
     namespaces = args.namespace or [n for n in os.environ.get("PROCTOR_NAMESPACES", "").split(",") if n]
-    memo = kopf.Memo(runtime=runtime_from_env(metrics_port=args.metrics_port))
+    memo = kopf.Memo(services=services_from_env(metrics_port=args.metrics_port))
     liveness = f"http://{args.bind}:{args.liveness_port}/healthz" if args.liveness_port else None
     asyncio.run(
         kopf.operator(

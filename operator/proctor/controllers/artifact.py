@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from proctor.api.common import Source
-from proctor.controllers.runtime import Runtime
+from proctor.controllers.services import Services
 from proctor.inputs import InputError, fetch_source, store_bundle, validate_bundle
 from proctor.k8s.names import MANAGED_BY, dns_label, label_value, owner_reference
 from proctor.reconcile.artifact import invalid_status, pending_status, ready_status
@@ -26,7 +26,7 @@ def ingest_result_key(namespace: str, name: str, uid: str, generation: int | Non
 
 
 def build_ingest_job(
-    rt: Runtime, body: dict[str, Any], store_url: str, env: dict[str, str], secret
+    rt: Services, body: dict[str, Any], store_url: str, env: dict[str, str], secret
 ) -> dict[str, Any]:
     meta, spec = body["metadata"], body["spec"]
     result = ingest_result_key(meta["namespace"], meta["name"], meta["uid"], meta.get("generation"))
@@ -99,7 +99,10 @@ def build_ingest_job(
     }
 
 
-async def reconcile(rt: Runtime, body: dict[str, Any], post_event) -> dict[str, Any] | None:
+async def reconcile(
+    rt: Services, body: dict[str, Any], post_event, ingest_jobs: set[str]
+) -> dict[str, Any] | None:
+    """One pass over one Artifact; `ingest_jobs`: the ingest Jobs its daemon created already."""
     meta, spec, status = body["metadata"], body["spec"], dict(body.get("status") or {})
     namespace, name = meta["namespace"], meta["name"]
     generation = meta.get("generation")
@@ -144,9 +147,9 @@ async def reconcile(rt: Runtime, body: dict[str, Any], post_event) -> dict[str, 
         outcome = await asyncio.to_thread(store.get_json_or, key)
         if outcome is None:
             job = build_ingest_job(rt, body, url, env, secret)
-            if job["metadata"]["name"] not in rt.ingest_jobs:  # create once, not on every pass
+            if job["metadata"]["name"] not in ingest_jobs:  # create once, not on every pass
                 await rt.cluster.create(job)
-                rt.ingest_jobs.add(job["metadata"]["name"])
+                ingest_jobs.add(job["metadata"]["name"])
             new = pending_status(
                 status, "Ingesting", f"{label}: an ingest Job validates the source", generation
             )

@@ -18,7 +18,7 @@ from typing import Any
 
 from proctor.api import EvalRun
 from proctor.api.common import Source
-from proctor.controllers.runtime import Runtime
+from proctor.controllers.services import RunCache, Services
 from proctor.inputs import InputError, fetch_source, load_bundle, store_bundle, validate_bundle
 from proctor.k8s.jobs import WorkerContext
 from proctor.k8s.names import label_value, stage_job_name
@@ -26,7 +26,7 @@ from proctor.k8s.netpol import build_network_policy
 from proctor.metrics import RunMetrics, sum_shard_metrics
 from proctor.plan import Plan, plan_run, read_plan, write_plan
 from proctor.reconcile import evalrun as logic
-from proctor.reconcile.conditions import Blocker, same_conditions, set_condition
+from proctor.reconcile.conditions import Blocker, set_condition
 from proctor.results import write_results
 from proctor_jobs.benchmarks import get_benchmark
 from proctor_jobs.layout import RunLayout
@@ -40,23 +40,27 @@ def _now() -> str:
 
 
 async def reconcile(
-    rt: Runtime,
+    rt: Services,
+    cache: RunCache,
     body: dict[str, Any],
     artifacts: dict[str, dict[str, Any]],
     judges: dict[str, dict[str, Any]],
     jobs: dict[str, dict[str, Any]],
+    runs: dict[str, dict[str, Any]],
     post_event,
 ) -> dict[str, Any] | None:
-    """One pass over one EvalRun. Returns the status to patch, or None when nothing changed."""
+    """One pass over one EvalRun. Returns the status to patch, or None when nothing changed.
+
+    Everything observed comes in as arguments (kopf's indexes, in the daemon): the namespace's
+    Artifacts, JudgeServers and EvalRuns by name, and this run's Jobs by name."""
     meta, status = body["metadata"], dict(body.get("status") or {})
     namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
     generation = meta.get("generation")
-    cache = rt.run_cache(uid)
     pass_started = time.monotonic()
     try:
         run = EvalRun.model_validate({**body, "status": None})
     except Exception as exc:  # the CRD schema should stop this; an old object may still slip through
-        return _terminal(status, "Failed", "InvalidSpec", str(exc)[:1000], generation)
+        return logic.terminal_status(status, "Failed", "InvalidSpec", str(exc)[:1000], generation)
     spec = run.spec.dump()
     if status.get("phase") in logic.TERMINAL and status.get("observedGeneration") == generation:
         _publish(rt, uid, namespace, name, status, cache)
@@ -80,7 +84,7 @@ async def reconcile(
             "conditions": conditions,
             "observedGeneration": generation,
         }
-        return None if _same_status(status, new) else new
+        return None if logic.same_status(status, new) else new
     run_prefix = status.get("runPrefix") or RunLayout.for_run(namespace, name, uid).prefix
 
     plan = cache.plan
@@ -91,7 +95,7 @@ async def reconcile(
         try:
             async with rt.planning:  # planning holds a run's records in memory: a few at a time
                 plan, cache.unwritten = await _make_plan(
-                    rt, namespace, spec, benchmark_format, artifacts, judges, store, run_prefix
+                    rt, namespace, spec, benchmark_format, artifacts, judges, runs, store, run_prefix
                 )
             just_planned = True
         except (InputError, ValueError) as exc:
@@ -200,42 +204,14 @@ async def reconcile(
             {k: v for k, v in (new.get("scores") or {}).items() if isinstance(v, int | float)},
         ),
     )
-    if _same_status(status, new):
-        return None
-    # Progress moves constantly; patching it at most every status_interval keeps the API requests per
-    # run small (phase changes and conditions still go out at once).
-    recently = time.monotonic() - cache.last_status_patch < rt.config.status_interval_seconds
-    if recently and _progress_only(status, new):
+    since = time.monotonic() - cache.last_status_patch
+    if not logic.status_to_send(status, new, since, rt.config.status_interval_seconds):
         return None
     cache.last_status_patch = time.monotonic()
     return new
 
 
-def _progress_only(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    moving = ("progress", "stages", "kopf")
-    same = all(old.get(k) == new.get(k) for k in set(old) | set(new) if k not in moving and k != "conditions")
-    return same and same_conditions(old.get("conditions") or [], new.get("conditions") or [])
-
-
-def _terminal(status, phase, reason, message, generation) -> dict[str, Any]:
-    conditions = set_condition(status.get("conditions") or [], "Ready", False, reason, message, generation)
-    return {
-        **status,
-        "phase": phase,
-        "message": message,
-        "conditions": conditions,
-        "observedGeneration": generation,
-    }
-
-
-def _same_status(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    strip = ("conditions",)
-    a = {k: v for k, v in old.items() if k not in strip and k != "kopf"}
-    b = {k: v for k, v in new.items() if k not in strip and k != "kopf"}
-    return a == b and same_conditions(old.get("conditions") or [], new.get("conditions") or [])
-
-
-def _publish(rt: Runtime, uid, namespace, name, status, cache) -> None:
+def _publish(rt: Services, uid, namespace, name, status, cache) -> None:
     stages = [
         logic.StageProgress(
             s["name"],
@@ -249,12 +225,19 @@ def _publish(rt: Runtime, uid, namespace, name, status, cache) -> None:
         for s in status.get("stages") or []
     ]
     scores = {k: v for k, v in (status.get("scores") or {}).items() if isinstance(v, int | float)}
-    benchmark = cache.plan.benchmark if cache.plan else (status.get("benchmark") or "")
+    benchmark = cache.plan.benchmark if cache and cache.plan else (status.get("benchmark") or "")
     previous = rt.state.runs.get(uid)
     measured = previous.shard_metrics if previous else {}  # what the workers measured, kept at the end
     rt.state.update_run(
         uid, RunMetrics(namespace, name, benchmark, status["phase"], stages, measured, scores)
     )
+
+
+def publish_finished(rt: Services, body: dict[str, Any]) -> None:
+    """A finished run's metrics (after a restart no daemon runs for it), once."""
+    meta, status = body["metadata"], body.get("status") or {}
+    if status.get("phase") in logic.TERMINAL and meta["uid"] not in rt.state.runs:
+        _publish(rt, meta["uid"], meta["namespace"], meta["name"], status, None)
 
 
 def _benchmark_format(spec: dict[str, Any], artifacts: dict[str, dict[str, Any]]) -> str | None:
@@ -265,7 +248,9 @@ def _benchmark_format(spec: dict[str, Any], artifacts: dict[str, dict[str, Any]]
     return ((artifact or {}).get("spec") or {}).get("format")
 
 
-async def _make_plan(rt, namespace, spec, benchmark_format, artifacts, judges, store: Store, run_prefix):
+async def _make_plan(
+    rt, namespace, spec, benchmark_format, artifacts, judges, runs, store: Store, run_prefix
+):
     """The plan, and (manifests, items) still to be written to the store."""
     bench_bundle = await _input_bundle(rt, namespace, spec["benchmark"], "benchmark", artifacts, store)
     answers_bundle = (
@@ -273,7 +258,7 @@ async def _make_plan(rt, namespace, spec, benchmark_format, artifacts, judges, s
         if spec.get("answers")
         else None
     )
-    spec = _resolve_judge(rt, namespace, copy.deepcopy(spec), judges)
+    spec = _resolve_judge(copy.deepcopy(spec), judges, runs)
     adapter = get_benchmark(bench_bundle.format)
 
     def build():
@@ -290,7 +275,7 @@ async def _make_plan(rt, namespace, spec, benchmark_format, artifacts, judges, s
     return await asyncio.to_thread(build)
 
 
-async def _input_bundle(rt: Runtime, namespace, ref, role, artifacts, store: Store):
+async def _input_bundle(rt: Services, namespace, ref, role, artifacts, store: Store):
     if ref.get("artifactRef"):
         artifact = artifacts[ref["artifactRef"]["name"]]
         sha = artifact["status"]["sha256"]
@@ -328,7 +313,7 @@ async def _input_bundle(rt: Runtime, namespace, ref, role, artifacts, store: Sto
     return await asyncio.to_thread(ingest)
 
 
-def _resolve_judge(rt: Runtime, namespace: str, spec: dict[str, Any], judges) -> dict[str, Any]:
+def _resolve_judge(spec: dict[str, Any], judges, runs) -> dict[str, Any]:
     """Put the JudgeServer's endpoint, model and this run's share of its concurrency into the spec."""
     judge = spec.get("judge") or {}
     ref = (judge.get("serverRef") or {}).get("name")
@@ -341,9 +326,8 @@ def _resolve_judge(rt: Runtime, namespace: str, spec: dict[str, Any], judges) ->
     # The judge's budget is split between the unfinished runs that use it (this one included).
     sharing = 1 + sum(
         1
-        for (ns, _), other in rt.objects["EvalRun"].items()
-        if ns == namespace
-        and ((other.get("spec") or {}).get("judge") or {}).get("serverRef", {}).get("name") == ref
+        for other in runs.values()
+        if ((other.get("spec") or {}).get("judge") or {}).get("serverRef", {}).get("name") == ref
         and (other.get("status") or {}).get("phase") in ("Running", "Suspended")
     )
     budget = logic.judge_concurrency(
@@ -357,7 +341,7 @@ def _resolve_judge(rt: Runtime, namespace: str, spec: dict[str, Any], judges) ->
     return spec
 
 
-def _worker_context(rt: Runtime, namespace, name, uid, spec, plan: Plan) -> WorkerContext:
+def _worker_context(rt: Services, namespace, name, uid, spec, plan: Plan) -> WorkerContext:
     url, env, secret = rt.store_settings(spec.get("storage"))
     judge_key = (spec.get("judge") or {}).get("apiKeySecretRef") or spec.get("apiKeySecretRef")
     return WorkerContext(
@@ -491,8 +475,8 @@ def _job_for(plan: Plan | None, stage: str, run_name: str) -> str | None:
     return None if stage_plan.per_item_jobs else stage_job_name(run_name, stage)
 
 
-async def delete_data(rt: Runtime, body: dict[str, Any]) -> None:
-    """spec.storage.deleteOnFinish: remove the run's records from the store with the EvalRun."""
+async def delete_data(rt: Services, body: dict[str, Any]) -> None:
+    """spec.storage.deleteDataWithRun: remove the run's data from the store with the EvalRun."""
     meta, status = body["metadata"], body.get("status") or {}
     prefix = status.get("runPrefix") or RunLayout.for_run(meta["namespace"], meta["name"], meta["uid"]).prefix
     store = await rt.store_for(meta["namespace"], (body.get("spec") or {}).get("storage"))

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from proctor.controllers.calibration import calibration_gate
-from proctor.controllers.runtime import Runtime
+from proctor.controllers.services import JudgeCache, Services
 from proctor.k8s.judge import build_deployment, build_service, in_cluster_endpoint
 from proctor.k8s.names import COMPONENT_LABEL, JUDGE_LABEL, SPEC_HASH_ANNOTATION
 from proctor.reconcile.conditions import same_conditions, set_condition
@@ -95,11 +95,9 @@ async def functional_check(
 
 # (namespace, pod, container, restart count) -> excerpt: one log read per crash, not per reconcile.
 _CRASH_LOGS: dict[tuple[str, str, str, int], str] = {}
-# (namespace, JudgeServer, uid) -> the excerpt last posted as an Event.
-_CRASH_EVENTS: dict[tuple[str, str, str], str] = {}
 
 
-async def crash_log(rt: Runtime, namespace: str, pod: str, container: str, restarts: int) -> str:
+async def crash_log(rt: Services, namespace: str, pod: str, container: str, restarts: int) -> str:
     """The last lines the crashed run of a judge container logged ("" when the log cannot be read)."""
     key = (namespace, pod, container, restarts)
     if key not in _CRASH_LOGS:
@@ -127,7 +125,10 @@ def served_model(spec: dict[str, Any]) -> str:
     return spec["external"]["model"]
 
 
-async def reconcile(rt: Runtime, body: dict[str, Any], post_event) -> dict[str, Any] | None:
+async def reconcile(
+    rt: Services, body: dict[str, Any], post_event, cache: JudgeCache
+) -> dict[str, Any] | None:
+    """One pass over one JudgeServer; `cache` is what its daemon remembers (the last check)."""
     meta, spec, status = body["metadata"], body["spec"], dict(body.get("status") or {})
     namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
     generation = meta.get("generation")
@@ -157,10 +158,8 @@ async def reconcile(rt: Runtime, body: dict[str, Any], post_event) -> dict[str, 
             excerpt = await crash_log(rt, namespace, *crashed[0])
             problems = with_crash_log(problems, crashed[0][0], excerpt)
             # An Event with the server's own words, once per different excerpt (not once per restart).
-            if excerpt and _CRASH_EVENTS.get((namespace, name, uid)) != excerpt:
-                if len(_CRASH_EVENTS) >= 256:
-                    _CRASH_EVENTS.clear()
-                _CRASH_EVENTS[(namespace, name, uid)] = excerpt
+            if excerpt and cache.crash_event != excerpt:
+                cache.crash_event = excerpt
                 post_event("Warning", "ServerCrashed", f"pod {crashed[0][0]}: last log lines:\n{excerpt}")
         api_key = None
     else:
@@ -170,8 +169,7 @@ async def reconcile(rt: Runtime, body: dict[str, Any], post_event) -> dict[str, 
         api_key = await rt.cluster.secret_value(namespace, ref["name"], ref["key"]) if ref else None
 
     was_ready = status.get("phase") in ("Ready", "Degraded")
-    key = (namespace, name, uid)  # by uid: a re-created JudgeServer starts with a fresh check
-    last_at, last = rt.judge_checks.get(key, (0.0, None))
+    last_at, last = cache.check_at, cache.check
     ready = status.get("phase") == "Ready"
     interval = (
         rt.config.judge_recheck_seconds
@@ -183,10 +181,10 @@ async def reconcile(rt: Runtime, body: dict[str, Any], post_event) -> dict[str, 
         check = CheckResult(True, "functional check disabled (spec.healthCheck: false)")
     elif ready_replicas > 0 and (last is None or time.monotonic() - last_at >= interval):
         check = await functional_check(endpoint, model, api_key)
-        rt.judge_checks[key] = (time.monotonic(), check)
+        cache.check_at, cache.check = time.monotonic(), check
     # Calibration (when on) runs in the background once the check passes, and can hold Ready back.
     verdict, calibration = calibration_gate(
-        key, spec, endpoint, model, api_key, check, rt.config.judge_recheck_seconds
+        (namespace, name, uid), spec, endpoint, model, api_key, check, rt.config.judge_recheck_seconds
     )
     phase, reason, message = judge_phase(kind, desired, ready_replicas, problems, verdict, was_ready)
     conditions = set_condition(
@@ -214,7 +212,7 @@ async def reconcile(rt: Runtime, body: dict[str, Any], post_event) -> dict[str, 
         new["calibration"] = calibration
     elif status.get("calibration") is not None:
         new["calibration"] = None  # switched off: the merge patch removes it
-    if check is not None and rt.judge_checks.get(key, (0, None))[1] is check:
+    if check is not None and cache.check is check and cache.check_at > last_at:
         new["lastCheckTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if phase != status.get("phase"):
         post_event("Warning" if phase in ("Failed", "Degraded") else "Normal", phase, message)

@@ -14,7 +14,7 @@ from typing import Any
 from proctor.k8s.jobs import WorkerContext, build_item_job, build_stage_job
 from proctor.k8s.names import item_job_name, stage_job_name
 from proctor.plan import Plan
-from proctor.reconcile.conditions import Blocker
+from proctor.reconcile.conditions import Blocker, same_conditions, set_condition
 
 TERMINAL = ("Succeeded", "Failed")
 
@@ -242,3 +242,38 @@ def run_phase(
     if not planned:
         return "Pending", "Planning", "planning shards"
     return "Running", "JobsRunning", "stage Jobs are running"
+
+
+def same_status(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Equal but for condition timestamps (and kopf's own field, should one exist)."""
+    a = {k: v for k, v in old.items() if k not in ("conditions", "kopf")}
+    b = {k: v for k, v in new.items() if k not in ("conditions", "kopf")}
+    return a == b and same_conditions(old.get("conditions") or [], new.get("conditions") or [])
+
+
+def progress_only(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Only progress moved (counts, per-stage figures): no phase, condition or result changed."""
+    moving = ("progress", "stages", "kopf", "conditions")
+    same = all(old.get(k) == new.get(k) for k in set(old) | set(new) if k not in moving)
+    return same and same_conditions(old.get("conditions") or [], new.get("conditions") or [])
+
+
+def status_to_send(old: dict[str, Any], new: dict[str, Any], since_last_s: float, interval_s: float) -> bool:
+    """Whether to patch `new`: never when unchanged; progress alone at most every `interval_s`, which
+    keeps API requests per run small; phase changes, conditions and results at once."""
+    if same_status(old, new):
+        return False
+    return not (since_last_s < interval_s and progress_only(old, new))
+
+
+def terminal_status(
+    status: dict[str, Any], phase: str, reason: str, message: str, generation
+) -> dict[str, Any]:
+    conditions = set_condition(status.get("conditions") or [], "Ready", False, reason, message, generation)
+    return {
+        **status,
+        "phase": phase,
+        "message": message,
+        "conditions": conditions,
+        "observedGeneration": generation,
+    }

@@ -1,5 +1,5 @@
-"""What every controller shares for the operator's lifetime: configuration, API client, stores,
-metric state, and caches that spare the API server and the store repeated reads."""
+"""What every controller shares for the operator's lifetime: configuration, the API client, stores and
+metric state (`Services`), and what one run's daemon remembers between passes (`RunCache`)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from proctor_jobs.store import Store, open_store
 
 @dataclass
 class RunCache:
+    """What one run's daemon remembers between its passes (lost on restart: everything is re-read)."""
+
     plan: Any = None
     items: list[dict[str, Any]] | None = None
     finished_progress: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
@@ -27,57 +29,19 @@ class RunCache:
 
 
 @dataclass
-class Runtime:
+class Services:
+    """Process-wide resources: the configuration, the one API client, metric state, and the store
+    clients and input bundles shared between runs. No object state lives here: what the cluster holds
+    comes from kopf's indexes, what one run or judge remembers lives in its daemon."""
+
     config: OperatorConfig
     cluster: Cluster
     state: OperatorState
-    runs: dict[str, RunCache] = field(default_factory=dict)
-    judge_checks: dict[tuple[str, str, str], tuple[float, Any]] = field(default_factory=dict)
-    #: what the watches have seen: kind -> (namespace, name) -> object (kept current by kopf events)
-    objects: dict[str, dict[tuple[str, str], dict[str, Any]]] = field(
-        default_factory=lambda: {"EvalRun": {}, "JudgeServer": {}, "Artifact": {}, "Job": {}}
-    )
-    #: objects an event touched since the last pass: reconciled at once, not at the next resync
-    dirty: set[tuple[str, str, str]] = field(default_factory=set)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    ingest_jobs: set[str] = field(default_factory=set)
     planning: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
     #: input bundles by sha256 (content-addressed, so never stale); runs sharing inputs read them once
     bundles: dict[str, Any] = field(default_factory=dict)
     _stores: dict[tuple, Store] = field(default_factory=dict)
     _store_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    def observe(self, kind: str, event_type: str, body: dict[str, Any]) -> dict[str, Any] | None:
-        """Record a watch event; returns the previous object when it was deleted."""
-        meta = body.get("metadata") or {}
-        key = (meta.get("namespace", ""), meta.get("name", ""))
-        if event_type == "DELETED":
-            return self.objects[kind].pop(key, None)
-        self.objects[kind][key] = body
-        if kind == "Job":
-            owner = (meta.get("labels") or {}).get("proctor.dev/run")
-            if owner:
-                self.dirty.add(("EvalRun", key[0], owner))
-        else:
-            self.dirty.add((kind, *key))
-            if kind in ("Artifact", "JudgeServer"):
-                # A run waiting for this input should notice at once, not at its next resync.
-                for (ns, run), obj in self.objects["EvalRun"].items():
-                    if ns == key[0] and (obj.get("status") or {}).get("phase") in (None, "Pending"):
-                        self.dirty.add(("EvalRun", ns, run))
-        self.wake.set()
-        return None
-
-    def jobs_of(self, namespace: str, run_uid: str) -> dict[str, dict[str, Any]]:
-        return {
-            name: job
-            for (ns, name), job in self.objects["Job"].items()
-            if ns == namespace
-            and ((job.get("metadata") or {}).get("labels") or {}).get("proctor.dev/run-uid") == run_uid
-        }
-
-    def in_namespace(self, kind: str, namespace: str) -> dict[str, dict[str, Any]]:
-        return {name: obj for (ns, name), obj in self.objects[kind].items() if ns == namespace}
 
     async def post_event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         try:
@@ -86,9 +50,6 @@ class Runtime:
             import logging
 
             logging.getLogger("proctor.events").warning("cannot post event %s: %s", reason, exc)
-
-    def run_cache(self, uid: str) -> RunCache:
-        return self.runs.setdefault(uid, RunCache())
 
     def store_settings(self, storage: dict[str, Any] | None) -> tuple[str, dict[str, str], str | None]:
         """(store URL for workers, env for workers, credentials Secret name) for a run's storage spec."""
@@ -168,3 +129,13 @@ def _s3_with_credentials(url: str, creds: dict[str, str]) -> Store:
         ),
     )
     return S3Store(url, client=client)
+
+
+@dataclass
+class JudgeCache:
+    """What one JudgeServer's daemon remembers: its last functional check (by uid: a re-created
+    JudgeServer starts fresh) and the crash-log excerpt it last posted as an Event."""
+
+    check_at: float = 0.0
+    check: Any = None
+    crash_event: str | None = None

@@ -1,0 +1,135 @@
+"""Run lifecycles on the real control plane: no ghost after a deletion the operator did not see, and a
+run's data deleted with it when it asked for that — even when it was deleted while the operator was
+down. (kopf runs one daemon per active run and holds its finalizer while it does; runs that delete their
+data keep Proctor's finalizer until they have.)"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import wait_for
+
+pytestmark = pytest.mark.e2e
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "humanevalv"
+FINALIZER = "proctor.dev/finalizer"
+
+
+def small_run(name: str, **storage) -> dict:
+    """HumanEval-V on the 12 example tasks, one sample each, two shards."""
+    return {
+        "apiVersion": "proctor.dev/v1alpha1",
+        "kind": "EvalRun",
+        "metadata": {"name": name},
+        "spec": {
+            "benchmark": {"artifactRef": {"name": "humanevalv-example-tasks"}},
+            "answers": {"artifactRef": {"name": "humanevalv-example-answers-n1"}},
+            "sharding": {"shardSize": 6},
+            "parallelism": 2,
+            **({"storage": storage} if storage else {}),
+        },
+    }
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples whose labels include `labels` (0 when there are none)."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        head, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in head for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+def store_keys(s3, prefix: str) -> list[str]:
+    out = s3.client().list_objects_v2(Bucket=s3.bucket, Prefix=prefix)
+    return [o["Key"] for o in out.get("Contents", [])]
+
+
+def test_a_run_deleted_while_the_operator_is_down_is_never_reconciled_again(kube, operator):
+    """The ghost: a run deleted where the operator's watch could not see it (here: while it was down;
+    a watch re-list after 410 Gone is the same gap) must not be reconciled forever. kopf's finalizer
+    keeps the deleted run visible, marked for deletion, until the operator is back; kopf then stops
+    nothing (no daemon is started for a run being deleted), removes its finalizer, and the run goes.
+    No status patch hits the missing object, no error loop in the log."""
+    kube("apply", "-f", str(EXAMPLE / "inputs.yaml"))
+    kube.apply(small_run("ghost"))
+    wait_for(lambda: kube.items("jobs", "proctor.dev/run=ghost"), 90, "the run's Job")
+    assert FINALIZER in kube.get("evalrun", "ghost")["metadata"].get("finalizers", [])
+    operator.kill()
+    kube("delete", "evalrun", "ghost", "--wait=false")
+    held = kube.get("evalrun", "ghost")
+    assert held and held["metadata"].get("deletionTimestamp"), "the finalizer holds the deleted run"
+
+    restarted_at = len(operator.log())
+    operator.start()
+    wait_for(
+        lambda: kube.get("evalrun", "ghost") is None, 60, "the deleted run to go once the operator is back"
+    )
+    before = operator.metrics()
+    time.sleep(6)  # several resync intervals (1 s in these tests)
+    after = operator.metrics()
+    # Nothing more is done about it: no status patch, no failed pass, no error in the log.
+    patches = ("proctor_api_requests_total", {"verb": "patch", "resource": "evalruns/status"})
+    assert metric(after, patches[0], **patches[1]) == metric(before, patches[0], **patches[1])
+    assert metric(after, "proctor_reconcile_errors_total", kind="EvalRun") == 0
+    assert metric(after, "proctor_run_phase", run="ghost") == 0
+    log = operator.log()[restarted_at:]
+    assert not [
+        line for line in log.splitlines() if "ghost" in line and re.search(r"failed|404|Not Found", line)
+    ]
+
+
+def test_a_run_deleted_while_running_stops_being_reconciled_at_once(kube, operator):
+    kube("apply", "-f", str(EXAMPLE / "inputs.yaml"))
+    kube.apply(small_run("short"))
+    wait_for(lambda: kube.items("jobs", "proctor.dev/run=short"), 90, "the run's Job")
+    kube("delete", "evalrun", "short", "--wait=false")
+    wait_for(lambda: kube.get("evalrun", "short") is None, 30, "the run to go (its daemon stopped)")
+    time.sleep(4)
+    assert metric(operator.metrics(), "proctor_reconcile_errors_total", kind="EvalRun") == 0
+    assert not re.search(r"reconciling EvalRun \S+/short failed", operator.log())
+
+
+def test_data_deleted_with_the_run_even_when_deleted_while_the_operator_is_down(kube, operator, s3):
+    """`deleteDataWithRun` (and its deprecated alias `deleteOnFinish`): the run keeps Proctor's finalizer
+    after it finished, so a deletion while the operator is down waits for it; once back, the operator
+    deletes the data and lets the run go. A run that did not ask keeps its data and carries no
+    finalizer once finished."""
+    kube("apply", "-f", str(EXAMPLE / "inputs.yaml"))
+    kube.apply(small_run("wipe", deleteDataWithRun=True))
+    kube.apply(small_run("wipe-old", deleteOnFinish=True))
+    kube.apply(small_run("keep"))
+    prefixes = {}
+    for name in ("wipe", "wipe-old", "keep"):
+        run = kube.wait_phase("evalrun", name, ("Succeeded", "Failed"), timeout=300)
+        assert run["status"]["phase"] == "Succeeded", run["status"]
+        prefixes[name] = f"e2e-{kube.namespace}/{run['status']['runPrefix']}/"
+        assert store_keys(s3, prefixes[name]), f"{name} wrote no data?"
+
+    def finalizers(name: str) -> list[str]:
+        return (kube.get("evalrun", name) or {}).get("metadata", {}).get("finalizers") or []
+
+    # A finished run is no longer worked on: kopf's finalizer went with its daemon, except where the
+    # data must be deleted with the run.
+    wait_for(lambda: finalizers("keep") == [], 30, "the finished run's finalizer to go")
+    assert finalizers("wipe") == [FINALIZER] and finalizers("wipe-old") == [FINALIZER]
+
+    operator.kill()
+    for name in ("wipe", "wipe-old", "keep"):
+        kube("delete", "evalrun", name, "--wait=false")
+    assert kube.get("evalrun", "keep") is None  # nothing to hold it
+    assert kube.get("evalrun", "wipe")["metadata"].get("deletionTimestamp")
+    time.sleep(2)
+    assert store_keys(s3, prefixes["wipe"]), "nobody deletes the data while the operator is down"
+
+    operator.start()
+    for name in ("wipe", "wipe-old"):
+        wait_for(lambda n=name: kube.get("evalrun", n) is None, 60, f"{name} to go once its data is deleted")
+        assert store_keys(s3, prefixes[name]) == [], f"{name}'s data is still in the store"
+    assert store_keys(s3, prefixes["keep"]), "a run that did not ask keeps its data"
