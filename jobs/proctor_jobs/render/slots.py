@@ -159,9 +159,8 @@ async def _wipe(slot: Slot) -> bool:
             finally:
                 slot.watch.opening = False
             _watch_page(slot.page, slot.watch)
-            slot.viewport = (slot.page.viewport_size or {}).get("width", 0), (
-                slot.page.viewport_size or {}
-            ).get("height", 0)
+            size = slot.page.viewport_size or {}
+            slot.viewport = (size.get("width", 0), size.get("height", 0))
         return True
     except Exception as exc:
         log.debug("could not wipe a render slot (%s); replacing it", exc)
