@@ -247,7 +247,9 @@ def main() -> int:
     print(f"items whose screenshot counts differ: {len(differ)} {differ}")
     speedup = (len(our_counts) / our_s) / (len(base_counts) / base_s)
     print(f"speedup (farm realtime items/s / original items/s) = {speedup:.2f}")
-    print(f"CPU-s per item: original {base_cpu:.2f}, farm realtime {our_cpu:.2f}, farm virtual {virtual_cpu:.2f}")
+    print(
+        f"CPU-s per item: original {base_cpu:.2f}, farm realtime {our_cpu:.2f}, farm virtual {virtual_cpu:.2f}"
+    )
     print(f"RESULT cpu_ratio={base_cpu / max(virtual_cpu, 1e-9):.2f}")
     return 0 if not lost and not differ else 1
 
