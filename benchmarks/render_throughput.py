@@ -21,9 +21,9 @@ By default the four hostile answers that defeat the original way are left out (e
 loop, 200 MB DOM: each costs its full deadline; window.open spam: without Proctor's guard the
 original's page never finishes loading); `--include-hostile` renders them too.
 
-Prints per-mode figures, checks that both modes took the same number of screenshots of every item
-and lost none, and ends with
-`RESULT cpu_ratio=<original CPU-s per item ÷ CPU-s per item of the farm on the virtual clock>` (the farm runs twice: `proctor` on the real-time clock, `virtual` on the virtual clock).
+Prints per-mode figures (the farm runs twice: `proctor` on the real-time clock, `virtual` on the
+virtual clock), checks that every mode took the same number of screenshots of every item and lost
+none, and ends with `RESULT cpu_ratio=<original CPU-s per item / virtual CPU-s per item>`.
 """
 
 from __future__ import annotations
@@ -248,7 +248,8 @@ def main() -> int:
     speedup = (len(our_counts) / our_s) / (len(base_counts) / base_s)
     print(f"speedup (farm realtime items/s / original items/s) = {speedup:.2f}")
     print(
-        f"CPU-s per item: original {base_cpu:.2f}, farm realtime {our_cpu:.2f}, farm virtual {virtual_cpu:.2f}"
+        f"CPU-s per item: original {base_cpu:.2f}, farm realtime {our_cpu:.2f}, "
+        f"farm virtual {virtual_cpu:.2f}"
     )
     print(f"RESULT cpu_ratio={base_cpu / max(virtual_cpu, 1e-9):.2f}")
     return 0 if not lost and not differ else 1
