@@ -247,6 +247,8 @@ def main() -> int:
     print(f"items whose screenshot counts differ: {len(differ)} {differ}")
     speedup = (len(our_counts) / our_s) / (len(base_counts) / base_s)
     print(f"speedup (farm realtime items/s / original items/s) = {speedup:.2f}")
+    virtual_speedup = (len(virtual_counts) / virtual_s) / (len(base_counts) / base_s)
+    print(f"speedup (farm virtual items/s / original items/s) = {virtual_speedup:.2f}")
     print(
         f"CPU-s per item: original {base_cpu:.2f}, farm realtime {our_cpu:.2f}, "
         f"farm virtual {virtual_cpu:.2f}"
