@@ -21,8 +21,9 @@ By default the four hostile answers that defeat the original way are left out (e
 loop, 200 MB DOM: each costs its full deadline; window.open spam: without Proctor's guard the
 original's page never finishes loading); `--include-hostile` renders them too.
 
-Prints per-mode figures, checks that both modes took the same number of screenshots of every item
-and lost none, and ends with `RESULT speedup=<proctor items/s ÷ baseline items/s>`.
+Prints per-mode figures (the farm runs twice: `proctor` on the real-time clock, `virtual` on the
+virtual clock), checks that every mode took the same number of screenshots of every item and lost
+none, and ends with `RESULT cpu_ratio=<original CPU-s per item / virtual CPU-s per item>`.
 """
 
 from __future__ import annotations
@@ -58,19 +59,19 @@ def load_pages(include_hostile: bool) -> list[tuple[str, str]]:
     return pages
 
 
-def _settings():
+def _settings(clock: str = "realtime"):
     from proctor_jobs.render.page import RenderSettings
 
-    return RenderSettings(screenshots=3, interval_s=1.0, deadline_s=30.0)
+    return RenderSettings(screenshots=3, interval_s=1.0, deadline_s=30.0, clock=clock)
 
 
-async def _proctor(pages: list[tuple[str, str]], concurrency: int) -> dict[str, int]:
+async def _proctor(pages: list[tuple[str, str]], concurrency: int, clock: str = "realtime") -> dict[str, int]:
     from proctor_jobs.render.farm import BrowserFarm
     from proctor_jobs.render.libcache import ensure_cache
 
     libraries = ensure_cache()
-    settings = _settings()
-    async with BrowserFarm(concurrency=concurrency) as farm:
+    settings = _settings(clock)
+    async with BrowserFarm(concurrency=concurrency, clock=clock) as farm:
         results = await asyncio.gather(*(farm.render(html, libraries, settings) for _, html in pages))
     return {item_id: len(r.screenshots) for (item_id, _), r in zip(pages, results, strict=True)}
 
@@ -170,7 +171,10 @@ class CpuMeter:
 
 def _worker(mode: str, pages: list[tuple[str, str]], concurrency: int) -> tuple[dict[str, int], float, float]:
     started, meter = time.monotonic(), CpuMeter(mode)
-    coro = _proctor(pages, concurrency) if mode == "proctor" else _baseline(pages)
+    if mode == "baseline":
+        coro = _baseline(pages)
+    else:
+        coro = _proctor(pages, concurrency, "virtual" if mode == "virtual" else "realtime")
     counts = asyncio.run(coro)
     return counts, time.monotonic() - started, meter.stop()
 
@@ -223,9 +227,9 @@ def main() -> int:
         for future in [pool.submit(_warm) for _ in range(args.processes)]:
             future.result()
         cores = len(os.sched_getaffinity(0))
-        for mode in ("baseline", "proctor"):
+        for mode in ("baseline", "proctor", "virtual"):
             counts, seconds, cpu, busy = run_mode(mode, pages, args.processes, args.concurrency, pool)
-            results[mode] = (counts, seconds)
+            results[mode] = (counts, seconds, cpu / max(len(counts), 1))
             shots = sum(counts.values())
             print(
                 f"{mode:9s} {len(counts):3d} items  {shots:4d} screenshots  {seconds:7.1f} s  "
@@ -233,14 +237,23 @@ def main() -> int:
                 f"machine busy {100 * busy / (seconds * os.cpu_count()):3.0f}% of {os.cpu_count()} CPUs, "
                 f"this benchmark {100 * cpu / (seconds * cores):3.0f}%"
             )
-    base_counts, base_s = results["baseline"]
-    our_counts, our_s = results["proctor"]
-    lost = [i for i, _ in pages if i not in base_counts or i not in our_counts]
-    differ = [i for i, _ in pages if base_counts.get(i) != our_counts.get(i)]
+    base_counts, base_s, base_cpu = results["baseline"]
+    our_counts, our_s, our_cpu = results["proctor"]
+    virtual_counts, virtual_s, virtual_cpu = results["virtual"]
+    every = (base_counts, our_counts, virtual_counts)
+    lost = [i for i, _ in pages if any(i not in counts for counts in every)]
+    differ = [i for i, _ in pages if len({counts.get(i) for counts in every}) > 1]
     print(f"items lost: {len(lost)} {lost}")
     print(f"items whose screenshot counts differ: {len(differ)} {differ}")
     speedup = (len(our_counts) / our_s) / (len(base_counts) / base_s)
-    print(f"RESULT speedup={speedup:.2f}")
+    print(f"speedup (farm realtime items/s / original items/s) = {speedup:.2f}")
+    virtual_speedup = (len(virtual_counts) / virtual_s) / (len(base_counts) / base_s)
+    print(f"speedup (farm virtual items/s / original items/s) = {virtual_speedup:.2f}")
+    print(
+        f"CPU-s per item: original {base_cpu:.2f}, farm realtime {our_cpu:.2f}, "
+        f"farm virtual {virtual_cpu:.2f}"
+    )
+    print(f"RESULT cpu_ratio={base_cpu / max(virtual_cpu, 1e-9):.2f}")
     return 0 if not lost and not differ else 1
 
 

@@ -104,6 +104,23 @@ def chromium(needed_by: str) -> Check:
     return Check("chromium", needed_by, True, f"{candidate} ({out.stdout.strip()})")
 
 
+def headless_shell(needed_by: str) -> Check:
+    """Chromium's old headless shell, which `spec.render.clock: virtual` drives frame by frame."""
+    fix = "sudo apt-get install chromium-headless-shell (or set PROCTOR_HEADLESS_SHELL)"
+    override = os.environ.get("PROCTOR_HEADLESS_SHELL")
+    candidate = next(
+        (
+            c
+            for c in (override, "/usr/bin/chromium-headless-shell", shutil.which("chromium-headless-shell"))
+            if c and Path(c).is_file() and os.access(c, os.X_OK)
+        ),
+        None,
+    )
+    if candidate is None:
+        return Check("chromium-headless-shell", needed_by, False, "not found", fix)
+    return Check("chromium-headless-shell", needed_by, True, candidate)
+
+
 def fonts(needed_by: str) -> Check:
     fc_list = shutil.which("fc-list")
     if not fc_list:
@@ -225,6 +242,8 @@ def checks_for(benchmark: str, spec: dict[str, Any], items: list[dict[str, Any]]
                 checks.append(python_module("matplotlib", who))
             if browser:
                 checks += [python_module("playwright", who), chromium(who), fonts(who), library_cache(who)]
+                if benchmark == "artifactsbench" and (spec.get("render") or {}).get("clock") == "virtual":
+                    checks.append(headless_shell(f"{who} (clock: virtual)"))
             if benchmark == "vision2code" and "latex" in renderers:
                 checks += tex_tools(f"{title} LaTeX tasks")
         elif (

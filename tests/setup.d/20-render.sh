@@ -3,7 +3,8 @@
 # benchmarks/render_throughput.py need on a clean Debian 12 machine, as root. Idempotent: a warm run
 # only checks and prints versions.
 #
-#   - Debian packages: chromium (used through Playwright's executable_path; `playwright install` is
+#   - Debian packages: chromium and chromium-headless-shell (the old headless shell, for the virtual
+#     render clock; both used through Playwright's executable_path; `playwright install` is
 #     never run), fonts (Latin, CJK and colour emoji, so answers in Chinese and with emoji render as
 #     they would for a user), a minimal TeX Live with latexmk, and poppler-utils (pdftoppm) for the
 #     LaTeX renderer, util-linux (unshare: Chromium runs in an empty network namespace), and npm
@@ -21,7 +22,7 @@ fi
 log() { printf '[setup render %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # ---- Debian packages ---------------------------------------------------------------------------------
-packages=(chromium fonts-liberation fonts-dejavu-core fonts-noto-cjk fonts-noto-color-emoji
+packages=(chromium chromium-headless-shell fonts-liberation fonts-dejavu-core fonts-noto-cjk fonts-noto-color-emoji
           texlive-latex-base texlive-latex-recommended texlive-fonts-recommended latexmk poppler-utils
           util-linux)
 missing=()
@@ -37,6 +38,7 @@ if ((${#missing[@]})); then
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 /usr/bin/chromium --version >&2 || { log "chromium is installed but does not run"; exit 1; }
+/usr/bin/chromium-headless-shell --version >&2 || { log "chromium-headless-shell does not run"; exit 1; }
 # `sed -n` reads its whole input: `head` would exit early and, under pipefail, the writer's SIGPIPE
 # (exit 141) would fail the set-up.
 pdflatex --version | sed -n 1p >&2

@@ -35,6 +35,8 @@ def render_config(spec: dict[str, Any]) -> dict[str, Any]:
     viewport = render.get("viewport") or {}
     return {
         "profile": render.get("profile", "fixed"),
+        "clock": str(render.get("clock") or "realtime"),
+        "fps": float(render.get("fps", 60.0)),
         "screenshots": int(render.get("screenshots", 3)),
         "interval_s": float(render.get("intervalSeconds", 1.0)),
         "viewport": {"width": int(viewport.get("width", 1280)), "height": int(viewport.get("height", 720))},
@@ -60,6 +62,8 @@ def _step(step: dict[str, Any]) -> dict[str, Any]:
 def pixel_settings(config: dict[str, Any]) -> dict[str, Any]:
     """What changes the pixels (part of the render cache key); not the profile or concurrency."""
     keys = (
+        "clock",
+        "fps",
         "screenshots",
         "interval_s",
         "viewport",
@@ -97,7 +101,7 @@ class ArtifactRenderer(StageProcessor):
         async with self._setup_lock:
             if self.farm is not None:
                 return
-            from proctor_jobs.render.farm import BrowserFarm, chromium_path, chromium_version
+            from proctor_jobs.render.farm import BrowserFarm, chromium_version
             from proctor_jobs.render.libcache import LibraryCacheError, ensure_cache
 
             loop = asyncio.get_running_loop()
@@ -106,16 +110,30 @@ class ArtifactRenderer(StageProcessor):
             except (LibraryCacheError, OSError) as exc:
                 self.library_note = f"library cache unavailable, CDN libraries blocked: {exc}"
                 log.error("%s", self.library_note)
-            self.chromium = await loop.run_in_executor(None, chromium_version, chromium_path())
-            self.farm = BrowserFarm(concurrency=self.concurrency)
+            self.chromium = await loop.run_in_executor(None, chromium_version, self._browser_path())
+            self.farm = BrowserFarm(concurrency=self.concurrency, clock=self.settings.clock)
+
+    def _clock_record(self, frames: int | None = None) -> dict[str, Any]:
+        """How page time ran: `realtime` (the wall clock) or `virtual` (fixed frames, see page.py)."""
+        record: dict[str, Any] = {"mode": self.settings.clock}
+        if self.settings.clock == "virtual":
+            record["fps"] = self.settings.fps
+            if frames is not None:
+                record["frames"] = frames
+        return record
+
+    def _browser_path(self) -> str:
+        from proctor_jobs.render.farm import browser_path
+
+        return browser_path(self.settings.clock)
 
     async def _browser_version(self) -> str:
         if self.chromium == "unknown":
-            from proctor_jobs.render.farm import chromium_path, chromium_version
+            from proctor_jobs.render.farm import chromium_version
 
             try:
                 self.chromium = await asyncio.get_running_loop().run_in_executor(
-                    None, chromium_version, chromium_path()
+                    None, chromium_version, self._browser_path()
                 )
             except FileNotFoundError:
                 pass
@@ -140,6 +158,7 @@ class ArtifactRenderer(StageProcessor):
             "timings": {},
             "cache_key": None,
             "cached": False,
+            "clock": self._clock_record(),
         }
         if item.get("missing"):
             data["extraction"]["reason"] = "no answer for this task"
@@ -311,6 +330,7 @@ class ArtifactRenderer(StageProcessor):
             "notes": result.notes + ([self.library_note] if self.library_note else []),
             "network_isolation": self.farm.isolation if self.farm else [],
             "chromium": self.chromium,
+            "clock": self._clock_record(result.frames),
         }
 
 

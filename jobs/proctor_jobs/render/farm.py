@@ -109,6 +109,28 @@ def chromium_path() -> str:
     )
 
 
+#: The virtual clock (page.py) drives frames itself: only the old headless shell accepts frame control
+#: (the `chromium` binary's new headless mode refuses it). Debian: `apt-get install chromium-headless-shell`.
+VIRTUAL_CLOCK_FLAGS = ["--enable-begin-frame-control", "--run-all-compositor-stages-before-draw"]
+HEADLESS_SHELL_FIX = "apt-get install chromium-headless-shell (or set PROCTOR_HEADLESS_SHELL)"
+
+
+def headless_shell_path() -> str:
+    """Chromium's old headless shell (same version as Debian's chromium), for `clock: virtual`."""
+    for candidate in (
+        os.environ.get("PROCTOR_HEADLESS_SHELL"),
+        "/usr/bin/chromium-headless-shell",
+        shutil.which("chromium-headless-shell"),
+    ):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    raise FileNotFoundError(f"chromium-headless-shell not found (clock: virtual): {HEADLESS_SHELL_FIX}")
+
+
+def browser_path(clock: str = "realtime") -> str:
+    return headless_shell_path() if clock == "virtual" else chromium_path()
+
+
 @lru_cache(maxsize=4)
 def chromium_version(path: str | None = None) -> str:
     """`Chromium 156.0.8078.79 …` -> `156.0.8078.79`; part of the render cache key."""
@@ -135,10 +157,15 @@ class BrowserFarm:
     """Use as `async with BrowserFarm(concurrency=8) as farm: await farm.render(html, libs, settings)`."""
 
     def __init__(
-        self, concurrency: int = 4, chromium: str | None = None, isolate_network: bool = True
+        self,
+        concurrency: int = 4,
+        chromium: str | None = None,
+        isolate_network: bool = True,
+        clock: str = "realtime",
     ) -> None:
         self.concurrency = max(1, concurrency)
-        self.chromium = chromium or chromium_path()
+        self.clock = clock
+        self.chromium = chromium or browser_path(clock)
         self.isolate_network = isolate_network
         self.isolation: list[str] = []
         self._slots = asyncio.Semaphore(self.concurrency)
@@ -176,7 +203,11 @@ class BrowserFarm:
             self._scratch = Path(tempfile.mkdtemp(prefix="proctor-chromium-scratch-"))
             self._browser = await self._playwright.chromium.launch(
                 executable_path=launcher(executable, self._scratch),
-                args=CHROMIUM_FLAGS + EXTRA_FLAGS + MEMORY_FLAGS + CHROMIUM_NETWORK_FLAGS,
+                args=CHROMIUM_FLAGS
+                + EXTRA_FLAGS
+                + MEMORY_FLAGS
+                + CHROMIUM_NETWORK_FLAGS
+                + (VIRTUAL_CLOCK_FLAGS if self.clock == "virtual" else []),
                 env=chromium_env(self._scratch),
                 headless=True,
                 timeout=60_000,
@@ -284,7 +315,7 @@ class BrowserFarm:
             if owner is browser and slot.healthy:
                 return slot
         self.slots_opened += 1
-        return await open_slot(browser, settings.width, settings.height)
+        return await open_slot(browser, settings.width, settings.height, virtual=self.clock == "virtual")
 
     async def capture(self, html: str, libraries, deadline_s: float, width: int, height: int, extra=None):
         """Load a page that computes a value (`window.__proctorResult`); returns (value, PageResult)."""

@@ -40,6 +40,39 @@ GUARD_SCRIPT = r"""
 })();
 """
 
+#: Runs before any script of the page when the clock is virtual. Page time is then the same in every
+#: run, except for two things this script fixes: Chromium coarsens performance.now() and
+#: requestAnimationFrame timestamps to 0.1 ms with a random per-process threshold (the same virtual
+#: instant reads 16.6 or 16.7 in two browsers; the virtual clock's instants are whole milliseconds, so
+#: rounding gives every browser the same value), and Math.random is seeded (a fixed sequence per page).
+VIRTUAL_TIME_SCRIPT = r"""
+(() => {
+  try {
+    const perf = window.performance, now = perf.now.bind(perf);
+    Object.defineProperty(perf, 'now', {value: function now() { return Math.round(now()); },
+                                        writable: true, configurable: true});
+    const raf = window.requestAnimationFrame.bind(window);
+    Object.defineProperty(window, 'requestAnimationFrame', {
+      value: function requestAnimationFrame(cb) {
+        return raf(typeof cb === 'function' ? (t) => cb.call(window, Math.round(t)) : cb);
+      }, writable: true, configurable: true});
+    let a = 0x9e3779b9, b = 0x243f6a88, c = 0xb7e15162, d = 1;  // sfc32, a fixed seed
+    Object.defineProperty(Math, 'random', {value: function random() {
+      a |= 0; b |= 0; c |= 0; d |= 0;
+      const t = (((a + b) | 0) + d) | 0;
+      d = (d + 1) | 0; a = b ^ (b >>> 9); b = (c + (c << 3)) | 0;
+      c = (c << 21) | (c >>> 11); c = (c + t) | 0;
+      return (t >>> 0) / 4294967296;
+    }, writable: true, configurable: true});
+  } catch (e) {}
+})();
+"""
+#: Date.now() on the virtual clock starts here (2026-01-01T00:00:00Z) in every render.
+VIRTUAL_EPOCH_S = 1_767_225_600
+#: On the virtual clock, the quiet period after the load event that stands in for Playwright's
+#: network idle (500 ms without requests): the page runs this long before the first screenshot.
+VIRTUAL_SETTLE_S = 0.5
+
 SIZE_SCRIPT = (
     "() => { const d = document.documentElement, b = document.body;"
     " return [Math.max(d ? d.scrollWidth : 0, b ? b.scrollWidth : 0),"
@@ -66,6 +99,8 @@ class RenderSettings:
     deadline_s: float = 30.0
     network_idle_s: float = 10.0  # longest wait for network idle (the original waits up to 600 s)
     interaction: list[dict[str, Any]] = field(default_factory=list)
+    clock: str = "realtime"  # realtime | virtual (see VirtualClock)
+    fps: float = 60.0  # frames per second of the virtual clock
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> RenderSettings:
@@ -81,6 +116,8 @@ class RenderSettings:
             deadline_s=float(config.get("deadline_s", 30.0)),
             network_idle_s=float(config.get("network_idle_s", 10.0)),
             interaction=list(config.get("interaction") or []),
+            clock=str(config.get("clock") or "realtime"),
+            fps=float(config.get("fps", 60.0)),
         )
 
 
@@ -103,6 +140,7 @@ class PageResult:
     network: Any = None  # NetworkLog
     wedged: bool = False  # the browser could not close the context
     infrastructure: bool = False  # the failure is the browser's, not the page's (never cached)
+    frames: int | None = None  # animation frames run on the virtual clock (None: real time)
 
     @property
     def console_errors(self) -> int:
@@ -208,9 +246,23 @@ class Watch:
     def __init__(self, result: PageResult | None = None) -> None:
         self.result = result
         self.crashed = asyncio.Event()
+        self.opening = False  # the slot is opening its own next page (not a popup)
 
 
 def _watch(page, context, watch: Watch) -> None:
+    _watch_page(page, watch)
+
+    def on_popup(popup) -> None:
+        if watch.opening:
+            return
+        if watch.result is not None:
+            watch.result.popups += 1
+        _later(popup.close())
+
+    context.on("page", on_popup)
+
+
+def _watch_page(page, watch: Watch) -> None:
     def on_console(message) -> None:
         result = watch.result
         if result is None:
@@ -238,11 +290,6 @@ def _watch(page, context, watch: Watch) -> None:
         # Leaving the page must never be vetoed; everything else is dismissed.
         _later(dialog.accept() if dialog.type == "beforeunload" else dialog.dismiss())
 
-    def on_popup(popup) -> None:
-        if watch.result is not None:
-            watch.result.popups += 1
-        _later(popup.close())
-
     def on_crash(_page) -> None:
         watch.crashed.set()
 
@@ -250,7 +297,6 @@ def _watch(page, context, watch: Watch) -> None:
     page.on("pageerror", on_error)
     page.on("dialog", on_dialog)
     page.on("crash", on_crash)
-    context.on("page", on_popup)
 
 
 async def _quietly(coro) -> None:
@@ -282,6 +328,81 @@ class PageCrashed(RuntimeError):
     pass
 
 
+class VirtualClock:
+    """Page time under Proctor's control (`clock: virtual`): Chromium's virtual time
+    (`Emulation.setVirtualTimePolicy`) runs timers, `Date` and `performance.now()`, and frames are
+    produced only when asked (`HeadlessExperimental.beginFrame`, the old headless shell started with
+    `--enable-begin-frame-control`). Each frame advances page time to the next instant of a fixed
+    frame rate (whole milliseconds: 17, 33, 50, 67, ... at 60 fps), runs the timers due, then the
+    frame's animation callbacks and CSS animations; only captured frames are drawn. Time stands still
+    while a request of the page is in flight, so a slow network or a busy machine changes nothing the
+    page sees.
+
+    Chromium's display compositor (one per browser) refuses overlapping begin-frame requests and
+    exits ("Got overlapping IssueExternalBeginFrame"), so the pages of one browser take turns:
+    `lock` is the browser's."""
+
+    def __init__(self, cdp, fps: float, lock: asyncio.Lock | None = None) -> None:
+        self.cdp = cdp
+        self.fps = fps
+        self.lock = lock or asyncio.Lock()
+        self.frames = 0
+        self.elapsed_ms = 0
+        self.base = 0.0
+        self._expired = asyncio.Event()
+        cdp.on("Emulation.virtualTimeBudgetExpired", lambda _event: self._expired.set())
+
+    def instant(self, frame: int) -> int:
+        return round(frame * 1000 / self.fps)
+
+    async def start(self) -> None:
+        reply = await self.cdp.send(
+            "Emulation.setVirtualTimePolicy", {"policy": "pause", "initialVirtualTime": VIRTUAL_EPOCH_S}
+        )
+        self.base = float(reply["virtualTimeTicksBase"])
+
+    async def frame(self, screenshot: dict[str, Any] | None = None) -> dict[str, Any]:
+        target = self.instant(self.frames + 1)
+        self._expired.clear()
+        await self.cdp.send(
+            "Emulation.setVirtualTimePolicy",
+            {"policy": "pauseIfNetworkFetchesPending", "budget": target - self.elapsed_ms},
+        )
+        await self._expired.wait()
+        self.elapsed_ms, self.frames = target, self.frames + 1
+        params: dict[str, Any] = {"frameTimeTicks": self.base + target, "interval": 1000 / self.fps}
+        if screenshot is None:
+            params["noDisplayUpdates"] = True
+        else:
+            params["screenshot"] = screenshot
+        async with self.lock:
+            return await self.cdp.send("HeadlessExperimental.beginFrame", params)
+
+    async def run(self, seconds: float) -> None:
+        """Advance page time by `seconds`: the frames of that span, none of them drawn."""
+        end = self.elapsed_ms + round(seconds * 1000)
+        while self.instant(self.frames + 1) <= end:
+            await self.frame()
+
+    async def until(self, awaitable):
+        """Run frames until `awaitable` (a page load, a Playwright action) is done; its result."""
+        task = asyncio.ensure_future(awaitable)
+        try:
+            while not task.done():
+                pump = asyncio.ensure_future(self.frame())
+                await asyncio.wait({task, pump}, return_when=asyncio.FIRST_COMPLETED)
+                if not pump.done():
+                    await pump
+                elif pump.exception() is not None:
+                    raise pump.exception()
+            return task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+
 async def _drive(
     page, settings: RenderSettings, result: PageResult, clock: _Clock, crashed: asyncio.Event
 ) -> None:
@@ -293,6 +414,9 @@ async def _drive(
             )
         except Exception:
             page._proctor_cdp = None
+    if settings.clock == "virtual":
+        await _drive_virtual(page, steps, settings, result, clock, crashed)
+        return
     try:
         try:
             await _race(
@@ -345,6 +469,115 @@ async def _drive(
     counts = result.page_counts or {}
     result.dialogs += int(counts.get("dialogs", 0) or 0)
     result.popups += int(counts.get("opens", 0) or 0)
+
+
+def frame_lock(browser) -> asyncio.Lock:
+    """One begin-frame lock per browser (see VirtualClock)."""
+    lock = getattr(browser, "_proctor_frame_lock", None)
+    if lock is None:
+        lock = asyncio.Lock()
+        with contextlib.suppress(Exception):
+            browser._proctor_frame_lock = lock
+    return lock
+
+
+async def _drive_virtual(
+    page, steps, settings: RenderSettings, result: PageResult, clock: _Clock, crashed: asyncio.Event
+) -> None:
+    """`_drive` on the virtual clock: load, settle, screenshots and interaction in page time."""
+    cdp = getattr(page, "_proctor_cdp", None)
+    if cdp is None:
+        raise RuntimeError("no DevTools session for the virtual clock")
+    virtual = VirtualClock(cdp, settings.fps, frame_lock(page.context.browser))
+    try:
+        await _race(virtual.start(), crashed, clock.remaining())
+        try:
+            # Committed while page time stands still: the document starts at virtual time 0.
+            await _race(
+                page.goto(PAGE_URL, wait_until="commit", timeout=clock.ms()), crashed, clock.remaining()
+            )
+            load = page.wait_for_load_state("load", timeout=clock.ms())
+            await _race(virtual.until(load), crashed, clock.remaining())
+        except PageCrashed:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, TimeoutError) and "Timeout" not in type(exc).__name__:
+                raise
+            result.notes.append("the load event did not fire before the deadline")
+            raise TimeoutError() from exc
+        result.timings["load_s"] = clock.mark()
+        await _race(virtual.run(VIRTUAL_SETTLE_S), crashed, clock.remaining())
+        result.timings["network_idle_s"] = clock.mark()
+        if steps:
+            await _interact_virtual(page, steps, settings, result, clock, crashed, virtual)
+        else:
+            for index in range(settings.screenshots):
+                await _shoot_virtual(page, settings, result, clock, crashed, virtual)
+                if index < settings.screenshots - 1:
+                    # The captured frame is the last of the interval: run all but one undrawn.
+                    await _race(
+                        virtual.run(settings.interval_s - 1 / settings.fps), crashed, clock.remaining()
+                    )
+        result.timings["screenshots_s"] = clock.mark()
+    except PageCrashed:
+        result.status = "crashed"
+        result.reason = "the page crashed (its renderer process died, e.g. out of memory)"
+    except TimeoutError:
+        result.status = "timeout"
+        taken = len(result.screenshots)
+        result.reason = (
+            f"the page stopped responding and the {settings.deadline_s:g} s render deadline passed "
+            f"after {taken} screenshot{'s' if taken != 1 else ''} "
+            "(an endless loop or a page too heavy to draw)"
+        )
+    finally:
+        result.frames = virtual.frames
+        result.timings["virtual_ms"] = virtual.elapsed_ms
+    if result.status == "ok":
+        await _read_counts(page, result, 1.0)
+    counts = result.page_counts or {}
+    result.dialogs += int(counts.get("dialogs", 0) or 0)
+    result.popups += int(counts.get("opens", 0) or 0)
+
+
+async def _shoot_virtual(page, settings, result: PageResult, clock: _Clock, crashed, virtual) -> None:
+    """Draw the next frame and capture it (the page's full size, within the caps)."""
+    cdp = virtual.cdp
+    width, height = settings.width, settings.height
+    if settings.full_page:
+        size = await _race(page.evaluate(SIZE_SCRIPT), crashed, clock.remaining())
+        page_w, page_h = (int(v or 0) for v in (size or (0, 0)))
+        result.page_width = max(result.page_width or 0, page_w)
+        result.page_height = max(result.page_height or 0, page_h)
+        _note_cut(result, "tall", page_h, settings.max_page_height)
+        _note_cut(result, "wide", page_w, settings.max_page_width)
+        width = min(max(page_w, settings.width), settings.max_page_width)
+        height = min(max(page_h, settings.height), settings.max_page_height)
+    width = min(width, settings.max_page_width)
+    resized = (width, height) != (settings.width, settings.height)
+    metrics = {"deviceScaleFactor": 1, "mobile": False}
+    if resized:
+        # As Chromium's capture-beyond-viewport does: the frame is laid out and drawn at the page's size.
+        await _race(
+            cdp.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, **metrics}),
+            crashed,
+            clock.remaining(),
+        )
+    try:
+        params = {"format": "png", "optimizeForSpeed": FAST_PNG}
+        for _ in range(3):
+            reply = await _race(virtual.frame(screenshot=params), crashed, clock.remaining())
+            if reply.get("screenshotData"):
+                result.screenshots.append(base64.b64decode(reply["screenshotData"]))
+                break
+        else:
+            raise RuntimeError("Chromium drew no frame to capture")
+    finally:
+        if resized:
+            reset = {"width": settings.width, "height": settings.height, **metrics}
+            with contextlib.suppress(Exception):
+                await _race(cdp.send("Emulation.setDeviceMetricsOverride", reset), crashed, clock.remaining())
+    await _read_counts(page, result, min(0.5, clock.remaining()))
 
 
 async def _read_counts(page, result: PageResult, timeout_s: float) -> None:
@@ -474,6 +707,47 @@ async def _interact(page, steps, settings, result: PageResult, clock: _Clock, cr
             await _race(asyncio.sleep(step["ms"] / 1000), crashed, clock.remaining())
     await _race(asyncio.sleep(settings.interval_s), crashed, clock.remaining())
     await _shoot(page, settings, result, clock, crashed)
+
+
+async def _interact_virtual(page, steps, settings, result, clock: _Clock, crashed, virtual) -> None:
+    """`_interact` on the virtual clock: each action runs while frames advance (Playwright waits for
+    animation frames before it clicks), waits advance page time by exactly their length."""
+
+    async def act(coro) -> None:
+        await _race(virtual.until(coro), crashed, clock.remaining())
+
+    await _shoot_virtual(page, settings, result, clock, crashed, virtual)
+    for step in steps:
+        action = step.get("action")
+        timeout = clock.ms(5.0)
+        if action == "click":
+            if step.get("selector"):
+                await act(page.click(step["selector"], timeout=timeout))
+            else:
+                await act(page.mouse.click(step.get("x") or 0, step.get("y") or 0))
+        elif action == "hover":
+            if step.get("selector"):
+                await act(page.hover(step["selector"], timeout=timeout))
+            else:
+                await act(page.mouse.move(step.get("x") or 0, step.get("y") or 0))
+        elif action == "press":
+            await act(page.keyboard.press(step.get("key") or "Enter"))
+        elif action == "type":
+            if step.get("selector"):
+                await act(page.fill(step["selector"], step.get("text") or "", timeout=timeout))
+            else:
+                await act(page.keyboard.type(step.get("text") or ""))
+        elif action == "scroll":
+            await act(page.mouse.wheel(0, step.get("delta_y") or step.get("deltaY") or 600))
+        elif action == "wait":
+            await _race(virtual.run((step.get("ms") or 0) / 1000), crashed, clock.remaining())
+        elif action == "screenshot":
+            await _shoot_virtual(page, settings, result, clock, crashed, virtual)
+            continue
+        if step.get("ms") and action != "wait":
+            await _race(virtual.run(step["ms"] / 1000), crashed, clock.remaining())
+    await _race(virtual.run(settings.interval_s - 1 / settings.fps), crashed, clock.remaining())
+    await _shoot_virtual(page, settings, result, clock, crashed, virtual)
 
 
 def is_blank(png: bytes, tolerance: int = 6) -> bool:

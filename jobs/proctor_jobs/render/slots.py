@@ -26,12 +26,14 @@ from typing import Any
 from proctor_jobs.render.network import PAGE_ORIGIN, HermeticRouter
 from proctor_jobs.render.page import (
     GUARD_SCRIPT,
+    VIRTUAL_TIME_SCRIPT,
     PageResult,
     RenderSettings,
     Watch,
     _Clock,
     _drive,
     _watch,
+    _watch_page,
     new_context,
 )
 
@@ -52,6 +54,7 @@ class Slot:
     router: HermeticRouter | None = None
     uses: int = 0
     healthy: bool = True
+    virtual: bool = False  # the virtual clock: a new page (and renderer) per item, page time from 0
     extra: dict = field(default_factory=dict)
 
     async def handle_route(self, route) -> None:
@@ -71,12 +74,14 @@ class Slot:
                 await ws.close(code=1008, reason="blocked")
 
 
-async def open_slot(browser, width: int, height: int) -> Slot:
+async def open_slot(browser, width: int, height: int, virtual: bool = False) -> Slot:
     context = await new_context(browser, width, height)
     try:
         await context.add_init_script(GUARD_SCRIPT)
+        if virtual:
+            await context.add_init_script(VIRTUAL_TIME_SCRIPT)
         page = await context.new_page()
-        slot = Slot(context=context, page=page, watch=Watch(), viewport=(width, height))
+        slot = Slot(context=context, page=page, watch=Watch(), viewport=(width, height), virtual=virtual)
         await context.route("**/*", slot.handle_route)
         with contextlib.suppress(Exception):  # WebSocket routing needs Playwright >= 1.48
             await context.route_web_socket("**/*", slot.handle_websocket)
@@ -145,6 +150,17 @@ async def _wipe(slot: Slot) -> bool:
                 cdp.send("Storage.clearDataForOrigin", {"origin": PAGE_ORIGIN, "storageTypes": "all"}), 5
             )
         await asyncio.wait_for(slot.context.clear_cookies(), 5)
+        if slot.virtual:
+            # Virtual time cannot be set back: the next item gets a new page, whose time starts at 0.
+            await asyncio.wait_for(page.close(), 5)
+            slot.watch.opening = True
+            try:
+                slot.page = await asyncio.wait_for(slot.context.new_page(), 10)
+            finally:
+                slot.watch.opening = False
+            _watch_page(slot.page, slot.watch)
+            size = slot.page.viewport_size or {}
+            slot.viewport = (size.get("width", 0), size.get("height", 0))
         return True
     except Exception as exc:
         log.debug("could not wipe a render slot (%s); replacing it", exc)

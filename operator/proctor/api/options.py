@@ -37,6 +37,13 @@ class RenderOptions(Model):
     profile: Literal["fixed", "faithful"] = Field(
         default="fixed", description="faithful: the original extraction, bugs included; fixed: corrected"
     )
+    clock: Literal["realtime", "virtual"] = Field(
+        default="realtime",
+        description="realtime: the page runs on the wall clock (the original harness); virtual: page time "
+        "advances by exactly the configured intervals at `fps` frames per second, every animation frame "
+        "runs and only captured frames are drawn (deterministic; needs chromium-headless-shell)",
+    )
+    fps: float = Field(default=60.0, ge=1, le=240, description="frame rate of the virtual clock")
     screenshots: int = Field(default=3, ge=1, le=20)
     interval_seconds: float = Field(default=1.0, ge=0, le=60)
     viewport: Viewport = Field(default_factory=Viewport)
