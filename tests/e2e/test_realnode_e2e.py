@@ -341,5 +341,7 @@ def test_artifactsbench_example_is_rendered_and_judged_on_the_real_node_as_local
     assert spec["containers"][0]["image"] == WORKER
     pods = kube.items("pods", "proctor.dev/run=artifactsbench-example")
     assert len(pods) >= 4 and {pod["spec"]["nodeName"] for pod in pods} == {real_node}  # 2 shards x 2 stages
+    jobs = kube.items("jobs", "proctor.dev/run=artifactsbench-example,proctor.dev/component=worker")
+    assert sorted(j["spec"]["completionMode"] for j in jobs) == ["Indexed", "Indexed"]  # one per stage
     # The judge pods reached the double through the relay and sent it the screenshots.
     assert sum(entry["images"] > 0 for entry in judge.log()) >= rendered

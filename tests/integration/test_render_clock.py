@@ -4,8 +4,8 @@ requestAnimationFrame game loop with a per-frame step, performance.now() physics
 Math.random, WebGL through three.js from the library cache, a page that never idles).
 
 Kept cheap (the CI budget): every page twice on the virtual clock — once idle, once while two busy
-processes saturate the CPUs — and twice in real time (printed, not asserted).
-`benchmarks/render_clock.py` makes the full 5 + 5 measurement and the fidelity comparison.
+processes saturate the CPUs. How much real-time renders vary, the full 5 + 5 measurement and the
+fidelity comparison against real time are not measured yet (issue 15).
 """
 
 from __future__ import annotations
@@ -93,17 +93,12 @@ def test_virtual_clock_same_pixels_idle_and_loaded(libraries):
     with Saturate():
         loaded = asyncio.run(render_all(corpus, libraries, "virtual"))
     virtual_s = time.monotonic() - started
-    real = [asyncio.run(render_all(corpus, libraries, "realtime")) for _ in range(2)]
     print(f"\nvirtual: 2 runs of {len(corpus)} pages in {virtual_s:.1f} s")
     for name in corpus:
         a, b = idle[name], loaded[name]
         assert a.status == "ok" and b.status == "ok", (name, a.reason, b.reason)
         assert len(a.screenshots) == 3 and a.frames == b.frames == 151, (name, a.frames, b.frames)
         same = digest(a) == digest(b)
-        distinct = {digest(r[name]) for r in real}
-        print(
-            f"  {name:16s} virtual: {1 if same else 2} distinct of 2 (idle, loaded); "
-            f"realtime: {len(distinct)} of 2"
-        )
+        print(f"  {name:16s} virtual: {1 if same else 2} distinct of 2 (idle, loaded)")
         if name not in KNOWN_MISSES:
             assert same, f"{name}: virtual screenshots differ between an idle and a loaded run"
