@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,12 @@ class FakeBench(Benchmark):
         second = records.get("second", {})
         values = [r.score for r in second.values() if r.status == "ok" and r.score is not None]
         return {"headline": "mean", "scores": {"mean": sum(values) / len(values) if values else 0.0}}
+
+
+def require_env(condition: bool, message: str) -> None:
+    """Skip a test whose environment part is missing — or fail it when the environment is required
+    (`PROCTOR_REQUIRE_ENV=1`, as in CI), so a gap never hides behind a skip there."""
+    if not condition:
+        if os.environ.get("PROCTOR_REQUIRE_ENV") == "1":
+            pytest.fail(message)
+        pytest.skip(message)

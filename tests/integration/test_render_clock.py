@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from proctor_jobs.render.page import RenderSettings
+from tests.support import require_env
 
 pytestmark = pytest.mark.slow
 
@@ -32,13 +33,6 @@ KNOWN_MISSES = {"never_idle"}
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "render_clock"
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        if os.environ.get("PROCTOR_REQUIRE_ENV") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def libraries():
     from proctor_jobs.render.farm import headless_shell_path
@@ -47,11 +41,11 @@ def libraries():
     try:
         headless_shell_path()
     except FileNotFoundError as exc:
-        _require(False, str(exc))
+        require_env(False, str(exc))
     try:
         return ensure_cache()
     except LibraryCacheError as exc:
-        _require(False, f"library cache unavailable: {exc}")
+        require_env(False, f"library cache unavailable: {exc}")
 
 
 def pages() -> dict[str, str]:

@@ -17,26 +17,22 @@ from pathlib import Path
 import pytest
 
 from proctor_jobs.render.page import RenderSettings, is_blank
+from tests.support import require_env
 
 pytestmark = pytest.mark.slow
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        if os.environ.get("PROCTOR_REQUIRE_ENV") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def libraries():
-    _require(Path("/usr/bin/chromium").exists(), "Chromium missing (tests/setup.d/20-render.sh installs it)")
+    require_env(
+        Path("/usr/bin/chromium").exists(), "Chromium missing (tests/setup.d/20-render.sh installs it)"
+    )
     from proctor_jobs.render.libcache import LibraryCacheError, ensure_cache
 
     try:
         return ensure_cache()
     except LibraryCacheError as exc:
-        _require(False, f"library cache unavailable: {exc}")
+        require_env(False, f"library cache unavailable: {exc}")
 
 
 class Listener:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -15,17 +14,11 @@ from proctor_jobs.render import images
 from proctor_jobs.render.latex_runner import run_latex
 from proctor_jobs.render.matplotlib_runner import PRELOAD, run_matplotlib
 from proctor_jobs.worker import load_shard_records
+from tests.support import require_env
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests/fixtures/vision2code"
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        if os.environ.get("PROCTOR_REQUIRE_ENV") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 def sandboxed(coro_factory):
@@ -68,7 +61,7 @@ def test_a_program_cannot_write_outside_its_scratch_or_reach_the_network(tmp_pat
 
 
 def test_latex_compiles_without_shell_escape_and_rasterises_the_first_page():
-    _require(bool(shutil.which("pdflatex") and shutil.which("pdftoppm")), "TeX Live / poppler missing")
+    require_env(bool(shutil.which("pdflatex") and shutil.which("pdftoppm")), "TeX Live / poppler missing")
     source = (
         "\\documentclass{article}\\pagestyle{empty}\\begin{document}\n"
         "\\immediate\\write18{echo pwned > pwned.tex}\n"
@@ -88,8 +81,10 @@ def test_latex_compiles_without_shell_escape_and_rasterises_the_first_page():
 def test_the_example_run_classifies_every_render_outcome(tmp_path):
     """examples/vision2code through local mode: every failure class of the taxonomy, blank
     detection, similarity, LaTeX and Excalidraw (timeout shortened to 20 s)."""
-    _require(Path("/usr/bin/chromium").exists(), "Chromium missing (tests/setup.d/20-render.sh installs it)")
-    _require(bool(shutil.which("pdflatex")), "TeX Live missing")
+    require_env(
+        Path("/usr/bin/chromium").exists(), "Chromium missing (tests/setup.d/20-render.sh installs it)"
+    )
+    require_env(bool(shutil.which("pdflatex")), "TeX Live missing")
     from proctor.local import execute, prepare
 
     local = prepare(

@@ -454,16 +454,9 @@ async def _drive(
                     await _race(asyncio.sleep(settings.interval_s), crashed, clock.remaining())
         result.timings["screenshots_s"] = clock.mark()
     except PageCrashed:
-        result.status = "crashed"
-        result.reason = "the page crashed (its renderer process died, e.g. out of memory)"
+        _ended(result, settings, "crashed")
     except TimeoutError:
-        result.status = "timeout"
-        taken = len(result.screenshots)
-        result.reason = (
-            f"the page stopped responding and the {settings.deadline_s:g} s render deadline passed "
-            f"after {taken} screenshot{'s' if taken != 1 else ''} "
-            "(an endless loop or a page too heavy to draw)"
-        )
+        _ended(result, settings, "timeout")
     if result.status == "ok":  # a hung or crashed page cannot answer: its last reading stands
         await _read_counts(page, result, 1.0)
     counts = result.page_counts or {}
@@ -520,16 +513,9 @@ async def _drive_virtual(
                     )
         result.timings["screenshots_s"] = clock.mark()
     except PageCrashed:
-        result.status = "crashed"
-        result.reason = "the page crashed (its renderer process died, e.g. out of memory)"
+        _ended(result, settings, "crashed")
     except TimeoutError:
-        result.status = "timeout"
-        taken = len(result.screenshots)
-        result.reason = (
-            f"the page stopped responding and the {settings.deadline_s:g} s render deadline passed "
-            f"after {taken} screenshot{'s' if taken != 1 else ''} "
-            "(an endless loop or a page too heavy to draw)"
-        )
+        _ended(result, settings, "timeout")
     finally:
         result.frames = virtual.frames
         result.timings["virtual_ms"] = virtual.elapsed_ms
@@ -763,3 +749,17 @@ def is_blank(png: bytes, tolerance: int = 6) -> bool:
         pixels = np.asarray(image, dtype=np.int16)
     spread = pixels.reshape(-1, 3).max(axis=0) - pixels.reshape(-1, 3).min(axis=0)
     return bool((spread <= tolerance).all())
+
+
+def _ended(result: PageResult, settings: RenderSettings, status: str) -> None:
+    """A page that crashed or hung past its deadline (on either clock): its status and why."""
+    result.status = status
+    if status == "crashed":
+        result.reason = "the page crashed (its renderer process died, e.g. out of memory)"
+        return
+    taken = len(result.screenshots)
+    result.reason = (
+        f"the page stopped responding and the {settings.deadline_s:g} s render deadline passed "
+        f"after {taken} screenshot{'s' if taken != 1 else ''} "
+        "(an endless loop or a page too heavy to draw)"
+    )
