@@ -35,7 +35,9 @@ class NotLeading(Exception):
     """A write refused because this replica does not hold the leader Lease (or its renewal is late)."""
 
 
-WRITES = ("create", "patch", "update", "delete")
+WRITES = ("create", "patch", "update", "delete", "apply")
+#: the field manager of every server-side apply (what `kubectl get -o yaml --show-managed-fields` names)
+FIELD_MANAGER = "proctor"
 
 
 def _count(verb: str, resource: str) -> None:
@@ -109,6 +111,28 @@ class Cluster:
         }
         await self._call("patch", kind, patchers[kind], name, namespace, patch)
 
+    async def apply(self, body: dict[str, Any]) -> None:
+        """Server-side apply as `proctor` (forced): the object becomes exactly what Proctor declares of
+        it — a field Proctor stopped setting is removed, which a merge patch would leave behind — while
+        fields other managers own (an autoscaler's replicas, defaults) are kept."""
+        kind, ns, name = body["kind"], body["metadata"]["namespace"], body["metadata"]["name"]
+        appliers = {
+            "Deployment": self.apps.patch_namespaced_deployment,
+            "Service": self.core.patch_namespaced_service,
+            "NetworkPolicy": self.networking.patch_namespaced_network_policy,
+        }
+        await self._call(
+            "apply",
+            kind,
+            appliers[kind],
+            name,
+            ns,
+            body,
+            field_manager=FIELD_MANAGER,
+            force=True,
+            _content_type="application/apply-patch+yaml",
+        )
+
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: dict[str, Any]
     ) -> dict[str, Any]:
@@ -180,13 +204,6 @@ class Cluster:
             return True
         except (Conflict, ApiException):
             return False
-
-    async def read_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj = await self._call("get", "Deployment", self.apps.read_namespaced_deployment, name, namespace)
-        except NotFound:
-            return None
-        return self.api.sanitize_for_serialization(obj)
 
     async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         result = await self._call(

@@ -181,6 +181,27 @@ def test_a_vllm_judge_gets_a_deployment_and_its_pods_reasons_in_conditions(kube,
     pods = {c["type"]: c for c in status["conditions"]}["PodsHealthy"]
     assert pods["reason"] == "Unschedulable" and pods["status"] == "False"
 
+    # Children converge. Only workers and the operator may call the judge:
+    policy = kube.get("networkpolicy", "qwen-judge")
+    assert policy["spec"]["podSelector"]["matchLabels"]["proctor.dev/judgeserver"] == "qwen"
+    # a Service deleted by hand comes back (the watch wakes the judge's daemon; no resync needed)
+    kube("delete", "service", "qwen-judge", "--wait=true")
+    wait_for(lambda: kube.get("service", "qwen-judge"), 20, "the Service to come back")
+    # a field the spec stops setting leaves the Deployment (a merge patch would have kept the
+    # nodeSelector), and the Deployment is Proctor's by server-side apply
+    judge["spec"]["vllm"].pop("nodeSelector")
+    kube.apply(judge)
+
+    def without_selector():
+        deployment = kube.get("deployment", "qwen-judge") or {}
+        pod = deployment.get("spec", {}).get("template", {}).get("spec", {})
+        return deployment if pod and "nodeSelector" not in pod else None
+
+    wait_for(without_selector, 30, "the nodeSelector to leave the Deployment")
+    shown = kube("get", "deployment", "qwen-judge", "-o", "json", "--show-managed-fields")
+    managers = {m["manager"]: m["operation"] for m in json.loads(shown.stdout)["metadata"]["managedFields"]}
+    assert managers.get("proctor") == "Apply", managers
+
 
 def test_a_judge_whose_server_binary_crashes_reports_crash_loop(kube, operator):
     # No GPU requirements: the test kubelet runs the command, `vllm` is not installed, so it crashes.

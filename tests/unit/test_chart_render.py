@@ -23,8 +23,9 @@ CLIENT_CALLS = {
     "patch_namespaced_job": ("batch", "jobs", "patch"),
     "create_namespaced_deployment": ("apps", "deployments", "create"),
     "patch_namespaced_deployment": ("apps", "deployments", "patch"),
-    "read_namespaced_deployment": ("apps", "deployments", "get"),
     "create_namespaced_service": ("", "services", "create"),
+    "patch_namespaced_service": ("", "services", "patch"),
+    "patch_namespaced_network_policy": ("networking.k8s.io", "networkpolicies", "patch"),
     "create_namespaced_network_policy": ("networking.k8s.io", "networkpolicies", "create"),
     "create_namespaced_custom_object": ("proctor.dev", "artifacts", "create"),
     "create_namespaced_event": ("", "events", "create"),
@@ -41,14 +42,18 @@ CLIENT_CALLS = {
     "create_namespaced_lease": None,
     "replace_namespaced_lease": None,
 }
-# Entries of Cluster.patch's dispatch table that no controller calls: deliberately not granted.
-NEVER_CALLED = {"patch_namespaced_service": "Service", "patch_namespaced_network_policy": "NetworkPolicy"}
-# kopf's watches (operator/proctor/handlers/indexes.py): list + watch of the three kinds and Proctor's Jobs.
+# Entries of a dispatch table that no controller calls: deliberately not granted.
+NEVER_CALLED: dict[str, str] = {}
+# kopf's watches (operator/proctor/handlers/indexes.py): list + watch of the three kinds and Proctor's
+# children.
 WATCHES = [
     ("proctor.dev", "evalruns"),
     ("proctor.dev", "judgeservers"),
     ("proctor.dev", "artifacts"),
     ("batch", "jobs"),
+    ("apps", "deployments"),
+    ("", "services"),
+    ("networking.k8s.io", "networkpolicies"),
 ]
 
 

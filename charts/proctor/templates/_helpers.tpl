@@ -81,13 +81,14 @@ get of Jobs (they come from the watch), no pods/exec, no update of specs.
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["list", "watch", "create", "patch"]
-# vLLM JudgeServers: a Deployment and a Service; the judge pods' states explain a stuck judge.
+# vLLM JudgeServers: a Deployment, a Service and a NetworkPolicy, watched (only Proctor's, by label)
+# and converged by server-side apply (patch); the judge pods' states explain a stuck judge.
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "create", "patch"]
+  verbs: ["list", "watch", "create", "patch"]
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["create"]
+  verbs: ["list", "watch", "create", "patch"]
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list"]
@@ -95,10 +96,11 @@ get of Jobs (they come from the watch), no pods/exec, no update of specs.
 - apiGroups: [""]
   resources: ["pods/log"]
   verbs: ["get"]
-# The per-run default-deny egress NetworkPolicy.
+# NetworkPolicies: a run's workers (default-deny egress), ingest pods (no cluster addresses), vLLM
+# judges (callers limited to workers and the operator); watched and re-applied when deleted or stale.
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies"]
-  verbs: ["create"]
+  verbs: ["list", "watch", "create", "patch"]
 # Artifact sources in ConfigMaps; store credentials and judge API keys in Secrets.
 - apiGroups: [""]
   resources: ["configmaps", "secrets"]

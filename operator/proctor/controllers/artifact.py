@@ -16,6 +16,7 @@ from proctor.api.common import Source
 from proctor.controllers.services import Services
 from proctor.inputs import InputError, fetch_source, store_bundle, validate_bundle
 from proctor.k8s.names import MANAGED_BY, dns_label, label_value, owner_reference
+from proctor.k8s.netpol import build_ingest_network_policy, ingest_pod_labels
 from proctor.reconcile.artifact import invalid_status, pending_status, ready_status
 
 log = logging.getLogger("proctor.artifact")
@@ -82,7 +83,7 @@ def build_ingest_job(
             "backoffLimit": 3,
             "ttlSecondsAfterFinished": 3600,
             "template": {
-                "metadata": {"labels": {"proctor.dev/component": "ingest"}},
+                "metadata": {"labels": ingest_pod_labels(meta["name"])},
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
@@ -148,6 +149,10 @@ async def reconcile(
         if outcome is None:
             job = build_ingest_job(rt, body, url, env, secret)
             if job["metadata"]["name"] not in ingest_jobs:  # create once, not on every pass
+                if rt.config.network_policy:  # the fetch of a tenant's URL is confined before it starts
+                    owner = {"apiVersion": "proctor.dev/v1alpha1", "kind": "Artifact", **meta}
+                    policy = build_ingest_network_policy(namespace, owner, rt.config.store_egress_cidrs)
+                    await rt.cluster.apply(policy)
                 await rt.cluster.create(job)
                 ingest_jobs.add(job["metadata"]["name"])
             new = pending_status(

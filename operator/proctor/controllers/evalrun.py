@@ -26,6 +26,7 @@ from proctor.k8s.netpol import build_network_policy
 from proctor.metrics import RunMetrics, sum_shard_metrics
 from proctor.plan import Plan, plan_run, read_plan, write_plan
 from proctor.reconcile import evalrun as logic
+from proctor.reconcile.children import Observed, stale_children
 from proctor.reconcile.conditions import Blocker, set_condition
 from proctor.results import write_results
 from proctor_jobs.benchmarks import get_benchmark
@@ -48,11 +49,13 @@ async def reconcile(
     jobs: dict[str, dict[str, Any]],
     runs: dict[str, dict[str, Any]],
     post_event,
+    children: Observed | None = None,
 ) -> dict[str, Any] | None:
     """One pass over one EvalRun. Returns the status to patch, or None when nothing changed.
 
     Everything observed comes in as arguments (kopf's indexes, in the daemon): the namespace's
-    Artifacts, JudgeServers and EvalRuns by name, and this run's Jobs by name."""
+    Artifacts, JudgeServers and EvalRuns by name, this run's Jobs by name, and its other children
+    (the NetworkPolicy) by (kind, name)."""
     meta, status = body["metadata"], dict(body.get("status") or {})
     namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
     generation = meta.get("generation")
@@ -120,6 +123,10 @@ async def reconcile(
     shard_metrics: dict[str, dict[str, Any]] = {}
     if plan is not None:
         ctx = _worker_context(rt, namespace, name, uid, spec, plan)
+        if rt.config.network_policy:
+            # Before any Job, so no pod of the run starts unconfined; re-applied when deleted or stale.
+            for child in stale_children([_network_policy(ctx, spec, judges)], children or {}):
+                await rt.cluster.apply(child)
         items = await _items_for_item_jobs(cache, store, plan)
         create, patches = logic.desired_children(plan, ctx, items, jobs)
         for job in create:
@@ -138,9 +145,6 @@ async def reconcile(
             manifests, plan_items = cache.unwritten
             await asyncio.to_thread(write_plan, store, plan, manifests, plan_items)
             cache.unwritten = None
-        if rt.config.network_policy and not cache.network_policy:
-            await rt.cluster.create(_network_policy(ctx, spec, judges))
-            cache.network_policy = True
         if just_planned:  # nothing can have run yet: spare the store a round of reads
             progress, finished, shard_metrics = {}, {}, {}
         else:

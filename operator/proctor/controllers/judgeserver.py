@@ -15,8 +15,8 @@ from typing import Any
 
 from proctor.controllers.calibration import calibration_gate
 from proctor.controllers.services import JudgeCache, Services
-from proctor.k8s.judge import build_deployment, build_service, in_cluster_endpoint
-from proctor.k8s.names import COMPONENT_LABEL, JUDGE_LABEL, SPEC_HASH_ANNOTATION
+from proctor.k8s.judge import in_cluster_endpoint, judge_children, judge_selector, service_name
+from proctor.reconcile.children import Observed, stale_children
 from proctor.reconcile.conditions import same_conditions, set_condition
 from proctor.reconcile.judgeserver import (
     LOG_LIMIT_BYTES,
@@ -126,9 +126,10 @@ def served_model(spec: dict[str, Any]) -> str:
 
 
 async def reconcile(
-    rt: Services, body: dict[str, Any], post_event, cache: JudgeCache
+    rt: Services, body: dict[str, Any], post_event, cache: JudgeCache, children: Observed
 ) -> dict[str, Any] | None:
-    """One pass over one JudgeServer; `cache` is what its daemon remembers (the last check)."""
+    """One pass over one JudgeServer; `children`: its Deployment, Service and NetworkPolicy as the
+    watch sees them, by (kind, name); `cache`: what its daemon remembers (the last check)."""
     meta, spec, status = body["metadata"], body["spec"], dict(body.get("status") or {})
     namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
     generation = meta.get("generation")
@@ -137,21 +138,17 @@ async def reconcile(
     problems, ready_replicas, desired = [], 0, None
     if kind == "vllm":
         endpoint = in_cluster_endpoint(namespace, name, spec)
-        deployment = await rt.cluster.read_deployment(
-            namespace, build_deployment(namespace, name, uid, spec)["metadata"]["name"]
-        )
-        wanted = build_deployment(namespace, name, uid, spec)
-        if deployment is None:
-            await rt.cluster.create(wanted)
-            await rt.cluster.create(build_service(namespace, name, uid, spec))
-        elif (deployment["metadata"].get("annotations") or {}).get(SPEC_HASH_ANNOTATION) != wanted[
-            "metadata"
-        ]["annotations"][SPEC_HASH_ANNOTATION]:
-            await rt.cluster.patch("Deployment", namespace, wanted["metadata"]["name"], wanted)
+        # Converge: a child deleted by hand comes back, one applied from an older spec is re-applied
+        # (server-side apply: a field the spec no longer sets leaves the object).
+        for child in stale_children(judge_children(namespace, name, uid, spec), children):
+            await rt.cluster.apply(child)
+        deployment = children.get(("Deployment", service_name(name)))
         if deployment:
             ready_replicas = int((deployment.get("status") or {}).get("readyReplicas") or 0)
             desired = (deployment.get("spec") or {}).get("replicas")
-        pods = await rt.cluster.list_pods(namespace, f"{JUDGE_LABEL}={name},{COMPONENT_LABEL}=judge")
+        pods = await rt.cluster.list_pods(
+            namespace, ",".join(f"{k}={v}" for k, v in judge_selector(name).items())
+        )
         problems = pod_problems(pods)
         crashed = crashed_containers(pods)
         if crashed:

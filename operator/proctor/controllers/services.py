@@ -21,7 +21,6 @@ class RunCache:
     plan: Any = None
     items: list[dict[str, Any]] | None = None
     finished_progress: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
-    network_policy: bool = False
     results_artifact: bool = False
     last_phase: str | None = None
     last_status_patch: float = 0.0  # monotonic time of the last progress-only status patch

@@ -25,7 +25,7 @@ from proctor.api.common import GROUP, VERSION
 from proctor.cluster import NotFound, NotLeading
 from proctor.controllers.services import JudgeCache, RunCache
 from proctor.handlers import wake
-from proctor.handlers.indexes import by_name, jobs_of
+from proctor.handlers.indexes import by_name, children_of, jobs_of
 from proctor.reconcile.evalrun import TERMINAL
 
 log = logging.getLogger("proctor.daemons")
@@ -158,6 +158,7 @@ async def evalrun_daemon(
     artifacts_by_namespace,
     judgeservers_by_namespace,
     evalruns_by_namespace,
+    networkpolicies_by_owner,
     **_: Any,
 ) -> None:
     from proctor.controllers import evalrun
@@ -174,6 +175,7 @@ async def evalrun_daemon(
             jobs_of(jobs_by_run, namespace, uid),
             by_name(evalruns_by_namespace, namespace),
             post,
+            children_of(namespace, uid, NetworkPolicy=networkpolicies_by_owner),
         )
 
     key = ("EvalRun", namespace, uid)
@@ -181,13 +183,30 @@ async def evalrun_daemon(
 
 
 @kopf.daemon(GROUP, VERSION, "judgeservers", id="reconcile", **CANCELLATION)
-async def judgeserver_daemon(stopped, body, meta, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+async def judgeserver_daemon(
+    stopped,
+    body,
+    meta,
+    namespace: str,
+    memo: kopf.Memo,
+    deployments_by_owner,
+    services_by_owner,
+    networkpolicies_by_owner,
+    **_: Any,
+) -> None:
     from proctor.controllers import judgeserver
 
-    svc, cache = memo.services, JudgeCache()
+    svc, cache, uid = memo.services, JudgeCache(), meta["uid"]
 
     async def one_pass(obj, post):
-        return await judgeserver.reconcile(svc, obj, post, cache)
+        children = children_of(
+            namespace,
+            uid,
+            Deployment=deployments_by_owner,
+            Service=services_by_owner,
+            NetworkPolicy=networkpolicies_by_owner,
+        )
+        return await judgeserver.reconcile(svc, obj, post, cache, children)
 
     key = ("JudgeServer", namespace, meta["name"])
     await _loop("JudgeServer", key, memo, stopped, body, svc.config.judge_resync_seconds, one_pass)

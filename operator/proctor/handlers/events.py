@@ -63,3 +63,29 @@ async def job_event(labels, namespace: str, memo: kopf.Memo, **_: Any) -> None:
         memo.wakers.wake(("EvalRun", namespace, labels[RUN_UID_LABEL]))
     if labels.get(ARTIFACT_LABEL):
         memo.wakers.wake(("Artifact", namespace, labels[ARTIFACT_LABEL]))
+
+
+def _wake_owner(body, namespace: str, memo: kopf.Memo) -> None:
+    """A child changed (applied, deleted by hand, its pods' readiness): its owner's daemon converges."""
+    for ref in (body.get("metadata") or {}).get("ownerReferences") or ():
+        if not ref.get("controller"):
+            continue
+        if ref.get("kind") == "JudgeServer":
+            memo.wakers.wake(("JudgeServer", namespace, ref.get("name")))
+        elif ref.get("kind") == "EvalRun":
+            memo.wakers.wake(("EvalRun", namespace, ref.get("uid")))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
+async def deployment_event(body, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    _wake_owner(body, namespace, memo)
+
+
+@kopf.on.event("v1", "services", labels=MANAGED)
+async def service_event(body, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    _wake_owner(body, namespace, memo)
+
+
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED)
+async def networkpolicy_event(body, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    _wake_owner(body, namespace, memo)

@@ -1,8 +1,10 @@
 """kopf indexes: what the cluster holds, kept current by kopf's watches, read by the daemons.
 
-Jobs are watched with a server-side label selector (`app.kubernetes.io/managed-by=proctor`, set in
-startup.py through `settings.watching.label_selectors`), so only Proctor's Jobs cross the wire; the
-`labels=` filter here repeats it for clarity (kopf evaluates `labels=` client-side).
+Jobs, Deployments, Services and NetworkPolicies are watched with a server-side label selector
+(`app.kubernetes.io/managed-by=proctor`, set in startup.py through `settings.watching.label_selectors`),
+so only Proctor's children cross the wire; the `labels=` filter here repeats it for clarity (kopf
+evaluates `labels=` client-side). Children other than Jobs are indexed by their owner's uid, so a
+daemon sees whether its children exist and are current without a request.
 """
 
 from __future__ import annotations
@@ -22,6 +24,34 @@ async def jobs_by_run(namespace: str, labels, body, **_: Any):
     """(namespace, run uid) -> the run's Jobs."""
     uid = labels.get(RUN_UID_LABEL)
     return {(namespace, uid): dict(body)} if uid else None
+
+
+def owner_uid(body) -> str | None:
+    """The uid of the object that controls `body` (its controller owner reference)."""
+    for ref in (body.get("metadata") or {}).get("ownerReferences") or ():
+        if ref.get("controller"):
+            return ref.get("uid")
+    return None
+
+
+def _by_owner(namespace: str, body) -> dict | None:
+    uid = owner_uid(body)
+    return {(namespace, uid): dict(body)} if uid else None
+
+
+@kopf.index("apps", "v1", "deployments", labels=MANAGED)
+async def deployments_by_owner(namespace: str, body, **_: Any):
+    return _by_owner(namespace, body)
+
+
+@kopf.index("v1", "services", labels=MANAGED)
+async def services_by_owner(namespace: str, body, **_: Any):
+    return _by_owner(namespace, body)
+
+
+@kopf.index("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED)
+async def networkpolicies_by_owner(namespace: str, body, **_: Any):
+    return _by_owner(namespace, body)
 
 
 @kopf.index(GROUP, VERSION, "evalruns")
@@ -46,3 +76,12 @@ def by_name(index, namespace: str) -> dict[str, dict[str, Any]]:
 
 def jobs_of(index, namespace: str, uid: str) -> dict[str, dict[str, Any]]:
     return {job["metadata"]["name"]: job for job in index.get((namespace, uid), ())}
+
+
+def children_of(namespace: str, uid: str, **indexes) -> dict[tuple[str, str], dict[str, Any]]:
+    """`children_of(ns, uid, Deployment=index, ...)`: one owner's children by (kind, name)."""
+    return {
+        (kind, obj["metadata"]["name"]): obj
+        for kind, index in indexes.items()
+        for obj in index.get((namespace, uid), ())
+    }

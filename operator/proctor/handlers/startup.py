@@ -17,6 +17,13 @@ log = logging.getLogger("proctor.handlers")
 FINALIZER = "proctor.dev/finalizer"
 #: a daemon whose pass has not come back for this long is stuck: the liveness probe fails
 STUCK_AFTER_S = 600.0
+#: the kinds Proctor creates and watches (only its own, by label)
+CHILD_RESOURCES = (
+    ("batch", "v1", "jobs"),
+    ("apps", "v1", "deployments"),
+    ("v1", "services"),
+    ("networking.k8s.io", "v1", "networkpolicies"),
+)
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -27,11 +34,12 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.connect_timeout = 10
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
-    # Only Proctor's Jobs cross the wire: the selector goes to the API server (not kopf's client-side
-    # `labels=` filter, which would still receive every Job in the watched namespaces).
-    settings.watching.label_selectors["batch", "v1", "jobs"] = ",".join(
-        f"{k}={v}" for k, v in MANAGED.items()
-    )
+    # Only Proctor's children cross the wire: the selector goes to the API server (not kopf's
+    # client-side `labels=` filter, which would still receive every such object in the watched
+    # namespaces).
+    managed = ",".join(f"{k}={v}" for k, v in MANAGED.items())
+    for resource in CHILD_RESOURCES:
+        settings.watching.label_selectors[resource] = managed
     # kopf's own marks carry Proctor's name: the finalizer of daemons and of data deletion, and the
     # progress of the one change-detecting handler (delete-data) in annotations, never in status.
     settings.persistence.finalizer = FINALIZER

@@ -1,4 +1,4 @@
-"""A vLLM judge: Deployment + Service built from a JudgeServer spec.
+"""A vLLM judge: Deployment, Service and NetworkPolicy built from a JudgeServer spec.
 
 vLLM's OpenAI-compatible server (`vllm serve`): the model, served name, tensor parallelism, context
 length, images per prompt, dtype, GPU memory utilisation and extra arguments come from the spec.
@@ -16,17 +16,26 @@ from proctor.k8s.names import (
     COMPONENT_LABEL,
     JUDGE_LABEL,
     MANAGED_BY,
-    SPEC_HASH_ANNOTATION,
     dns_label,
+    label_value,
     owner_reference,
-    spec_hash,
+    with_spec_hash,
 )
 
 MODEL_CACHE = "/models"
 
 
+def judge_selector(name: str) -> dict[str, str]:
+    """The labels that pick a judge's vLLM pods (a JudgeServer name may be longer than a label)."""
+    return {JUDGE_LABEL: label_value(name), COMPONENT_LABEL: "judge"}
+
+
 def judge_labels(name: str) -> dict[str, str]:
-    return {**MANAGED_BY, JUDGE_LABEL: name, COMPONENT_LABEL: "judge"}
+    return {**MANAGED_BY, **judge_selector(name)}
+
+
+#: the operator's pods (the chart's selector labels): they run the judge's functional check
+OPERATOR_POD = {"app.kubernetes.io/name": "proctor", "app.kubernetes.io/component": "operator"}
 
 
 def service_name(name: str) -> str:
@@ -118,42 +127,87 @@ def build_deployment(namespace: str, name: str, uid: str, spec: dict[str, Any]) 
     if vllm.get("runtimeClassName"):
         pod_spec["runtimeClassName"] = vllm["runtimeClassName"]
     deployment_spec: dict[str, Any] = {
-        "selector": {"matchLabels": {JUDGE_LABEL: name, COMPONENT_LABEL: "judge"}},
+        "selector": {"matchLabels": judge_selector(name)},
         "strategy": {"type": "Recreate"},  # GPUs rarely fit two generations of a big model at once
         "template": {"metadata": {"labels": labels}, "spec": pod_spec},
     }
     if vllm.get("replicas") is not None:
         deployment_spec["replicas"] = int(vllm["replicas"])
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {
-            "name": service_name(name),
-            "namespace": namespace,
-            "labels": labels,
-            "annotations": {SPEC_HASH_ANNOTATION: spec_hash(vllm)},
-            "ownerReferences": [owner_reference("proctor.dev/v1alpha1", "JudgeServer", name, uid)],
-        },
-        "spec": deployment_spec,
-    }
+    return with_spec_hash(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": service_name(name),
+                "namespace": namespace,
+                "labels": labels,
+                "ownerReferences": [owner_reference("proctor.dev/v1alpha1", "JudgeServer", name, uid)],
+            },
+            "spec": deployment_spec,
+        }
+    )
 
 
 def build_service(namespace: str, name: str, uid: str, spec: dict[str, Any]) -> dict[str, Any]:
     port = int(spec["vllm"].get("port", 8000))
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {
-            "name": service_name(name),
-            "namespace": namespace,
-            "labels": judge_labels(name),
-            "ownerReferences": [owner_reference("proctor.dev/v1alpha1", "JudgeServer", name, uid)],
-        },
-        "spec": {
-            "selector": {JUDGE_LABEL: name, COMPONENT_LABEL: "judge"},
-            "ports": [{"name": "http", "port": port, "targetPort": port}],
-        },
-    }
+    return with_spec_hash(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": service_name(name),
+                "namespace": namespace,
+                "labels": judge_labels(name),
+                "ownerReferences": [owner_reference("proctor.dev/v1alpha1", "JudgeServer", name, uid)],
+            },
+            "spec": {
+                "selector": judge_selector(name),
+                "ports": [{"name": "http", "port": port, "targetPort": port}],
+            },
+        }
+    )
+
+
+def build_judge_network_policy(namespace: str, name: str, uid: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Who may call a vLLM judge: Proctor's worker pods in its namespace (the judge and generate stages)
+    and the operator (its functional check), on the serving port only; any other pod in the cluster is
+    refused. (Answers' code in render and oracle pods runs without a network of its own: the hermetic
+    browser, the sandbox's empty network namespace.) Egress stays open: vLLM may download its weights."""
+    port = int(spec["vllm"].get("port", 8000))
+    return with_spec_hash(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {
+                "name": service_name(name),
+                "namespace": namespace,
+                "labels": judge_labels(name),
+                "ownerReferences": [owner_reference("proctor.dev/v1alpha1", "JudgeServer", name, uid)],
+            },
+            "spec": {
+                "podSelector": {"matchLabels": judge_selector(name)},
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [
+                            {"podSelector": {"matchLabels": {**MANAGED_BY, COMPONENT_LABEL: "worker"}}},
+                            {"namespaceSelector": {}, "podSelector": {"matchLabels": dict(OPERATOR_POD)}},
+                        ],
+                        "ports": [{"protocol": "TCP", "port": port}],
+                    }
+                ],
+            },
+        }
+    )
+
+
+def judge_children(namespace: str, name: str, uid: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Everything a vLLM JudgeServer owns, in the order it is applied (the policy before the pods)."""
+    return [
+        build_judge_network_policy(namespace, name, uid, spec),
+        build_service(namespace, name, uid, spec),
+        build_deployment(namespace, name, uid, spec),
+    ]
 
 
 def in_cluster_endpoint(namespace: str, name: str, spec: dict[str, Any]) -> str:

@@ -66,3 +66,15 @@ def spec_hash(spec: dict) -> str:
     import json
 
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def with_spec_hash(obj: dict) -> dict:
+    """`obj` annotated with a hash of everything it says, so a child whose desired form changed (a
+    spec edit or a new operator version) is told apart from one that is current without a diff."""
+    meta = obj["metadata"]
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != SPEC_HASH_ANNOTATION}
+    bare = {**obj, "metadata": {**meta, "annotations": dict(annotations)}}
+    return {
+        **obj,
+        "metadata": {**meta, "annotations": {**annotations, SPEC_HASH_ANNOTATION: spec_hash(bare)}},
+    }
