@@ -345,9 +345,13 @@ def _result(run: LocalRun, outcomes: list[ShardOutcome], errors: list[str]) -> R
         )
     phase = "Succeeded" if finished and not errors else "Failed"
     meta = run.evalrun.metadata
-    summary, records = write_results(
-        store, plan, run.spec, {"name": meta.name, "namespace": meta.namespace}, phase
-    )
+    about = {"name": meta.name, "namespace": meta.namespace}
+    if phase == "Failed":  # the reports say why, as a run in the cluster's do
+        about |= {
+            "reason": "ShardsFailed" if not env else "EnvironmentFailure",
+            "message": "; ".join(errors) or "not every shard finished",
+        }
+    summary, records = write_results(store, plan, run.spec, about, phase)
     processed_ids: set[str] = set()
     for outcome in outcomes:
         processed_ids.update(outcome.processed_ids)

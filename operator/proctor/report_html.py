@@ -505,6 +505,11 @@ def render_html(
         f"<h1>{_e(run.get('name', 'run'))} — {_e(title)}</h1>",
         f'<p class="meta">Phase <b>{_e(summary.get("phase"))}</b> · {_e(summary.get("items"))} items · '
         f"store prefix <code>{_e(plan.run_prefix)}</code> · finished {_e(summary.get('finished_at'))}</p>",
+        *(
+            [f'<p class="failure">{_e(run["reason"])}: {_e(run.get("message", ""))}</p>']
+            if run.get("reason")
+            else []
+        ),
         "<h2>Scores</h2>",
         _table(["metric", "value"], score_rows, 0 if headline and score_rows else None)
         if score_rows

@@ -135,7 +135,8 @@ def render_markdown(
     lines = [
         f"# {run.get('name', 'run')} — {get_benchmark(plan.benchmark).title or plan.benchmark}",
         "",
-        f"- Phase: **{summary['phase']}**",
+        f"- Phase: **{summary['phase']}**"
+        + (f" — {run['reason']}: {_cell(run.get('message'))}" if run.get("reason") else ""),
         f"- Items: {summary['items']}",
         f"- Store prefix: `{plan.run_prefix}`",
         f"- Finished: {summary['finished_at']}",

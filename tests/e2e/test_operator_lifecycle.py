@@ -133,3 +133,67 @@ def test_data_deleted_with_the_run_even_when_deleted_while_the_operator_is_down(
         wait_for(lambda n=name: kube.get("evalrun", n) is None, 60, f"{name} to go once its data is deleted")
         assert store_keys(s3, prefixes[name]) == [], f"{name}'s data is still in the store"
     assert store_keys(s3, prefixes["keep"]), "a run that did not ask keeps its data"
+
+
+def test_a_failed_run_stops_its_other_jobs_and_writes_its_report(
+    k8s, s3, namespace, tmp_path, judge_double_process
+):
+    """Every render pod fails (a worker command that refuses the render stage); the judge stage's pods
+    wait for render shards that will never come. The run ends Failed / JobFailed, its judge Job is
+    suspended (no pod goes on waiting and holding its requests), and summary.json and report.md are
+    written with the reason, as `proctor run` writes them for a failed local run."""
+    import json
+
+    from tests.e2e.conftest import PYTHON, Kube, OperatorProcess
+    from tests.e2e.helm_release import judged_run
+    from tests.e2e.test_operator_judges import external_judge
+
+    refuse_render = [
+        "sh",
+        "-c",
+        'case " $* " in *" render "*) echo "render refused" >&2; exit 3;; esac; '
+        'exec "$0" -m proctor_jobs.worker "$@"',
+        PYTHON,
+    ]
+    op = OperatorProcess(
+        k8s, s3, namespace, tmp_path, extra_env={"PROCTOR_WORKER_COMMAND": json.dumps(refuse_render)}
+    ).start()
+    kube = Kube(k8s, namespace)
+    try:
+        judge = judge_double_process()
+        kube.apply(external_judge("fail-judge", judge.url))
+        run = judged_run()
+        run["metadata"]["name"] = "fails-in-render"
+        run["spec"]["judge"]["serverRef"]["name"] = "fail-judge"
+        run["spec"]["retries"] = {"backoffLimitPerIndex": 0, "maxFailedIndexes": 0}
+        kube.apply(run)
+        final = kube.wait_phase("evalrun", "fails-in-render", ("Succeeded", "Failed"), timeout=180)
+        status = final["status"]
+        assert status["phase"] == "Failed", status
+        ready = {c["type"]: c for c in status["conditions"]}["Ready"]
+        assert ready["reason"] == "JobFailed" and "fails-in-render-render" in status["message"]
+
+        judge_job = kube.get("job", "fails-in-render-judge")
+        assert judge_job["spec"]["suspend"] is True
+        wait_for(
+            lambda: (
+                not [
+                    p
+                    for p in kube.items("pods", "proctor.dev/run=fails-in-render,proctor.dev/stage=judge")
+                    if (p.get("status") or {}).get("phase") in ("Pending", "Running")
+                ]
+            ),
+            60,
+            "the judge stage's pods to end",
+        )
+        summary_key = status["results"]["summary"].split("/", 3)[3]
+        body = s3.client().get_object(Bucket=s3.bucket, Key=summary_key)["Body"].read()
+        summary = json.loads(body)
+        assert summary["phase"] == "Failed"
+        assert summary["run"]["reason"] == "JobFailed" and "render" in summary["run"]["message"]
+        report_key = status["results"]["report"].split("/", 3)[3]
+        report = s3.client().get_object(Bucket=s3.bucket, Key=report_key)["Body"].read().decode()
+        assert "**Failed** — JobFailed" in report
+        assert not kube.get("artifact", "fails-in-render-results")  # partial results make no Artifact
+    finally:
+        op.stop()

@@ -116,3 +116,15 @@ def test_an_ingest_pod_reaches_no_cluster_or_metadata_address():
     assert not allowed("127.0.0.1")
     assert allowed("10.96.0.20")  # the in-cluster store the operator was told about
     assert allowed("93.184.216.34")  # a public download
+
+
+def test_a_failed_run_stops_only_the_jobs_still_holding_pods():
+    from proctor.reconcile.evalrun import jobs_to_stop
+
+    states = {
+        "r-render": ("Failed", "MaxFailedIndexesExceeded"),
+        "r-judge": ("Running", ""),
+        "r-other": ("Complete", ""),
+        "r-held": ("Suspended", ""),
+    }
+    assert jobs_to_stop(states) == ["r-judge"]

@@ -169,9 +169,16 @@ async def reconcile(
     phase, reason, message = logic.run_phase(
         suspended, blockers, plan is not None, job_states, all_finished, environment
     )
-    if phase == "Succeeded" and status.get("phase") != "Succeeded":
+    if phase == "Failed" and plan is not None and status.get("phase") != "Failed":
+        # What failed stops the rest: no Job goes on holding its requests (or polling for an upstream
+        # shard) for a run that is over, and what did finish is aggregated and reported, as locally.
+        for job_name in logic.jobs_to_stop(job_states):
+            await rt.cluster.patch("Job", namespace, job_name, {"spec": {"suspend": True}})
+    if phase in ("Succeeded", "Failed") and plan is not None and status.get("phase") != phase:
         try:
-            summary = await asyncio.to_thread(_finish, store, plan, spec, namespace, name)
+            summary = await asyncio.to_thread(
+                _finish, store, plan, spec, {"name": name, "namespace": namespace}, phase, reason, message
+            )
         except Exception as exc:
             rt.state.error("EvalRun", "AggregationFailed")
             phase, reason, message = (
@@ -181,7 +188,7 @@ async def reconcile(
             )
         else:
             new.update(_results_status(store, plan, summary, f"{name}-results"))
-            if not cache.results_artifact:
+            if phase == "Succeeded" and not cache.results_artifact:  # partial results are no Artifact
                 await rt.cluster.create(_results_artifact(namespace, name, uid, store, plan))
                 cache.results_artifact = True
     conditions = set_condition(conditions, "Ready", phase == "Succeeded", reason, message, generation)
@@ -418,8 +425,13 @@ def _read_progress(store: Store, plan: Plan, cache):
     return progress, finished, metrics
 
 
-def _finish(store: Store, plan: Plan, spec, namespace, name) -> dict[str, Any]:
-    summary, records = write_results(store, plan, spec, {"name": name, "namespace": namespace}, "Succeeded")
+def _finish(
+    store: Store, plan: Plan, spec, run: dict[str, str], phase: str, reason: str, message: str
+) -> dict[str, Any]:
+    """summary, reports and records.jsonl of a finished run; a Failed one says why in `run`."""
+    if phase != "Succeeded":
+        run = {**run, "reason": reason, "message": message}
+    summary, records = write_results(store, plan, spec, run, phase)
     rows = [rec.to_dict() for stage_records in records.values() for rec in stage_records.values()]
     store.put_jsonl(f"{plan.run_prefix}/records.jsonl", rows)
     return summary

@@ -244,6 +244,12 @@ def run_phase(
     return "Running", "JobsRunning", "stage Jobs are running"
 
 
+def jobs_to_stop(job_states: dict[str, tuple[str, str]]) -> list[str]:
+    """A Failed run's Jobs that still hold pods (running, or waiting for an upstream shard that will
+    never come): suspended, which ends their pods and keeps their records and status."""
+    return sorted(name for name, (state, _) in job_states.items() if state == "Running")
+
+
 def same_status(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """Equal but for condition timestamps (and kopf's own field, should one exist)."""
     a = {k: v for k, v in old.items() if k not in ("conditions", "kopf")}
