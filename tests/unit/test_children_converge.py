@@ -128,3 +128,32 @@ def test_a_failed_run_stops_only_the_jobs_still_holding_pods():
         "r-held": ("Suspended", ""),
     }
     assert jobs_to_stop(states) == ["r-judge"]
+
+
+def test_only_the_operators_own_results_artifact_is_read_with_its_credentials():
+    """A label, or an owner reference a tenant wrote, does not make an Artifact a run's results: the
+    reference must name a planned run with that uid (tenants cannot write a run's status)."""
+    from proctor.reconcile.artifact import results_owner
+
+    run = {"metadata": {"name": "r", "uid": "u-1"}, "status": {"runPrefix": "runs/ns/r/u-1"}}
+    ref = {
+        "apiVersion": "proctor.dev/v1alpha1",
+        "kind": "EvalRun",
+        "name": "r",
+        "uid": "u-1",
+        "controller": True,
+    }
+
+    def artifact(refs, type_="results"):
+        return {
+            "metadata": {"name": "a", "labels": {"proctor.dev/run": "r"}, "ownerReferences": refs},
+            "spec": {"type": type_, "source": {"s3": {"uri": "s3://b/other-tenant/records.jsonl"}}},
+        }
+
+    assert results_owner(artifact([ref]), {"r": run}) is run
+    assert results_owner(artifact([]), {"r": run}) is None  # the label alone
+    assert results_owner(artifact([{**ref, "uid": "guessed"}]), {"r": run}) is None
+    assert results_owner(artifact([ref]), {}) is None  # no such run
+    assert results_owner(artifact([ref], "answers"), {"r": run}) is None
+    unplanned = {"metadata": run["metadata"], "status": {}}
+    assert results_owner(artifact([ref]), {"r": unplanned}) is None

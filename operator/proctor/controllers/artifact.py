@@ -17,7 +17,7 @@ from proctor.controllers.services import Services
 from proctor.inputs import InputError, fetch_source, store_bundle, validate_bundle
 from proctor.k8s.names import MANAGED_BY, dns_label, label_value, owner_reference
 from proctor.k8s.netpol import build_ingest_network_policy, ingest_pod_labels
-from proctor.reconcile.artifact import invalid_status, pending_status, ready_status
+from proctor.reconcile.artifact import invalid_status, pending_status, ready_status, results_owner
 
 log = logging.getLogger("proctor.artifact")
 
@@ -101,9 +101,14 @@ def build_ingest_job(
 
 
 async def reconcile(
-    rt: Services, body: dict[str, Any], post_event, ingest_jobs: set[str]
+    rt: Services,
+    body: dict[str, Any],
+    post_event,
+    ingest_jobs: set[str],
+    runs: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
-    """One pass over one Artifact; `ingest_jobs`: the ingest Jobs its daemon created already."""
+    """One pass over one Artifact; `ingest_jobs`: the ingest Jobs its daemon created already; `runs`:
+    the namespace's EvalRuns by name (a run's results Artifact is checked against its run)."""
     meta, spec, status = body["metadata"], body["spec"], dict(body.get("status") or {})
     namespace, name = meta["namespace"], meta["name"]
     generation = meta.get("generation")
@@ -112,11 +117,12 @@ async def reconcile(
     label = f"Artifact {namespace}/{name}"
     store = await rt.store_for(namespace, None)
     source = Source.model_validate(spec["source"])
+    results_of = await _results_store(rt, body, source.s3.uri, runs or {}) if source.s3 else None
     if source.file is not None:
         new = invalid_status(
             status, "LocalOnlySource", f"{label}: spec.source.file works only with `proctor run`", generation
         )
-    elif source.inline is not None or source.config_map is not None or _made_by_proctor(body):
+    elif source.inline is not None or source.config_map is not None or results_of is not None:
         config_maps: dict[tuple[str, str], str] = {}
         if source.config_map is not None:
             cm = source.config_map
@@ -129,9 +135,9 @@ async def reconcile(
                 return _finish(status, new, post_event)
 
         def ingest():
-            if source.s3 is not None:  # a run's results: read back through the operator's own client
-                bucket, _, key = source.s3.uri.removeprefix("s3://").partition("/")
-                records = rt.open_store(f"s3://{bucket}").get_jsonl(key)
+            if results_of is not None:  # a run's results: read back from the run's own store
+                run_store, key = results_of
+                records = run_store.get_jsonl(key)
             else:
                 records = fetch_source(source, label, lambda n, k: config_maps[(n, k)], allow_files=False)
             bundle = validate_bundle(spec["type"], spec["format"], records, label)
@@ -174,10 +180,19 @@ async def reconcile(
     return _finish(status, new, post_event)
 
 
-def _made_by_proctor(body: dict[str, Any]) -> bool:
-    """A run's results Artifact: the operator wrote those records itself, so it reads them back in-process."""
-    labels = (body.get("metadata") or {}).get("labels") or {}
-    return bool(labels.get("proctor.dev/run")) and body["spec"].get("type") == "results"
+async def _results_store(rt: Services, body: dict[str, Any], uri: str, runs) -> tuple[Any, str] | None:
+    """(the run's store, key) when `body` is the results Artifact the operator wrote for a run of this
+    namespace — exactly that run's records.jsonl in that run's store — else None (then an S3 source
+    goes through an ingest Job with the namespace's credentials, like any other)."""
+    run = results_owner(body, runs)
+    if run is None:
+        return None
+    key = f"{run['status']['runPrefix']}/records.jsonl"
+    try:
+        store = await rt.store_for(run["metadata"]["namespace"], (run.get("spec") or {}).get("storage"))
+    except Exception:  # the run's store is not reachable: not the operator's to read then
+        return None
+    return (store, key) if store.uri(key) == uri else None
 
 
 def _finish(status: dict[str, Any], new: dict[str, Any], post_event) -> dict[str, Any] | None:

@@ -57,7 +57,7 @@ async def functional_check(
             async with session.get(f"{base}/models") as response:
                 if response.status != 200:
                     return CheckResult(False, f"GET /models answered {response.status}")
-                listed = [m.get("id") for m in (await response.json()).get("data", [])]
+                listed = [m.get("id") for m in (await _bounded_json(response)).get("data", [])]
             if model not in listed:
                 return CheckResult(
                     False, f"model {model!r} is not served (served: {', '.join(map(str, listed))})"
@@ -81,16 +81,50 @@ async def functional_check(
             }
             async with session.post(f"{base}/chat/completions", json=payload) as response:
                 if response.status != 200:
-                    text = (await response.text())[:300]
+                    # The status only: what an endpoint answers is not copied into an object other
+                    # users of the namespace read (the server's log has it).
                     return CheckResult(
-                        False, f"a one-image chat completion answered {response.status}: {text}", True
+                        False,
+                        f"a one-image chat completion answered HTTP {response.status}"
+                        f"{_hint(response.status)}",
+                        True,
                     )
-                reply = await response.json()
+                reply = await _bounded_json(response)
                 if not reply.get("choices"):
                     return CheckResult(False, "a one-image chat completion returned no choices", True)
         return CheckResult(True, f"model {model!r} answered a one-image chat completion", True)
     except Exception as exc:  # connection refused, timeout, bad JSON: all mean "not serving"
         return CheckResult(False, f"cannot reach {base}: {type(exc).__name__}: {exc}")
+
+
+#: the most of an endpoint's reply the check reads (a model list, a tiny completion)
+MAX_REPLY_BYTES = 1 << 20
+
+
+async def _bounded_json(response) -> dict[str, Any]:
+    """A reply's JSON object, read up to MAX_REPLY_BYTES: an endpoint cannot exhaust the operator."""
+    import json
+
+    chunks, size = [], 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_REPLY_BYTES:
+            raise ValueError(f"reply larger than {MAX_REPLY_BYTES} bytes")
+        chunks.append(chunk)
+    value = json.loads(b"".join(chunks))
+    if not isinstance(value, dict):
+        raise ValueError("reply is not a JSON object")
+    return value
+
+
+def _hint(status: int) -> str:
+    return {
+        400: " (a text-only model, or images per prompt limited below 1?)",
+        401: " (the API key is missing or wrong)",
+        403: " (the API key may not use this model)",
+        404: " (no chat completions at this URL)",
+        429: " (rate limited)",
+    }.get(status, "")
 
 
 # (namespace, pod, container, restart count) -> excerpt: one log read per crash, not per reconcile.

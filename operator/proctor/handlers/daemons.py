@@ -213,13 +213,16 @@ async def judgeserver_daemon(
 
 
 @kopf.daemon(GROUP, VERSION, "artifacts", id="reconcile", when=artifact_is_pending, **CANCELLATION)
-async def artifact_daemon(stopped, body, meta, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+async def artifact_daemon(
+    stopped, body, meta, namespace: str, memo: kopf.Memo, evalruns_by_namespace, **_: Any
+) -> None:
     from proctor.controllers import artifact
 
     svc, ingest_jobs = memo.services, set()
 
     async def one_pass(obj, post):
-        return await artifact.reconcile(svc, obj, post, ingest_jobs)
+        runs = by_name(evalruns_by_namespace, namespace)
+        return await artifact.reconcile(svc, obj, post, ingest_jobs, runs)
 
     key = ("Artifact", namespace, meta["name"])
     await _loop("Artifact", key, memo, stopped, body, svc.config.resync_seconds, one_pass)
