@@ -32,7 +32,7 @@ from proctor_jobs.judge.client import JudgeClient, Unparseable
 from proctor_jobs.judge.images import decode_base64_image, image_part, text_part
 from proctor_jobs.layout import artifact_prefix
 from proctor_jobs.records import ItemRecord, failed, ok
-from proctor_jobs.store import KeyNotFound
+from proctor_jobs.store.base import KeyNotFound
 
 API_KEY_ENV = "PROCTOR_CANDIDATE_API_KEY"
 URL_ENV = "PROCTOR_CANDIDATE_URL"

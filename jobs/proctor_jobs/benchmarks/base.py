@@ -18,7 +18,7 @@ from typing import Any
 from proctor_jobs.layout import RunLayout
 from proctor_jobs.manifest import ShardManifest
 from proctor_jobs.records import ItemRecord
-from proctor_jobs.store import Store
+from proctor_jobs.store.base import Store
 
 
 class Records(list):

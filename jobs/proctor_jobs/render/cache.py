@@ -19,7 +19,7 @@ import json
 from typing import Any
 
 from proctor_jobs.layout import render_cache_prefix
-from proctor_jobs.store import KeyNotFound, Store
+from proctor_jobs.store.base import KeyNotFound, Store
 
 #: Bump when a change to Proctor's render code changes the evidence it would produce.
 RENDERER_REVISION = "1"

@@ -14,7 +14,7 @@ from typing import Any
 from proctor_jobs.benchmarks import Benchmark, StageInfo
 from proctor_jobs.layout import RunLayout
 from proctor_jobs.manifest import ShardManifest, config_hash
-from proctor_jobs.store import Store
+from proctor_jobs.store.base import Store
 
 
 @dataclass
