@@ -132,7 +132,7 @@ def proctor_run(
     from proctor_jobs.judge.limits import forget_endpoints
     from proctor_jobs.worker import load_shard_records, run_shard
 
-    registry._ADAPTERS["judge-throughput"] = f"{__name__}:ThroughputBench"
+    registry._ADAPTERS["judge-throughput"] = ThroughputBench
     forget_endpoints()
     store = FilesystemStore(workdir / "store")
     spec = {

@@ -31,7 +31,7 @@ def fake_benchmark(monkeypatch):
     """Registers `FakeBench` under the format name "fake" for in-process worker tests."""
     import proctor_jobs.benchmarks as registry
 
-    monkeypatch.setitem(registry._ADAPTERS, "fake", "tests.support:FakeBench")
+    monkeypatch.setitem(registry._ADAPTERS, "fake", FakeBench)
     FakeBench.calls.clear()
     monkeypatch.setattr(FakeBench, "extra_installed", False)
     return FakeBench

@@ -29,10 +29,9 @@ SHARDS = 3
 @pytest.fixture
 def judged_fake(monkeypatch):
     import proctor_jobs.benchmarks as registry
+    from tests.integration.judge_fakebench import JudgedFakeBench
 
-    monkeypatch.setitem(
-        registry._ADAPTERS, "judged-fake", "tests.integration.judge_fakebench:JudgedFakeBench"
-    )
+    monkeypatch.setitem(registry._ADAPTERS, "judged-fake", JudgedFakeBench)
     forget_endpoints()
     yield get_benchmark("judged-fake")
     forget_endpoints()

@@ -1,17 +1,43 @@
-"""Benchmark adapters, looked up by format name. Imports are lazy so that importing the registry
-does not pull in a browser or plotting library."""
+"""Benchmark adapters, looked up by format name. Each adapter is imported when first asked for, by an
+import statement (not a string), so importing the registry pulls in no browser or plotting library
+and the import contracts still see every adapter."""
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 
 from proctor_jobs.benchmarks.base import Benchmark, FormatError, StageContext, StageInfo, StageProcessor
 
-_ADAPTERS = {
-    "humanevalv": "proctor_jobs.benchmarks.humanevalv:HumanEvalV",
-    "artifactsbench": "proctor_jobs.benchmarks.artifactsbench:ArtifactsBench",
-    "vision2code": "proctor_jobs.benchmarks.vision2code:Vision2Code",
-    "artevalbench": "proctor_jobs.benchmarks.artevalbench:ArtEvalBench",
+
+def _humanevalv() -> Benchmark:
+    from proctor_jobs.benchmarks.humanevalv import HumanEvalV
+
+    return HumanEvalV()
+
+
+def _artifactsbench() -> Benchmark:
+    from proctor_jobs.benchmarks.artifactsbench import ArtifactsBench
+
+    return ArtifactsBench()
+
+
+def _vision2code() -> Benchmark:
+    from proctor_jobs.benchmarks.vision2code import Vision2Code
+
+    return Vision2Code()
+
+
+def _artevalbench() -> Benchmark:
+    from proctor_jobs.benchmarks.artevalbench import ArtEvalBench
+
+    return ArtEvalBench()
+
+
+_ADAPTERS: dict[str, Callable[[], Benchmark]] = {
+    "humanevalv": _humanevalv,
+    "artifactsbench": _artifactsbench,
+    "vision2code": _vision2code,
+    "artevalbench": _artevalbench,
 }
 
 BENCHMARK_FORMATS = tuple(_ADAPTERS)
@@ -19,11 +45,10 @@ BENCHMARK_FORMATS = tuple(_ADAPTERS)
 
 def get_benchmark(name: str) -> Benchmark:
     try:
-        target = _ADAPTERS[name]
+        make = _ADAPTERS[name]
     except KeyError:
         raise ValueError(f"unknown benchmark format {name!r}; known: {', '.join(_ADAPTERS)}") from None
-    module_name, cls_name = target.split(":")
-    return getattr(importlib.import_module(module_name), cls_name)()
+    return make()
 
 
 __all__ = [
