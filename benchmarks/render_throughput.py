@@ -35,6 +35,7 @@ import json
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -169,14 +170,80 @@ class CpuMeter:
         return used
 
 
-def _worker(mode: str, pages: list[tuple[str, str]], concurrency: int) -> tuple[dict[str, int], float, float]:
-    started, meter = time.monotonic(), CpuMeter(mode)
+def process_kind(pid: int) -> str:
+    """Which part of the render a process is: Chromium's browser, renderer, GPU process or other
+    helpers, Playwright's node driver, or this Python."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "gone"
+    line = b" ".join(argv).decode(errors="replace")
+    for kind in ("renderer", "gpu-process", "utility", "zygote"):
+        if f"--type={kind}" in line:
+            return kind
+    if "--type=" in line:
+        return "chromium-other"
+    if "chromium" in line:
+        return "browser"
+    if os.path.basename(argv[0].decode(errors="replace")) == "node":
+        return "node"
+    return "python" if "python" in line else "other"
+
+
+class ProcessSampler(threading.Thread):
+    """CPU time per kind of process (see `process_kind`), read from /proc every 0.2 s: a process
+    that exits between two readings loses its last 0.2 s (renderers live for a whole item), so the
+    split is a close lower bound; the total CPU above is the exact figure."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.seen: dict[int, tuple[str, int]] = {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.read()
+            self.done.wait(0.2)
+
+    def read(self) -> None:
+        parents: dict[int, int] = {}
+        ticks: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                parents[int(entry)] = int(fields[1])
+                ticks[int(entry)] = int(fields[11]) + int(fields[12])  # own user + system time
+        stack = [os.getpid()]
+        while stack:
+            pid = stack.pop()
+            kind = self.seen[pid][0] if pid in self.seen else process_kind(pid)
+            self.seen[pid] = (kind, ticks.get(pid, 0))
+            stack += [child for child, parent in parents.items() if parent == pid]
+
+    def stop(self) -> dict[str, float]:
+        self.done.set()
+        self.join()
+        self.read()
+        split: dict[str, float] = {}
+        for kind, used in self.seen.values():
+            split[kind] = split.get(kind, 0.0) + used / os.sysconf("SC_CLK_TCK")
+        return split
+
+
+def _worker(
+    mode: str, pages: list[tuple[str, str]], concurrency: int
+) -> tuple[dict[str, int], float, float, dict[str, float]]:
+    started, meter, sampler = time.monotonic(), CpuMeter(mode), ProcessSampler()
+    sampler.start()
     if mode == "baseline":
         coro = _baseline(pages)
     else:
         coro = _proctor(pages, concurrency, "virtual" if mode == "virtual" else "realtime")
     counts = asyncio.run(coro)
-    return counts, time.monotonic() - started, meter.stop()
+    return counts, time.monotonic() - started, meter.stop(), sampler.stop()
 
 
 def _warm() -> int:
@@ -194,17 +261,20 @@ def machine_busy_seconds() -> float:
 
 def run_mode(
     mode: str, pages, processes: int, concurrency: int, pool
-) -> tuple[dict[str, int], float, float, float]:
+) -> tuple[dict[str, int], float, float, float, dict[str, float]]:
     shares = [pages[i::processes] for i in range(processes)]
     started, busy = time.monotonic(), machine_busy_seconds()
     futures = [pool.submit(_worker, mode, share, concurrency) for share in shares if share]
     counts: dict[str, int] = {}
     cpu = 0.0
+    split: dict[str, float] = {}
     for future in futures:
-        part, _, used = future.result()
+        part, _, used, kinds = future.result()
         counts.update(part)
         cpu += used
-    return counts, time.monotonic() - started, cpu, machine_busy_seconds() - busy
+        for kind, seconds in kinds.items():
+            split[kind] = split.get(kind, 0.0) + seconds
+    return counts, time.monotonic() - started, cpu, machine_busy_seconds() - busy, split
 
 
 def main() -> int:
@@ -228,7 +298,7 @@ def main() -> int:
             future.result()
         cores = len(os.sched_getaffinity(0))
         for mode in ("baseline", "proctor", "virtual"):
-            counts, seconds, cpu, busy = run_mode(mode, pages, args.processes, args.concurrency, pool)
+            counts, seconds, cpu, busy, split = run_mode(mode, pages, args.processes, args.concurrency, pool)
             results[mode] = (counts, seconds, cpu / max(len(counts), 1))
             shots = sum(counts.values())
             print(
@@ -236,6 +306,13 @@ def main() -> int:
                 f"{len(counts) / seconds:6.3f} items/s  {cpu / max(len(counts), 1):5.2f} CPU-s/item  "
                 f"machine busy {100 * busy / (seconds * os.cpu_count()):3.0f}% of {os.cpu_count()} CPUs, "
                 f"this benchmark {100 * cpu / (seconds * cores):3.0f}%"
+            )
+            where = sorted(split.items(), key=lambda kv: -kv[1])
+            print(
+                "          CPU-s per item by process: "
+                + ", ".join(
+                    f"{kind} {used / max(len(counts), 1):.2f}" for kind, used in where if used >= 0.05
+                )
             )
     base_counts, base_s, base_cpu = results["baseline"]
     our_counts, our_s, our_cpu = results["proctor"]
