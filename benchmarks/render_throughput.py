@@ -201,6 +201,9 @@ class ProcessSampler(threading.Thread):
         super().__init__(daemon=True)
         self.seen: dict[int, tuple[str, int]] = {}
         self.done = threading.Event()
+        self.read()
+        # What the processes alive now (this worker, reused from mode to mode) had already spent.
+        self.before = {pid: used for pid, (_, used) in self.seen.items()}
 
     def run(self) -> None:
         while not self.done.is_set():
@@ -230,22 +233,24 @@ class ProcessSampler(threading.Thread):
         self.join()
         self.read()
         split: dict[str, float] = {}
-        for kind, used in self.seen.values():
+        for pid, (kind, used) in self.seen.items():
+            used -= self.before.get(pid, 0)
             split[kind] = split.get(kind, 0.0) + used / os.sysconf("SC_CLK_TCK")
         return split
 
 
 def _worker(
-    mode: str, pages: list[tuple[str, str]], concurrency: int, fps: float = 60.0
+    mode: str, pages: list[tuple[str, str]], concurrency: int, fps: float = 60.0, split: bool = False
 ) -> tuple[dict[str, int], float, float, dict[str, float]]:
     started, meter, sampler = time.monotonic(), CpuMeter(mode), ProcessSampler()
-    sampler.start()
+    if split:  # reading /proc costs this process about 1% of a CPU: off unless asked for
+        sampler.start()
     if mode == "baseline":
         coro = _baseline(pages)
     else:
         coro = _proctor(pages, concurrency, "virtual" if mode == "virtual" else "realtime", fps)
     counts = asyncio.run(coro)
-    return counts, time.monotonic() - started, meter.stop(), sampler.stop()
+    return counts, time.monotonic() - started, meter.stop(), sampler.stop() if split else {}
 
 
 def _warm() -> int:
@@ -262,11 +267,11 @@ def machine_busy_seconds() -> float:
 
 
 def run_mode(
-    mode: str, pages, processes: int, concurrency: int, pool, fps: float = 60.0
+    mode: str, pages, processes: int, concurrency: int, pool, fps: float = 60.0, split: bool = False
 ) -> tuple[dict[str, int], float, float, float, dict[str, float]]:
     shares = [pages[i::processes] for i in range(processes)]
     started, busy = time.monotonic(), machine_busy_seconds()
-    futures = [pool.submit(_worker, mode, share, concurrency, fps) for share in shares if share]
+    futures = [pool.submit(_worker, mode, share, concurrency, fps, split) for share in shares if share]
     counts: dict[str, int] = {}
     cpu = 0.0
     split: dict[str, float] = {}
@@ -289,6 +294,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=6, help="pages at once per process (proctor mode)")
     parser.add_argument("--include-hostile", action="store_true", help="also render the answers that hang")
     parser.add_argument("--fps", type=float, default=60.0, help="frame rate of the virtual clock")
+    parser.add_argument("--by-process", action="store_true", help="also split CPU per process kind")
     args = parser.parse_args()
     counts_to_try = sorted({max(1, int(n)) for n in str(args.processes).split(",") if n.strip()})
     sys.path.insert(0, str(ROOT / "jobs"))
@@ -309,7 +315,7 @@ def main() -> int:
         for mode in ("baseline", "proctor", "virtual"):
             for processes in counts_to_try:
                 counts, seconds, cpu, busy, split = run_mode(
-                    mode, pages, processes, args.concurrency, pool, args.fps
+                    mode, pages, processes, args.concurrency, pool, args.fps, args.by_process
                 )
                 per_item = cpu / max(len(counts), 1)
                 best = results.get(mode)
@@ -322,12 +328,13 @@ def main() -> int:
                     f"this benchmark {100 * cpu / (seconds * cores):3.0f}%"
                 )
                 where = sorted(split.items(), key=lambda kv: -kv[1])
-                print(
-                    "             CPU-s per item by process: "
-                    + ", ".join(
-                        f"{kind} {used / max(len(counts), 1):.2f}" for kind, used in where if used >= 0.05
+                if where:
+                    print(
+                        "             CPU-s per item by process: "
+                        + ", ".join(
+                            f"{kind} {used / max(len(counts), 1):.2f}" for kind, used in where if used >= 0.05
+                        )
                     )
-                )
     base_counts, base_s, base_cpu, base_n = results["baseline"]
     our_counts, our_s, our_cpu, our_n = results["proctor"]
     virtual_counts, virtual_s, virtual_cpu, virtual_n = results["virtual"]

@@ -85,7 +85,7 @@ VIRTUAL_TIME_SCRIPT = r"""
       xhr.open(request.method, request.url, false);
       xhr.overrideMimeType('text/plain; charset=x-user-defined');  // the bytes as they came
       request.headers.forEach((value, name) => { try { xhr.setRequestHeader(name, value); } catch (e) {} });
-      xhr.withCredentials = request.credentials !== 'omit';
+      xhr.withCredentials = request.credentials === 'include';  // fetch's default: cookies same-origin only
       const failed = () => Promise.reject(new TypeError('Failed to fetch'));
       try { xhr.send(body == null ? null : String(body)); } catch (e) { return failed(); }
       if (!xhr.status) return failed();
