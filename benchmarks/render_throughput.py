@@ -1,6 +1,7 @@
 """Render throughput: Proctor's pooled render farm against the original harness's way of rendering.
 
-    python benchmarks/render_throughput.py [--processes 2] [--concurrency 6] [--include-hostile]
+    python benchmarks/render_throughput.py [--processes 1,2] [--concurrency 6] [--fps 60]
+                                           [--by-process] [--include-hostile]
 
 Both modes render the same pages — the ArtifactsBench example answers (examples/artifactsbench),
 extracted with the `fixed` profile — with 3 full-page screenshots 1 s apart after network idle, in
@@ -22,8 +23,10 @@ loop, 200 MB DOM: each costs its full deadline; window.open spam: without Procto
 original's page never finishes loading); `--include-hostile` renders them too.
 
 Prints per-mode figures (the farm runs twice: `proctor` on the real-time clock, `virtual` on the
-virtual clock), checks that every mode took the same number of screenshots of every item and lost
-none, and ends with `RESULT cpu_ratio=<original CPU-s per item / virtual CPU-s per item>`.
+virtual clock) at each process count of `--processes` (the best items/s of each mode is the one
+compared; `--by-process` adds each run's CPU per kind of process), checks that every mode took the
+same number of screenshots of every item and lost none, and ends with
+`RESULT cpu_ratio=<original CPU-s per item / virtual CPU-s per item>`.
 """
 
 from __future__ import annotations
