@@ -67,12 +67,12 @@ VIRTUAL_TIME_SCRIPT = r"""
       return (t >>> 0) / 4294967296;
     }, writable: true, configurable: true});
   } catch (e) {}
-  // fetch() answers at the page-time instant it was called. Chromium's pause of virtual time for
-  // a request in flight does not hold reliably: measured, the same refused fetch settled 0, 7 or
-  // 10 ms of page time after it started, depending on when the answer arrived in real time. A
-  // synchronous request blocks the page's thread, and page time cannot advance while it is
-  // blocked, so the answer is there before any timer or frame runs. Only requests whose body is
-  // known at once (none, a string, URLSearchParams) go this way; others keep the native fetch.
+  // fetch() is answered at a page time that does not depend on real time. Chromium's pause of
+  // virtual time for a request in flight does not hold reliably: measured, the same refused fetch
+  // settled 0, 7 or 10 ms of page time after it started, depending on when the answer arrived in
+  // real time. A synchronous request blocks the page's thread, and page time cannot advance while
+  // it is blocked, so the answer is there before any timer or frame runs. Only requests whose body
+  // is known at once (none, a string, URLSearchParams) go this way; others keep the native fetch.
   try {
     const nativeFetch = window.fetch, XHR = window.XMLHttpRequest;
     const nullBody = new Set([101, 103, 204, 205, 304]);
@@ -80,6 +80,7 @@ VIRTUAL_TIME_SCRIPT = r"""
       const request = new Request(input, init);
       const body = init && init.body;
       if (body != null && typeof body !== 'string' && !(body instanceof URLSearchParams)) return null;
+      if (body == null && input instanceof Request && input.body !== null) return null;  // its own body
       if (request.signal && request.signal.aborted) return null;
       const xhr = new XHR();
       xhr.open(request.method, request.url, false);
