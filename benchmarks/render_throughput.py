@@ -1,6 +1,7 @@
 """Render throughput: Proctor's pooled render farm against the original harness's way of rendering.
 
-    python benchmarks/render_throughput.py [--processes 2] [--concurrency 6] [--include-hostile]
+    python benchmarks/render_throughput.py [--processes 1,2] [--concurrency 6] [--fps 60]
+                                           [--by-process] [--include-hostile]
 
 Both modes render the same pages — the ArtifactsBench example answers (examples/artifactsbench),
 extracted with the `fixed` profile — with 3 full-page screenshots 1 s apart after network idle, in
@@ -22,8 +23,10 @@ loop, 200 MB DOM: each costs its full deadline; window.open spam: without Procto
 original's page never finishes loading); `--include-hostile` renders them too.
 
 Prints per-mode figures (the farm runs twice: `proctor` on the real-time clock, `virtual` on the
-virtual clock), checks that every mode took the same number of screenshots of every item and lost
-none, and ends with `RESULT cpu_ratio=<original CPU-s per item / virtual CPU-s per item>`.
+virtual clock) at each process count of `--processes` (the best items/s of each mode is the one
+compared; `--by-process` adds each run's CPU per kind of process), checks that every mode took the
+same number of screenshots of every item and lost none, and ends with
+`RESULT cpu_ratio=<original CPU-s per item / virtual CPU-s per item>`.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import json
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -59,18 +63,20 @@ def load_pages(include_hostile: bool) -> list[tuple[str, str]]:
     return pages
 
 
-def _settings(clock: str = "realtime"):
+def _settings(clock: str = "realtime", fps: float = 60.0):
     from proctor_jobs.render.page import RenderSettings
 
-    return RenderSettings(screenshots=3, interval_s=1.0, deadline_s=30.0, clock=clock)
+    return RenderSettings(screenshots=3, interval_s=1.0, deadline_s=30.0, clock=clock, fps=fps)
 
 
-async def _proctor(pages: list[tuple[str, str]], concurrency: int, clock: str = "realtime") -> dict[str, int]:
+async def _proctor(
+    pages: list[tuple[str, str]], concurrency: int, clock: str = "realtime", fps: float = 60.0
+) -> dict[str, int]:
     from proctor_jobs.render.farm import BrowserFarm
     from proctor_jobs.render.libcache import ensure_cache
 
     libraries = ensure_cache()
-    settings = _settings(clock)
+    settings = _settings(clock, fps)
     async with BrowserFarm(concurrency=concurrency, clock=clock) as farm:
         results = await asyncio.gather(*(farm.render(html, libraries, settings) for _, html in pages))
     return {item_id: len(r.screenshots) for (item_id, _), r in zip(pages, results, strict=True)}
@@ -169,14 +175,85 @@ class CpuMeter:
         return used
 
 
-def _worker(mode: str, pages: list[tuple[str, str]], concurrency: int) -> tuple[dict[str, int], float, float]:
-    started, meter = time.monotonic(), CpuMeter(mode)
+def process_kind(pid: int) -> str:
+    """Which part of the render a process is: Chromium's browser, renderer, GPU process or other
+    helpers, Playwright's node driver, or this Python."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "gone"
+    line = b" ".join(argv).decode(errors="replace")
+    for kind in ("renderer", "gpu-process", "utility", "zygote"):
+        if f"--type={kind}" in line:
+            return kind
+    if "--type=" in line:
+        return "chromium-other"
+    if "chromium" in line:
+        return "browser"
+    if os.path.basename(argv[0].decode(errors="replace")) == "node":
+        return "node"
+    return "python" if "python" in line else "other"
+
+
+class ProcessSampler(threading.Thread):
+    """CPU time per kind of process (see `process_kind`), read from /proc every 0.2 s: a process
+    that exits between two readings loses its last 0.2 s (renderers live for a whole item), so the
+    split is a close lower bound; the total CPU above is the exact figure."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.seen: dict[int, tuple[str, int]] = {}
+        self.done = threading.Event()
+        self.read()
+        # What the processes alive now (this worker, reused from mode to mode) had already spent.
+        self.before = {pid: used for pid, (_, used) in self.seen.items()}
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.read()
+            self.done.wait(0.2)
+
+    def read(self) -> None:
+        parents: dict[int, int] = {}
+        ticks: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                parents[int(entry)] = int(fields[1])
+                ticks[int(entry)] = int(fields[11]) + int(fields[12])  # own user + system time
+        stack = [os.getpid()]
+        while stack:
+            pid = stack.pop()
+            kind = self.seen[pid][0] if pid in self.seen else process_kind(pid)
+            self.seen[pid] = (kind, ticks.get(pid, 0))
+            stack += [child for child, parent in parents.items() if parent == pid]
+
+    def stop(self) -> dict[str, float]:
+        self.done.set()
+        self.join()
+        self.read()
+        split: dict[str, float] = {}
+        for pid, (kind, used) in self.seen.items():
+            used -= self.before.get(pid, 0)
+            split[kind] = split.get(kind, 0.0) + used / os.sysconf("SC_CLK_TCK")
+        return split
+
+
+def _worker(
+    mode: str, pages: list[tuple[str, str]], concurrency: int, fps: float = 60.0, split: bool = False
+) -> tuple[dict[str, int], float, float, dict[str, float]]:
+    started, meter, sampler = time.monotonic(), CpuMeter(mode), ProcessSampler()
+    if split:  # reading /proc costs this process about 1% of a CPU: off unless asked for
+        sampler.start()
     if mode == "baseline":
         coro = _baseline(pages)
     else:
-        coro = _proctor(pages, concurrency, "virtual" if mode == "virtual" else "realtime")
+        coro = _proctor(pages, concurrency, "virtual" if mode == "virtual" else "realtime", fps)
     counts = asyncio.run(coro)
-    return counts, time.monotonic() - started, meter.stop()
+    return counts, time.monotonic() - started, meter.stop(), sampler.stop() if split else {}
 
 
 def _warm() -> int:
@@ -193,64 +270,93 @@ def machine_busy_seconds() -> float:
 
 
 def run_mode(
-    mode: str, pages, processes: int, concurrency: int, pool
-) -> tuple[dict[str, int], float, float, float]:
+    mode: str, pages, processes: int, concurrency: int, pool, fps: float = 60.0, split: bool = False
+) -> tuple[dict[str, int], float, float, float, dict[str, float]]:
     shares = [pages[i::processes] for i in range(processes)]
     started, busy = time.monotonic(), machine_busy_seconds()
-    futures = [pool.submit(_worker, mode, share, concurrency) for share in shares if share]
+    futures = [pool.submit(_worker, mode, share, concurrency, fps, split) for share in shares if share]
     counts: dict[str, int] = {}
     cpu = 0.0
+    split: dict[str, float] = {}
     for future in futures:
-        part, _, used = future.result()
+        part, _, used, kinds = future.result()
         counts.update(part)
         cpu += used
-    return counts, time.monotonic() - started, cpu, machine_busy_seconds() - busy
+        for kind, seconds in kinds.items():
+            split[kind] = split.get(kind, 0.0) + seconds
+    return counts, time.monotonic() - started, cpu, machine_busy_seconds() - busy, split
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--processes", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument(
+        "--processes",
+        default=str(len(os.sched_getaffinity(0))),
+        help="worker processes; a comma-separated list runs every mode at each count and keeps the best",
+    )
     parser.add_argument("--concurrency", type=int, default=6, help="pages at once per process (proctor mode)")
     parser.add_argument("--include-hostile", action="store_true", help="also render the answers that hang")
+    parser.add_argument("--fps", type=float, default=60.0, help="frame rate of the virtual clock")
+    parser.add_argument("--by-process", action="store_true", help="also split CPU per process kind")
     args = parser.parse_args()
+    counts_to_try = sorted({max(1, int(n)) for n in str(args.processes).split(",") if n.strip()})
     sys.path.insert(0, str(ROOT / "jobs"))
     from proctor_jobs.render.libcache import ensure_cache
 
     ensure_cache()  # built once, before any timing
     pages = load_pages(args.include_hostile)
     print(
-        f"{len(pages)} pages, {args.processes} processes, proctor concurrency {args.concurrency} per process"
+        f"{len(pages)} pages, {'/'.join(map(str, counts_to_try))} processes, "
+        f"farm concurrency {args.concurrency} per process"
     )
     context = multiprocessing.get_context("spawn")
-    results = {}
-    with cf.ProcessPoolExecutor(max_workers=args.processes, mp_context=context) as pool:
-        for future in [pool.submit(_warm) for _ in range(args.processes)]:
+    results: dict[str, tuple[dict[str, int], float, float, int]] = {}
+    with cf.ProcessPoolExecutor(max_workers=max(counts_to_try), mp_context=context) as pool:
+        for future in [pool.submit(_warm) for _ in range(max(counts_to_try))]:
             future.result()
         cores = len(os.sched_getaffinity(0))
         for mode in ("baseline", "proctor", "virtual"):
-            counts, seconds, cpu, busy = run_mode(mode, pages, args.processes, args.concurrency, pool)
-            results[mode] = (counts, seconds, cpu / max(len(counts), 1))
-            shots = sum(counts.values())
-            print(
-                f"{mode:9s} {len(counts):3d} items  {shots:4d} screenshots  {seconds:7.1f} s  "
-                f"{len(counts) / seconds:6.3f} items/s  {cpu / max(len(counts), 1):5.2f} CPU-s/item  "
-                f"machine busy {100 * busy / (seconds * os.cpu_count()):3.0f}% of {os.cpu_count()} CPUs, "
-                f"this benchmark {100 * cpu / (seconds * cores):3.0f}%"
-            )
-    base_counts, base_s, base_cpu = results["baseline"]
-    our_counts, our_s, our_cpu = results["proctor"]
-    virtual_counts, virtual_s, virtual_cpu = results["virtual"]
+            for processes in counts_to_try:
+                counts, seconds, cpu, busy, split = run_mode(
+                    mode, pages, processes, args.concurrency, pool, args.fps, args.by_process
+                )
+                per_item = cpu / max(len(counts), 1)
+                best = results.get(mode)
+                if best is None or len(counts) / seconds > len(best[0]) / best[1]:
+                    results[mode] = (counts, seconds, per_item, processes)
+                print(
+                    f"{mode:9s} x{processes} {len(counts):3d} items  {sum(counts.values()):4d} screenshots  "
+                    f"{seconds:7.1f} s  {len(counts) / seconds:6.3f} items/s  {per_item:5.2f} CPU-s/item  "
+                    f"machine busy {100 * busy / (seconds * os.cpu_count()):3.0f}% of {os.cpu_count()} CPUs, "
+                    f"this benchmark {100 * cpu / (seconds * cores):3.0f}%"
+                )
+                where = sorted(split.items(), key=lambda kv: -kv[1])
+                if where:
+                    print(
+                        "             CPU-s per item by process: "
+                        + ", ".join(
+                            f"{kind} {used / max(len(counts), 1):.2f}" for kind, used in where if used >= 0.05
+                        )
+                    )
+    base_counts, base_s, base_cpu, base_n = results["baseline"]
+    our_counts, our_s, our_cpu, our_n = results["proctor"]
+    virtual_counts, virtual_s, virtual_cpu, virtual_n = results["virtual"]
     every = (base_counts, our_counts, virtual_counts)
     lost = [i for i, _ in pages if any(i not in counts for counts in every)]
     differ = [i for i, _ in pages if len({counts.get(i) for counts in every}) > 1]
     print(f"items lost: {len(lost)} {lost}")
     print(f"items whose screenshot counts differ: {len(differ)} {differ}")
+    print(
+        "items/s for the machine at the best process count: "
+        f"original {len(base_counts) / base_s:.3f} (x{base_n}), farm realtime {len(our_counts) / our_s:.3f} "
+        f"(x{our_n}), farm virtual {len(virtual_counts) / virtual_s:.3f} (x{virtual_n})"
+    )
     speedup = (len(our_counts) / our_s) / (len(base_counts) / base_s)
     print(f"speedup (farm realtime items/s / original items/s) = {speedup:.2f}")
     virtual_speedup = (len(virtual_counts) / virtual_s) / (len(base_counts) / base_s)
     print(f"speedup (farm virtual items/s / original items/s) = {virtual_speedup:.2f}")
     print(
-        f"CPU-s per item: original {base_cpu:.2f}, farm realtime {our_cpu:.2f}, "
+        f"CPU-s per item (at those counts): original {base_cpu:.2f}, farm realtime {our_cpu:.2f}, "
         f"farm virtual {virtual_cpu:.2f}"
     )
     print(f"RESULT cpu_ratio={base_cpu / max(virtual_cpu, 1e-9):.2f}")
