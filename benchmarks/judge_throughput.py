@@ -15,7 +15,15 @@ measurements, same machine, same server settings:
 3. Proctor with `--fail-rate` (default 0.3) of requests failing (429, 500, timeouts, garbage):
    every item must end with a record (none lost) and no item may use more than its budget of calls.
 
-The last line is `RESULT utilisation=<fraction>` for measurement 1 (target: 0.9 or more).
+4. Cost accounting's overhead (`--overhead-rounds`, default 3; 0 skips it): the judge stage's wall
+   time with cost accounting (image sizes and pixels per request, tokens counted on our side for
+   replies without `usage` — the server here leaves it out, the costlier case —, bytes written
+   counted, worker CPU and wall time) and without it (those hooks replaced by no-ops), alternating
+   A/B in the same process against the same server; the medians and their ratio (target: at most
+   1.05). Several judges per run and their agreement are not part of this branch.
+
+The last line is `RESULT utilisation=<fraction>` for measurement 1 (target: 0.9 or more), preceded by
+`RESULT cost_overhead=<ratio>` when measurement 4 ran.
 """
 
 from __future__ import annotations
@@ -207,6 +215,55 @@ def original_run(url: str, items: list[dict], processes: int, render_s: float) -
     }
 
 
+def _without_cost_accounting():
+    """The judge stage with the cost hooks replaced by no-ops (restored on exit)."""
+    import contextlib
+
+    from proctor_jobs import worker
+    from proctor_jobs.judge.base import JudgeProcessor
+
+    @contextlib.contextmanager
+    def patched():
+        saved = (JudgeProcessor.sent, worker.CountingStore, worker._ProgressWriter._account)
+        JudgeProcessor.sent = lambda self, ctx, completion, messages, sizes: {}
+        worker.CountingStore = lambda store: store
+        worker._ProgressWriter._account = lambda self: None
+        try:
+            yield
+        finally:
+            JudgeProcessor.sent, worker.CountingStore, worker._ProgressWriter._account = saved
+
+    return patched()
+
+
+def cost_overhead(args, items: list[dict], workdir: Path) -> float:
+    """Median judge-stage wall time with / without cost accounting, alternating; returns the ratio."""
+    import contextlib
+    import statistics
+
+    double = JudgeDoubleProcess(
+        capacity=args.capacity, latency_s=args.latency, log_text_chars=0, usage="false"
+    ).start()
+    times: dict[str, list[float]] = {"with": [], "without": []}
+    try:
+        for n in range(args.overhead_rounds):
+            for mode in ("with", "without") if n % 2 == 0 else ("without", "with"):
+                context = _without_cost_accounting() if mode == "without" else contextlib.nullcontext()
+                with context:
+                    result = proctor_run(double.url, items, args.capacity, 60.0, workdir / f"{mode}-{n}")
+                times[mode].append(result["elapsed_s"])
+    finally:
+        double.stop()
+    with_s, without_s = statistics.median(times["with"]), statistics.median(times["without"])
+    ratio = with_s / without_s
+    print(
+        f"cost accounting: judge stage {with_s:.2f} s with, {without_s:.2f} s without (medians of "
+        f"{args.overhead_rounds}; with {sorted(round(t, 2) for t in times['with'])}, without "
+        f"{sorted(round(t, 2) for t in times['without'])}): overhead {ratio - 1:+.1%} (target <= +5%)"
+    )
+    return ratio
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--capacity", type=int, default=16, help="requests the server serves at once (C)")
@@ -220,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fail-rate", type=float, default=0.3)
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument(
+        "--overhead-rounds", type=int, default=3, help="A/B rounds for cost accounting's overhead (0: skip)"
+    )
     args = parser.parse_args(argv)
     n = args.items or 20 * args.capacity
     ideal = args.capacity / args.latency
@@ -278,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
             f"calls {faulty['total_calls']}, "
             f"max charged calls per item {faulty['max_charged_calls']} (budget 3); server outcomes {outcomes}"
         )
+        ratio = cost_overhead(args, items, Path(tmp) / "overhead") if args.overhead_rounds else None
+        if ratio is not None:
+            print(f"RESULT cost_overhead={ratio:.3f}")
         if lost or faulty["max_charged_calls"] > 3:
             print("FAIL: items lost or over budget")
             print(f"RESULT utilisation={utilisation:.3f}")

@@ -70,3 +70,20 @@ def test_a_skipped_judge_is_still_estimated_and_the_actual_goes_beside_it():
         "actual": per_call,
     }  # retries carry no tokens
     assert "4 → 5" in "\n".join(estimate_lines(guess, {"judge": side}))
+
+
+def test_proctor_run_estimate_prints_the_cost_and_does_no_work(tmp_path, capsys):
+    import json
+    from pathlib import Path
+
+    from proctor.cli import main
+
+    example = Path(__file__).resolve().parents[2] / "examples/vision2code/evalrun.yaml"
+    store = tmp_path / "store"
+    assert main(["run", str(example), "--estimate", "--json", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    estimate = json.loads(out.strip().splitlines()[-1])
+    judge = estimate["stages"]["judge"]
+    assert judge["calls"] == 15 and judge["images"] == 30 and judge["skipped"]  # no judge given
+    assert estimate["total"]["prompt_tokens"] == judge["prompt_tokens"] > 0
+    assert not store.exists()  # nothing planned into a store, nothing rendered
