@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from proctor.api.evalrun import RunCost
 from proctor.cost import cost_lines, live_cost, run_cost, status_cost
 from proctor_jobs.records import ItemRecord
 
@@ -79,6 +80,8 @@ def test_estimated_tokens_stay_apart_and_worker_figures_reach_the_status():
         4096,
     )
     assert status["final"] and status["total"]["wallSeconds"] == 9.5
+    # Exactly the CRD's fields: anything else the API server would prune from the status silently.
+    assert RunCost.model_validate(status).dump() == status
     assert "estimated 500 / 40 by chars" in "\n".join(cost_lines(cost))
 
 
