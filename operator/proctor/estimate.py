@@ -2,9 +2,11 @@
 
 Pure: the plan and the items in, a plain dict out. Judge stages are estimated from the prompt
 templates filled with each item and the image sizes the render stage will produce
-(`proctor_jobs.judge.estimate`, which says what it assumes); other stages make no model calls and
-are listed with their items only. `proctor run --estimate` prints it; `summary.json` keeps it
-(`estimate`) beside the actual cost, and report.md shows both.
+(`proctor_jobs.judge.estimate`, which says what it assumes); other stages are listed with their
+items only — render and oracle stages call no model, and a candidate-generation stage
+(`spec.candidate`) is not estimated yet (its replies are the answers themselves).
+`proctor run --estimate` prints it; `summary.json` keeps it (`estimate`) beside the actual cost, and
+report.md and report.html show both.
 """
 
 from __future__ import annotations
