@@ -25,8 +25,7 @@ def run_estimate(plan: Plan, items: list[dict[str, Any]]) -> dict[str, Any]:
     for stage in plan.stages:
         entry: dict[str, Any] = {"items": stage.items}
         if stage.kind == "judge":
-            upstream = plan.stage(stage.upstream) if stage.upstream else None
-            render = upstream.config if upstream is not None else None
+            render = _render_config(plan, stage.upstream)
             entry.update(judge_estimate(plan.benchmark, stage.config, items, render))
         if stage.skip_reason:
             entry["skipped"] = stage.skip_reason
@@ -35,6 +34,14 @@ def run_estimate(plan: Plan, items: list[dict[str, Any]]) -> dict[str, Any]:
     counted = [s for s in stages.values() if "calls" in s]
     total = {key: sum(s[key] for s in counted) for key in _SUMMED}
     return {"stages": stages, "total": total}
+
+
+def _render_config(plan: Plan, upstream: str | None) -> dict[str, Any] | None:
+    """The render stage's configuration a judge stage reads from: its upstream, else the run's render
+    stage (several judges side by side all read the one render stage)."""
+    stages = [plan.stage(upstream)] if upstream else []
+    stages += [s for s in plan.stages if s.kind == "render"]
+    return next((s.config for s in stages if s.kind == "render"), None)
 
 
 def beside_actual(estimate: dict[str, Any], cost: dict[str, Any]) -> dict[str, dict[str, Any]]:
