@@ -104,7 +104,7 @@ def run_cost(
     workers' summed metrics per stage, `kinds` each stage's kind (render, judge, oracle, ...)."""
     stages = {
         name: stage_cost(
-            list(records.get(name, {}).values()), (measured or {}).get(name) if measured is not None else None
+            list(records.get(name, {}).values()), (measured.get(name) or {}) if measured is not None else None
         )
         for name in stage_names
     }

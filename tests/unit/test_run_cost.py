@@ -83,6 +83,14 @@ def test_estimated_tokens_stay_apart_and_worker_figures_reach_the_status():
     # Exactly the CRD's fields: anything else the API server would prune from the status silently.
     assert RunCost.model_validate(status).dump() == status
     assert "estimated 500 / 40 by chars" in "\n".join(cost_lines(cost))
+    # a stage whose workers reported nothing yet (no progress record) costs zero, not a crash
+    early = run_cost(["render", "judge"], records, measured, {"render": "render", "judge": "judge"})
+    assert early["stages"]["render"]["worker"] == {
+        "cpu_seconds": 0.0,
+        "wall_seconds": 0.0,
+        "bytes_written": 0,
+    }
+    assert early["total"]["cpu_seconds"] == 3.25
 
 
 def test_a_running_run_s_cost_comes_from_the_workers_progress_metrics():
