@@ -7,7 +7,9 @@ What cannot be known before the run is assumed, and said so in the estimate:
   taller), and an answer with nothing renderable (extraction finds no HTML/SVG) judged on text alone;
 - Vision2Code: the candidate renders at the reference's size (as the renderer is asked to) and every
   item reaches the judge (a render that fails is rated 0 without a call, so the actual is lower);
-- one call per item (retries add to the actual), and a reply of REPLY_TOKENS (or `maxTokens`).
+- one call per item (retries add to the actual), and a reply of REPLY_TOKENS (or `maxTokens`);
+- with a candidate model (`spec.candidate`) the answers do not exist yet: the prompt is estimated
+  without them, and every answer is assumed to render.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ def artifactsbench_request(
         messages.append({"role": "system", "content": P.SYSTEM_MESSAGE})
     messages.append({"role": "user", "content": [text_part(prompt)]})
     render = render or {}
-    if extract(item.get("answer") or "", render.get("profile", "fixed")).kind == "none":
+    answer = item.get("answer")
+    # (no answer yet: a candidate model will write it, and it is assumed to render)
+    if answer and extract(answer, render.get("profile", "fixed")).kind == "none":
         return messages, []  # judged on its text alone, as the stage does
     count = int(render.get("screenshots", 3))
     if judge.screenshots is not None:
