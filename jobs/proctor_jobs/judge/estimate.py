@@ -42,7 +42,7 @@ def artifactsbench_request(
     render = render or {}
     answer = item.get("answer")
     # (no answer yet: a candidate model will write it, and it is assumed to render)
-    if answer and extract(answer, render.get("profile", "fixed")).kind == "none":
+    if answer is not None and extract(answer, render.get("profile", "fixed")).kind == "none":
         return messages, []  # judged on its text alone, as the stage does
     count = int(render.get("screenshots", 3))
     if judge.screenshots is not None:
