@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/judge_throughput.py [--capacity 16] [--latency 0.5] [--items 320]
 
 Against the judge TEST DOUBLE (tests/doubles/judge_server.py, in its own process) serving at most
-C requests at once with latency L per request, the ideal is C/L judged items per second. Three
+C requests at once with latency L per request, the ideal is C/L judged items per second. Four
 measurements, same machine, same server settings:
 
 1. Proctor: the ArtifactsBench judge stage through the real worker (`run_shard`), items with three
@@ -14,8 +14,16 @@ measurements, same machine, same server settings:
    the number shows the structure's cost, not a browser's.
 3. Proctor with `--fail-rate` (default 0.3) of requests failing (429, 500, timeouts, garbage):
    every item must end with a record (none lost) and no item may use more than its budget of calls.
+4. Cost accounting's overhead (`--overhead-rounds`, default 3; 0 skips it): the judge stage's wall
+   time with cost accounting (image sizes and pixels per request, tokens counted on our side for
+   replies without `usage` — the server here leaves it out, the costlier case —, bytes written
+   counted, worker CPU and wall time) and without it (those hooks replaced by no-ops), both in each
+   round (their order alternating) in the same process against the same server; the median of the
+   per-round ratios (target: at most 1.05), and the worker's CPU seconds both ways. Several judges
+   per run and their agreement are not part of this branch.
 
-The last line is `RESULT utilisation=<fraction>` for measurement 1 (target: 0.9 or more).
+The last line is `RESULT utilisation=<fraction>` for measurement 1 (target: 0.9 or more), preceded by
+`RESULT cost_overhead=<ratio>` when measurement 4 ran.
 """
 
 from __future__ import annotations
@@ -147,13 +155,14 @@ def proctor_run(
     # one-off cost (about 0.3 s) out of the steady-state rate measured here.
     import openai  # noqa: F401
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     outcome = run_shard(store, plan.run_prefix, "judge", 0)
-    elapsed = time.monotonic() - started
+    elapsed, cpu = time.monotonic() - started, time.process_time() - cpu
     records = load_shard_records(store, plan.layout, "judge", 0)
     calls = [r.data.get("charged_calls", 0) for r in records.values()]
     return {
         "elapsed_s": elapsed,
+        "cpu_s": cpu,  # the worker's own CPU (the server is another process): steadier than wall time
         "items_per_s": outcome.processed / elapsed,
         "records": len(records),
         "ok": sum(1 for r in records.values() if r.status == "ok"),
@@ -207,6 +216,66 @@ def original_run(url: str, items: list[dict], processes: int, render_s: float) -
     }
 
 
+def _without_cost_accounting():
+    """The judge stage with the cost hooks replaced by no-ops (restored on exit)."""
+    import contextlib
+
+    from proctor_jobs import worker
+    from proctor_jobs.judge.base import JudgeProcessor
+
+    @contextlib.contextmanager
+    def patched():
+        saved = (JudgeProcessor.sent, worker.CountingStore, worker._ProgressWriter._account)
+        JudgeProcessor.sent = lambda self, ctx, completion, messages, sizes: {}
+        worker.CountingStore = lambda store: store
+        worker._ProgressWriter._account = lambda self: None
+        try:
+            yield
+        finally:
+            JudgeProcessor.sent, worker.CountingStore, worker._ProgressWriter._account = saved
+
+    return patched()
+
+
+def cost_overhead(args, items: list[dict], workdir: Path) -> float:
+    """Median judge-stage wall time with / without cost accounting, alternating; returns the ratio."""
+    import contextlib
+    import statistics
+
+    double = JudgeDoubleProcess(
+        capacity=args.capacity, latency_s=args.latency, log_text_chars=0, usage="false"
+    ).start()
+    times: dict[str, list[float]] = {"with": [], "without": []}
+    cpu: dict[str, list[float]] = {"with": [], "without": []}
+    try:
+        for n in range(args.overhead_rounds):
+            for mode in ("with", "without") if n % 2 == 0 else ("without", "with"):
+                context = _without_cost_accounting() if mode == "without" else contextlib.nullcontext()
+                with context:
+                    result = proctor_run(double.url, items, args.capacity, 60.0, workdir / f"{mode}-{n}")
+                times[mode].append(result["elapsed_s"])
+                cpu[mode].append(result["cpu_s"])
+    finally:
+        double.stop()
+    with_s, without_s = statistics.median(times["with"]), statistics.median(times["without"])
+    # Each round runs both back to back, so their ratio shares the machine's load of the moment: the
+    # median of the per-round ratios is steadier than the ratio of medians on a busy machine.
+    ratio = statistics.median(w / wo for w, wo in zip(times["with"], times["without"], strict=True))
+    print(
+        f"cost accounting: judge stage {with_s:.2f} s with, {without_s:.2f} s without (medians of "
+        f"{args.overhead_rounds}; with {sorted(round(t, 2) for t in times['with'])}, without "
+        f"{sorted(round(t, 2) for t in times['without'])}); median of the per-round ratios: overhead "
+        f"{ratio - 1:+.1%} (target <= +5%)"
+    )
+    cpu_with, cpu_without = statistics.median(cpu["with"]), statistics.median(cpu["without"])
+    print(
+        f"cost accounting: worker CPU {cpu_with:.2f} s with, {cpu_without:.2f} s without (medians): "
+        f"{cpu_with / cpu_without - 1:+.1%} (wall time is what the target is about; CPU shows the "
+        "hooks' own work when a busy machine makes wall times noisy)"
+    )
+    return ratio
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--capacity", type=int, default=16, help="requests the server serves at once (C)")
@@ -220,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fail-rate", type=float, default=0.3)
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument(
+        "--overhead-rounds", type=int, default=3, help="A/B rounds for cost accounting's overhead (0: skip)"
+    )
     args = parser.parse_args(argv)
     n = args.items or 20 * args.capacity
     ideal = args.capacity / args.latency
@@ -278,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
             f"calls {faulty['total_calls']}, "
             f"max charged calls per item {faulty['max_charged_calls']} (budget 3); server outcomes {outcomes}"
         )
+        ratio = cost_overhead(args, items, Path(tmp) / "overhead") if args.overhead_rounds else None
+        if ratio is not None:
+            print(f"RESULT cost_overhead={ratio:.3f}")
         if lost or faulty["max_charged_calls"] > 3:
             print("FAIL: items lost or over budget")
             print(f"RESULT utilisation={utilisation:.3f}")

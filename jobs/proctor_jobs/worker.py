@@ -40,6 +40,7 @@ from proctor_jobs.layout import RunLayout
 from proctor_jobs.manifest import ShardManifest
 from proctor_jobs.records import FINAL_STATUSES, ItemRecord, env_error, environment_reason, failed, skipped
 from proctor_jobs.store import KeyNotFound, Store, open_store
+from proctor_jobs.store.counting import CountingStore
 
 log = logging.getLogger("proctor.worker")
 
@@ -88,6 +89,7 @@ def run_shard(
 ) -> ShardOutcome:
     """Process one shard of one stage to completion. Safe to call again after any interruption."""
     layout = RunLayout(run_prefix)
+    store = CountingStore(store)  # bytes written by this shard, for its cost
     manifest = ShardManifest.from_dict(
         _wait_for_manifest(store, layout.shard_manifest(stage, index), wait_upstream_s)
     )
@@ -291,6 +293,14 @@ def _wait_for_upstream(
     return load_shard_records(store, layout, manifest.upstream, manifest.index)
 
 
+_COST_SUMS = ("worker_cpu_seconds", "worker_wall_seconds", "store_bytes_written")
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 class _ProgressWriter:
     def __init__(self, store, layout, manifest, outcome: ShardOutcome, worker: str, every_s: float, metrics):
         self.store, self.layout, self.manifest, self.outcome = store, layout, manifest, outcome
@@ -308,8 +318,22 @@ class _ProgressWriter:
                 merged[bucket] = merged.get(bucket, 0.0) + count
         for name, total in previous.get("sums", {}).items():
             metrics.sums[name] = metrics.sums.get(name, 0.0) + total
+        # What this attempt costs, added to what earlier attempts cost: the process's CPU time (its
+        # threads and the children it has reaped: browsers, sandboxes), its wall time, bytes written.
+        self.base = {name: metrics.sums.get(name, 0.0) for name in _COST_SUMS}
+        self.cpu0, self.wall0 = _cpu_seconds(), time.monotonic()
+        self.bytes0 = getattr(store, "bytes_written", 0)
 
     notes: dict[str, str] = {}
+
+    def _account(self) -> None:
+        sums = self.metrics.sums
+        sums["worker_cpu_seconds"] = round(self.base["worker_cpu_seconds"] + _cpu_seconds() - self.cpu0, 3)
+        sums["worker_wall_seconds"] = round(
+            self.base["worker_wall_seconds"] + time.monotonic() - self.wall0, 3
+        )
+        written = getattr(self.store, "bytes_written", 0) - self.bytes0
+        sums["store_bytes_written"] = self.base["store_bytes_written"] + written
 
     def tick(self, stop: threading.Event) -> None:
         while not stop.wait(max(1.0, self.every_s)):
@@ -321,6 +345,7 @@ class _ProgressWriter:
         if not force and now - self.last < self.every_s:
             return
         self.last = now
+        self._account()
         o = self.outcome
         self.store.put_json(
             self.layout.progress(o.stage, o.index),

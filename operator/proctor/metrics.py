@@ -162,6 +162,38 @@ class ProctorCollector:
             "Judge request latency seen by workers",
             labels=run_labels,
         )
+        # What a run costs, per stage (from the workers' progress records; cost.py keeps the same names).
+        stage_labels = [*run_labels, "stage"]
+        cost_families = {
+            "worker_cpu_seconds": CounterMetricFamily(
+                "proctor_worker_cpu_seconds",
+                "Worker CPU seconds (with reaped child processes: browsers, sandboxes) by stage",
+                labels=stage_labels,
+            ),
+            "worker_wall_seconds": CounterMetricFamily(
+                "proctor_worker_wall_seconds",
+                "Worker wall time summed over shards, by stage",
+                labels=stage_labels,
+            ),
+            "store_bytes_written": CounterMetricFamily(
+                "proctor_store_bytes_written",
+                "Bytes the workers wrote to the store, by stage",
+                labels=stage_labels,
+            ),
+        }
+        judge_images = CounterMetricFamily(
+            "proctor_judge_images", "Images sent to the judge (once per item), by stage", labels=stage_labels
+        )
+        judge_pixels = CounterMetricFamily(
+            "proctor_judge_image_pixels",
+            "Pixels of the images sent to the judge, by stage",
+            labels=stage_labels,
+        )
+        judge_estimated = CounterMetricFamily(
+            "proctor_judge_tokens_estimated",
+            "Tokens Proctor counted for judge replies without usage (never in proctor_judge_tokens)",
+            labels=[*stage_labels, "kind"],
+        )
         counts = Counter(r.phase for r in runs)
         for p in PHASES:
             runs_by_phase.add_metric([p], counts.get(p, 0))
@@ -187,6 +219,16 @@ class ProctorCollector:
                 shards.add_metric([*key, stage.name, "done"], stage.shards_done)
                 shards.add_metric([*key, stage.name, "total"], stage.shards)
                 measured = run.shard_metrics.get(stage.name) or {}
+                sums = measured.get("sums") or {}
+                for name, family in cost_families.items():
+                    if name in sums:
+                        family.add_metric([*key, stage.name], float(sums[name]))
+                counters = measured.get("counters") or {}
+                for family, name in ((judge_images, "judge_images"), (judge_pixels, "judge_image_pixels")):
+                    if counters.get(name):
+                        family.add_metric([*key, stage.name], float(sum(counters[name].values())))
+                for kind, value in (counters.get("judge_tokens_estimated") or {}).items():
+                    judge_estimated.add_metric([*key, stage.name, kind], value)
                 buckets = (measured.get("histograms") or {}).get("item_duration_seconds")
                 if buckets:
                     total = (measured.get("sums") or {}).get("item_duration_seconds", 0.0)
@@ -213,6 +255,10 @@ class ProctorCollector:
             judge_requests,
             judge_tokens,
             judge_latency,
+            *cost_families.values(),
+            judge_images,
+            judge_pixels,
+            judge_estimated,
         )
 
         ready = GaugeMetricFamily(

@@ -519,6 +519,7 @@ def render_html(
         else "",
         "<h2>Stages</h2>",
         _table(["stage", "total", "ok", "failed", "skipped", "note"], stages),
+        _cost_section(summary),
     ]
     for title_, key in (("Notices", "notices"), ("Warnings", "warnings")):
         if summary.get(key):
@@ -560,6 +561,56 @@ def render_html(
         f"<title>{_e(run.get('name', 'run'))} — {_e(title)}</title><style>{_CSS}</style></head>"
         f"<body>\n{body}\n<script>{_SCRIPT}</script>\n</body></html>\n"
     )
+
+
+def _cost_section(summary: dict[str, Any]) -> str:
+    """What the run cost per stage, and the estimate made before it beside the actual."""
+    from proctor.cost import status_cost
+
+    if not summary.get("cost"):
+        return ""
+    rows = [
+        [
+            r["name"],
+            r["items"],
+            r["calls"],
+            r["promptTokens"],
+            r["completionTokens"],
+            r["estimatedTokens"],
+            r["images"],
+            r["judgeSeconds"],
+            r["cpuSeconds"],
+            r["wallSeconds"],
+            r["bytesWritten"],
+        ]
+        for r in status_cost(summary["cost"], final=True)["stages"]
+    ]
+    headers = [
+        "stage",
+        "items",
+        "model calls",
+        "prompt tokens",
+        "completion tokens",
+        "tokens estimated (no usage)",
+        "images",
+        "model seconds",
+        "worker CPU s",
+        "worker wall s",
+        "bytes written",
+    ]
+    html = "<h2>Cost</h2>" + _table(headers, rows)
+    beside = (summary.get("estimate") or {}).get("beside_actual") or {}
+    if beside:
+        keys = ("calls", "prompt_tokens", "completion_tokens", "images", "prompt_tokens_per_call")
+        estimate_rows = [
+            [name, *(f"{side[k]['estimate']:,} → {side[k]['actual']:,}" for k in keys)]
+            for name, side in beside.items()
+        ]
+        html += "<p>Estimated before the run (one call per item) → actual:</p>" + _table(
+            ["stage", "calls", "prompt tokens", "completion tokens", "images", "prompt tokens per call"],
+            estimate_rows,
+        )
+    return html
 
 
 def _unavailable() -> str:

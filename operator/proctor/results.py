@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 from proctor.cost import cost_lines, run_cost
+from proctor.estimate import beside_actual, estimate_lines, run_estimate
 from proctor.plan import Plan
 from proctor_jobs.benchmarks import get_benchmark
 from proctor_jobs.records import ItemRecord
@@ -65,6 +66,30 @@ def all_shards_finished(store: Store, plan: Plan) -> bool:
     )
 
 
+def measured_metrics(store: Store, plan: Plan) -> dict[str, dict[str, Any]]:
+    """Stage -> what its workers measured (their progress records' metrics, summed over shards)."""
+    from proctor.metrics import sum_shard_metrics
+
+    out = {}
+    for stage in plan.active_stages:
+        snapshots = [
+            (store.get_json_or(plan.layout.progress(stage.name, index)) or {}).get("metrics") or {}
+            for index in range(stage.shards)
+        ]
+        out[stage.name] = sum_shard_metrics(snapshots)
+    return out
+
+
+def estimate_beside_actual(plan: Plan, items: list[dict[str, Any]], cost: dict[str, Any]) -> dict[str, Any]:
+    """The pre-run estimate and, per stage, the actual beside it; an estimate that cannot be made
+    (e.g. a tokenizer that cannot be fetched) is named, never a reason to lose the results."""
+    try:
+        estimate = run_estimate(plan, items)
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {**estimate, "beside_actual": beside_actual(estimate, cost)}
+
+
 def summarize(
     store: Store, plan: Plan, spec: dict[str, Any], run: dict[str, str], phase: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, dict[str, ItemRecord]]]:
@@ -76,6 +101,10 @@ def summarize(
     env_errors = environment_errors(records)
     scored = [item for item in items if item["id"] not in env_errors] if env_errors else items
     scores = benchmark.aggregate(scored, records, spec)
+    active = plan.active_stages
+    cost = run_cost(
+        [s.name for s in active], records, measured_metrics(store, plan), {s.name: s.kind for s in active}
+    )
     summary = {
         "run": run,
         "benchmark": plan.benchmark,
@@ -88,7 +117,8 @@ def summarize(
         "stages": stage_counts(plan, records),
         "items": len(items),
         "env_errors": dict(Counter(env_errors.values())),
-        "cost": run_cost([s.name for s in plan.active_stages], records),
+        "cost": cost,
+        "estimate": estimate_beside_actual(plan, items, cost),
         "inputs": plan.inputs,
         "warnings": plan.warnings,
         "notices": plan.notices,
@@ -164,6 +194,17 @@ def render_markdown(
         )
     if summary.get("cost"):
         lines += ["", "## Cost", "", *cost_lines(summary["cost"])]
+    estimate = summary.get("estimate") or {}
+    if estimate.get("stages"):
+        lines += [
+            "",
+            "## Estimate beside the actual",
+            "",
+            "Estimated before the run from the prompt templates and the render size (one call per item); "
+            "`estimate → actual`.",
+            "",
+            *estimate_lines(estimate, estimate.get("beside_actual")),
+        ]
     for title, key in (("Notices", "notices"), ("Warnings", "warnings")):
         if summary.get(key):
             lines += ["", f"## {title}", ""] + [f"- {_cell(w)}" for w in summary[key]]

@@ -11,7 +11,10 @@ SIGTERM/SIGINT. In-process, `JudgeDouble(...).start()` runs it on a background t
 Endpoints:
 - `GET /v1/models` — lists the one model (`--model`, default `judge-double`).
 - `POST /v1/chat/completions` — text and `image_url` parts (data URLs are decoded and checked),
-  `usage` in the reply (tokens estimated at 4 characters each, 85 per image).
+  `usage` in the reply: a faithful count of what was sent, by the double's own "tokenizer" — every
+  text part at one token per 4 characters (rounded up), 4 tokens of framing per message, and each
+  image as a Qwen2-VL model counts it from its real size (one token per 28 x 28 pixels after
+  resizing to multiples of 28, plus 2 delimiters); the reply at one token per 4 characters.
 - `GET /_double/log`, `GET /_double/stats`, `POST /_double/config`, `POST /_double/reset` — the
   request log, counters (requests, outcomes, peak in-flight), runtime reconfiguration, reset.
 
@@ -54,6 +57,7 @@ import base64
 import hashlib
 import io
 import json
+import math
 import os
 import random
 import re
@@ -328,6 +332,37 @@ class RequestInfo:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+def image_tokens(image: bytes) -> int:
+    """An image's tokens for a Qwen2-VL model, from its real size (the processor's smart resize)."""
+    from PIL import Image
+
+    try:
+        width, height = Image.open(io.BytesIO(image)).size
+    except Exception:
+        return 0
+    patch, low, high = 28, 4 * 28 * 28, 16384 * 28 * 28
+    h, w = max(patch, round(height / patch) * patch), max(patch, round(width / patch) * patch)
+    if h * w > high:
+        beta = math.sqrt(height * width / high)
+        h, w = math.floor(height / beta / patch) * patch, math.floor(width / beta / patch) * patch
+    elif h * w < low:
+        beta = math.sqrt(low / (height * width))
+        h, w = math.ceil(height * beta / patch) * patch, math.ceil(width * beta / patch) * patch
+    return (h // patch) * (w // patch) + 2
+
+
+def count_prompt_tokens(messages: list[dict[str, Any]], images: list[bytes]) -> int:
+    """The prompt tokens of what was sent: each text part, each message's framing, each image."""
+    tokens = 4 * len(messages)
+    for message in messages:
+        content = message.get("content")
+        parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        for part in parts:
+            if part.get("type") == "text":
+                tokens += math.ceil(len(part.get("text") or "") / 4)
+    return tokens + sum(image_tokens(image) for image in images)
+
+
 def _parse_messages(body: dict[str, Any]) -> tuple[str, list[bytes], list[str]]:
     """All text joined, the decoded images in order, and the roles; raises ValueError if malformed."""
     messages = body.get("messages")
@@ -593,8 +628,8 @@ class JudgeDouble:
             else:
                 content = scripted_reply(self.config.mode, text, images, self.config.fixed_reply, self.config)
             choices = [] if failure == "empty" else [_choice(content)]
-            prompt_tokens = len(text) // 4 + 85 * len(images)
-            completion_tokens = len(content) // 4
+            prompt_tokens = count_prompt_tokens(body["messages"], images)
+            completion_tokens = math.ceil(len(content) / 4)
             reply = {
                 "id": f"chatcmpl-double-{index}",
                 "object": "chat.completion",

@@ -34,6 +34,13 @@ def test_humanevalv_example_runs_to_succeeded_with_the_local_scores(kube, operat
             "job": "humanevalv-example-oracle",
         }
     ]
+    # What it cost, final once aggregated: what the oracle's workers measured about themselves.
+    cost = status["cost"]
+    assert cost["final"] is True and [s["name"] for s in cost["stages"]] == ["oracle"]
+    (oracle,) = cost["stages"]
+    assert oracle["items"] == 72 and oracle["calls"] == 0
+    assert oracle["wallSeconds"] > 0 and oracle["bytesWritten"] > 0
+    assert cost["total"]["bytesWritten"] == oracle["bytesWritten"]
     n1 = kube.wait_phase("evalrun", "humanevalv-example-n1", ("Succeeded", "Failed"))
     assert n1["status"]["scores"] == EXPECTED_N1
 

@@ -40,6 +40,9 @@ def test_prometheus_sees_progress_scores_and_judge_readiness(
     assert value(f"sum(proctor_items_processed_total{{{selector}}})") == 72
     assert value(f'proctor_item_duration_seconds_count{{{selector},stage="oracle"}}') == 72
     assert value(f'proctor_run_shards{{{selector},stage="oracle",state="done"}}') == 3
+    # what the oracle stage cost, as its workers measured it (summed over the three shards)
+    assert value(f'proctor_worker_wall_seconds_total{{{selector},stage="oracle"}}') > 0
+    assert value(f'proctor_store_bytes_written_total{{{selector},stage="oracle"}}') > 0
     prometheus.wait_for(
         f'proctor_judgeserver_ready{{namespace="{ns}",judgeserver="metrics-judge"}} == 1', timeout=60
     )

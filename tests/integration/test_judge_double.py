@@ -83,3 +83,28 @@ def test_standalone_server_refuses_to_listen_beyond_loopback():
         timeout=30,
     )
     assert proc.returncode != 0 and "loopback" in proc.stderr
+
+
+def test_usage_counts_what_was_sent_each_image_by_its_size(judge_double):
+    import base64
+    import io
+
+    from PIL import Image
+
+    def request(size: tuple[int, int]) -> dict:
+        out = io.BytesIO()
+        Image.new("RGB", size, "white").save(out, format="PNG")
+        url = "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+        content = [{"type": "text", "text": "abcd" * 10}, {"type": "image_url", "image_url": {"url": url}}]
+        body = json.dumps({"messages": [{"role": "user", "content": content}]}).encode()
+        req = urllib.request.Request(
+            double.url + "/chat/completions", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return json.loads(response.read())["usage"]
+
+    double = judge_double(mode="fixed", fixed_reply="x" * 9)
+    # 4 framing + 10 text + a 1280x720 screenshot as Qwen2-VL sees it (46 x 26 patches of 28 px, + 2)
+    assert request((1280, 720))["prompt_tokens"] == 4 + 10 + 46 * 26 + 2
+    assert request((2560, 1440))["prompt_tokens"] == 4 + 10 + 91 * 51 + 2  # 4 times the pixels
+    assert request((1280, 720))["completion_tokens"] == 3

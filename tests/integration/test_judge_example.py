@@ -90,11 +90,18 @@ def test_example_run_survives_a_killed_judge_and_reports(tmp_path, judge_double_
     assert judge["succeeded"] == items and judge["failed"] == 0, judge
     assert summary["counts"]["judged"] == items
     # What the judging cost, from the records: every item called it, the outage's retries counted apart,
-    # tokens from the API's usage (the double charges 85 per image, so the images alone bound them).
+    # tokens from the API's usage (the double counts each screenshot by its size: >= 1198 for 1280x720).
     cost = summary["cost"]["stages"]["judge"]["model"]
     assert cost["items"] == items and cost["calls"] >= items and cost["usage_missing"] == 0
     assert cost["retried_calls"] == cost["calls"] - items
-    assert cost["images"] > 0 and cost["prompt_tokens"] >= 85 * cost["images"]
+    assert cost["images"] > 0 and cost["prompt_tokens"] >= 1198 * cost["images"]
+    assert summary["cost"]["stages"]["render"]["worker"]["bytes_written"] > 0
+    # The estimate made before the run (templates + render size, nothing rendered) is within 20% of
+    # the tokens the judge counted; every item was judged once (the outage's retries carry no tokens).
+    side = summary["estimate"]["beside_actual"]["judge"]
+    assert side["calls"]["estimate"] == items
+    for key in ("prompt_tokens", "prompt_tokens_per_call", "images"):
+        assert abs(side[key]["actual"] / side[key]["estimate"] - 1) <= 0.2, (key, side[key])
     assert summary["cost"]["total"]["calls"] == cost["calls"]
     assert "## Cost" in (run_dir / "report.md").read_text()
 
@@ -152,3 +159,10 @@ def test_vision2code_example_gives_the_leaderboard_and_original_exports(tmp_path
     preflight, *rated = double.log()
     assert preflight["images"] == 0 and all(entry["images"] == 2 for entry in rated)
     assert len(rated) == len(evaluation["rows"]) - len(failed_renders)
+    # The estimate assumes every item reaches the judge (a failed render is rated 0 without a call, which
+    # is unknowable before rendering): its calls bound the actual, and each call's tokens are within 20%.
+    summary = json.loads((exports.parent / "summary.json").read_text())
+    side = summary["estimate"]["beside_actual"]["judge"]
+    assert side["calls"]["estimate"] == len(evaluation["rows"]) >= side["calls"]["actual"] == len(rated)
+    per_call = side["prompt_tokens_per_call"]
+    assert abs(per_call["actual"] / per_call["estimate"] - 1) <= 0.2, per_call

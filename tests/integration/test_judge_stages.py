@@ -390,3 +390,21 @@ def test_oversized_and_bomb_images_are_bounded_or_rejected_never_crash(judge_dou
     )
     assert rated.status == "ok" and rated.score == 0.0 and "candidate image rejected" in rated.reason
     assert len(double.requests) == 1  # the Vision2Code item asked nothing
+
+
+def test_without_usage_the_tokens_are_estimated_apart_and_match_an_honest_count(judge_double, tmp_path):
+    double = judge_double()
+    ctx = context(tmp_path, "judge")
+    item = ab_item(7, "```html\n<html><body>[[score:40]] a page</body></html>\n```")
+    render = ab_render(ctx, "ab7")
+    (reported,) = asyncio.run(drive(ab_judge(double.url), ctx, [(item, render)]))
+    assert reported.data["images_sent"] == 3 and reported.data["image_pixels"] == 3 * 320 * 200
+    assert reported.data["answered_calls"] == 1 and "usage_estimated" not in reported.data
+    double.configure(usage=False)  # a server that leaves `usage` out
+    (unreported,) = asyncio.run(drive(ab_judge(double.url), ctx, [(item, render)]))
+    assert unreported.data["usage"] == {}  # nothing is put where reported counts go
+    estimated = unreported.data["usage_estimated"]
+    assert estimated["method"] == "chars" and estimated["calls"] == 1
+    # counted on our side, it is what the server counts for the same request
+    assert estimated["prompt_tokens"] == reported.data["usage"]["prompt_tokens"]
+    assert estimated["completion_tokens"] == reported.data["usage"]["completion_tokens"]

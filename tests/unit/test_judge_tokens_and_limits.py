@@ -105,3 +105,13 @@ def test_one_limit_per_endpoint_and_the_lower_configuration_wins():
     assert a is b and a.limiter.limit == 4
     assert endpoint("http://127.0.0.1:2/v1", 8) is not a
     forget_endpoints()
+
+
+def test_tokens_are_counted_with_the_judge_s_tokenizer_when_one_is_configured(word_tokenizer):
+    from proctor_jobs.judge.usage import MESSAGE_TOKENS, method, prompt_tokens, text_tokens
+
+    text = "one two three four five six seven"  # 35 characters, 7 words
+    assert text_tokens(text, word_tokenizer) == 7 and method(word_tokenizer) == "tokenizer"
+    assert text_tokens(text) == 9 and method(None) == "chars"  # 4 characters a token, rounded up
+    messages = [{"role": "user", "content": [{"type": "text", "text": text}]}]
+    assert prompt_tokens(messages, [], word_tokenizer) == MESSAGE_TOKENS + 7

@@ -80,3 +80,30 @@ def test_judges_and_errors():
     assert 'proctor_judgeserver_ready{judgeserver="qwen",namespace="ns"} 0.0' in text
     assert 'proctor_judgeserver_phase{judgeserver="qwen",namespace="ns",phase="Degraded"} 1.0' in text
     assert 'proctor_reconcile_errors_total{kind="EvalRun",reason="StoreError"} 1.0' in text
+
+
+def test_cost_series_per_stage_from_the_workers_progress():
+    state = OperatorState()
+    judge = {
+        "counters": {
+            "judge_images": {"sent": 6},
+            "judge_image_pixels": {"sent": 600},
+            "judge_tokens_estimated": {"prompt": 70},
+        },
+        "sums": {"worker_cpu_seconds": 1.5, "store_bytes_written": 2048},
+    }
+    render = {"sums": {"worker_cpu_seconds": 4.0, "worker_wall_seconds": 9.0}}
+    measured = {"render": sum_shard_metrics([render, render]), "judge": sum_shard_metrics([judge])}
+    stages = [StageProgress("render", 4, shards=2), StageProgress("judge", 4, shards=1)]
+    state.update_run("u1", RunMetrics("ns", "run", "artifactsbench", "Running", stages, measured, {}))
+    text = scrape(state)
+    assert 'proctor_worker_cpu_seconds_total{namespace="ns",run="run",stage="render"} 8.0' in text
+    assert 'proctor_worker_wall_seconds_total{namespace="ns",run="run",stage="render"} 18.0' in text
+    assert 'proctor_worker_cpu_seconds_total{namespace="ns",run="run",stage="judge"} 1.5' in text
+    assert 'proctor_store_bytes_written_total{namespace="ns",run="run",stage="judge"} 2048.0' in text
+    assert 'proctor_judge_images_total{namespace="ns",run="run",stage="judge"} 6.0' in text
+    assert 'proctor_judge_image_pixels_total{namespace="ns",run="run",stage="judge"} 600.0' in text
+    assert (
+        'proctor_judge_tokens_estimated_total{kind="prompt",namespace="ns",run="run",stage="judge"} 70.0'
+        in text
+    )

@@ -322,6 +322,9 @@ def test_status_is_sent_at_once_for_a_phase_change_and_at_most_every_interval_fo
     moved = {**old, "progress": "2/10"}
     assert not status_to_send(old, moved, since_last_s=3, interval_s=10)
     assert status_to_send(old, moved, since_last_s=11, interval_s=10)
+    # a running run's cost moves with its progress: throttled the same way, never a patch per item
+    costlier = {**old, "cost": {"final": False, "stages": [], "total": {"calls": 3}}}
+    assert not status_to_send(old, costlier, since_last_s=3, interval_s=10)
     assert status_to_send(old, {**moved, "phase": "Succeeded"}, since_last_s=0, interval_s=10)
     failed = terminal_status(old, "Failed", "InvalidSpec", "bad", 3)
     assert failed["phase"] == "Failed" and failed["observedGeneration"] == 3

@@ -278,3 +278,24 @@ def test_a_large_run_keeps_one_thumbnail_per_item_and_links_the_rest(tmp_path, m
     page = render_html(summary, items, records, plan, store)
     assert page.count("<img ") == 6 and page.count('class="full"') == 6 * 3
     assert len(cards(page)) == 6
+
+
+def test_the_page_shows_what_the_run_cost_and_the_estimate_beside_the_actual(tmp_path):
+    from proctor.cost import run_cost
+
+    store = FilesystemStore(tmp_path / "store")
+    plan, summary, items, records = artifactsbench_run(store, n=4)
+    measured = {"render": {"sums": {"store_bytes_written": 123456, "worker_cpu_seconds": 7.25}}, "judge": {}}
+    summary["cost"] = run_cost(["render", "judge"], records, measured)
+    side = {"estimate": 4, "actual": 5}
+    summary["estimate"] = {
+        "beside_actual": {
+            "judge": dict.fromkeys(
+                ("calls", "prompt_tokens", "completion_tokens", "images", "prompt_tokens_per_call"), side
+            )
+        }
+    }
+    page = render_html(summary, items, records, plan, store)
+    cost = page[page.index("<h2>Cost</h2>") :]
+    assert "123456" in cost and "7.2" in cost and "bytes written" in cost
+    assert "4 → 5" in cost  # the estimate made before the run, then what it was

@@ -135,3 +135,29 @@ def test_the_progress_record_names_why_items_could_not_be_evaluated(fs_store, fa
     progress = fs_store.get_json(RunLayout(PREFIX).progress("first", 0))
     assert progress["env_error"] == 1 and progress["ok"] == 1
     assert "missing Python module" in progress["env_reason"]
+
+
+def test_a_shard_reports_its_cpu_wall_time_and_every_byte_it_wrote(fs_store, fake_benchmark):
+    _plan(fs_store, [{"id": "a"}, {"id": "b"}])
+    layout = RunLayout(PREFIX)
+    run_shard(fs_store, PREFIX, "first", 0)
+    sums = fs_store.get_json(layout.progress("first", 0))["metrics"]["sums"]
+    written = [layout.item_record("first", 0, i) for i in ("a", "b")] + [layout.results("first", 0)]
+    at_least = sum((fs_store.root / key).stat().st_size for key in written)
+    # records and the compacted file, plus the progress records written along the way
+    assert at_least < sums["store_bytes_written"] < at_least + 4096
+    assert sums["worker_wall_seconds"] > 0 and sums["worker_cpu_seconds"] >= 0
+    # A second attempt on the shard adds to what the first cost (metrics are cumulative per shard).
+    run_shard(fs_store, PREFIX, "first", 0)
+    again = fs_store.get_json(layout.progress("first", 0))["metrics"]["sums"]
+    assert again["store_bytes_written"] > sums["store_bytes_written"]
+    assert again["worker_wall_seconds"] >= sums["worker_wall_seconds"]
+
+
+def test_counting_the_bytes_keeps_the_store_s_root_visible_to_the_sandbox(fs_store):
+    from proctor_jobs.store.counting import CountingStore
+
+    counted = CountingStore(fs_store)
+    assert counted.root == fs_store.root  # stages hide it from untrusted programs by this attribute
+    counted.put_json("x.json", {"a": 1})
+    assert counted.bytes_written == len(fs_store.get_bytes("x.json"))

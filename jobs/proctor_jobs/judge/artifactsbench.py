@@ -65,10 +65,11 @@ class ArtifactsBenchJudge(JudgeProcessor):
         content = [text_part(prompt)]
         image_options = self.config.image if self.config.images_transformed else None
         image_notes: list[str] = []
+        sizes: list[tuple[int, int]] = []
         rejected: dict[str, str] = {}
         for key in keys:
             try:
-                content.append(image_part(await self.load(ctx, key), image_options, image_notes))
+                content.append(image_part(await self.load(ctx, key), image_options, image_notes, sizes))
             except ImageRejected as exc:  # a decompression bomb: recorded, never decoded or sent
                 rejected[key] = str(exc)
         if rejected:
@@ -88,6 +89,7 @@ class ArtifactsBenchJudge(JudgeProcessor):
         reply = P.strip_reply(completion.text) if completion.text is not None else None
         data: dict[str, Any] = {
             **self.call_summary(completion),
+            **self.sent(ctx, completion, messages, sizes),
             "judgeable": completion.ok,
             "text_only": not keys,
             "text_only_reason": text_only_reason,

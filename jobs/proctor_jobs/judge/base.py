@@ -9,6 +9,7 @@ from typing import Any
 from proctor_jobs.benchmarks.base import StageContext, StageProcessor
 from proctor_jobs.judge.client import Completion, JudgeClient
 from proctor_jobs.judge.config import JudgeConfig
+from proctor_jobs.judge.usage import method, prompt_tokens, text_tokens
 
 
 class JudgeProcessor(StageProcessor):
@@ -84,6 +85,43 @@ class JudgeProcessor(StageProcessor):
         return await asyncio.to_thread(
             ctx.put_evidence, item_id, name, text.encode(), "text/plain; charset=utf-8"
         )
+
+    def sent(
+        self,
+        ctx: StageContext,
+        completion: Completion,
+        messages: list[dict[str, Any]],
+        sizes: list[tuple[int, int]],
+    ) -> dict[str, Any]:
+        """What was sent, for the cost: images and their pixels, and — only for calls the server
+        answered without `usage` — the tokens estimated on our side, kept apart from reported ones.
+        Counted in the shard's metrics too (`proctor_judge_images`, `..._image_pixels`)."""
+        pixels = sum(w * h for w, h in sizes)
+        replied = [c for c in completion.calls if c.reply is not None]
+        fields: dict[str, Any] = {
+            "images_sent": len(sizes),
+            "image_pixels": pixels,
+            "answered_calls": len(replied),  # the calls a server read and answered: what tokens cover
+        }
+        unreported = [c for c in replied if not c.usage]
+        metrics = getattr(ctx, "metrics", None)
+        if metrics is not None and completion.calls:  # per item, as the record counts them
+            metrics.inc("judge_images", "sent", len(sizes))
+            metrics.inc("judge_image_pixels", "sent", pixels)
+        if unreported:
+            tokenizer = self.config.tokenizer
+            prompt = prompt_tokens(messages, sizes, tokenizer) * len(unreported)
+            completion_tokens = sum(text_tokens(c.reply or "", tokenizer) for c in unreported)
+            fields["usage_estimated"] = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion_tokens,
+                "calls": len(unreported),
+                "method": method(tokenizer),
+            }
+            if metrics is not None:
+                metrics.inc("judge_tokens_estimated", "prompt", prompt)
+                metrics.inc("judge_tokens_estimated", "completion", completion_tokens)
+        return fields
 
     def call_summary(self, completion: Completion) -> dict[str, Any]:
         return {

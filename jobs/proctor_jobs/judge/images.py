@@ -74,10 +74,14 @@ def _scaled(image, scale: float):
 
 
 def prepare_image(
-    data: bytes, options: ImageOptions | None, notes: list[str] | None = None
+    data: bytes,
+    options: ImageOptions | None,
+    notes: list[str] | None = None,
+    sizes: list[tuple[int, int]] | None = None,
 ) -> tuple[bytes, str]:
     """The bytes to send and their MIME type: unchanged when within the budgets and no shrinking
-    is asked for; otherwise re-encoded and downscaled to fit (`notes` says what was done)."""
+    is asked for; otherwise re-encoded and downscaled to fit (`notes` says what was done). `sizes`
+    gets the (width, height) sent, for the cost accounting (from the header: nothing more decoded)."""
     size = _header_size(data)
     if size is None:  # not an image Pillow knows: sent as it is if it is small enough
         if len(data) > MAX_BYTES:
@@ -86,6 +90,8 @@ def prepare_image(
     width, height = size
     within = width * height <= MAX_PIXELS and len(data) <= MAX_BYTES
     if within and (options is None or not options.active):
+        if sizes is not None:
+            sizes.append((width, height))
         return data, sniff_mime(data)
     try:
         original = open_image(data)
@@ -109,6 +115,8 @@ def prepare_image(
             f"{width}x{height} image of {len(data)} bytes sent as {image.width}x{image.height}, "
             f"{len(payload)} bytes (judge budget {MAX_PIXELS / 1e6:g} MP, {MAX_BYTES} bytes)"
         )
+    if sizes is not None:
+        sizes.append((image.width, image.height))
     return payload, mime
 
 
@@ -117,11 +125,14 @@ def data_url(data: bytes, mime: str | None = None) -> str:
 
 
 def image_part(
-    data: bytes, options: ImageOptions | None = None, notes: list[str] | None = None
+    data: bytes,
+    options: ImageOptions | None = None,
+    notes: list[str] | None = None,
+    sizes: list[tuple[int, int]] | None = None,
 ) -> dict[str, Any]:
     """One `image_url` content part, as the OpenAI chat API and vLLM expect it (raises
-    `ImageRejected` for an image that must not be decoded)."""
-    payload, mime = prepare_image(data, options, notes)
+    `ImageRejected` for an image that must not be decoded); `sizes` gets the size sent."""
+    payload, mime = prepare_image(data, options, notes, sizes)
     return {"type": "image_url", "image_url": {"url": data_url(payload, mime)}}
 
 

@@ -73,8 +73,10 @@ class Vision2CodeJudge(JudgeProcessor):
         prompt = R.rater_text(rubric, version, source, reference_metadata(item))
         image_options = self.config.image if self.config.images_transformed else None
         image_notes: list[str] = []
+        sizes: list[tuple[int, int]] = []  # as sent: the reference's, then the candidate's
+        candidate_size: list[tuple[int, int]] = []
         try:
-            candidate_part = image_part(candidate, image_options, image_notes)
+            candidate_part = image_part(candidate, image_options, image_notes, candidate_size)
         except ImageRejected as exc:  # a decompression bomb: a render failure, never decoded or sent
             detail = f"candidate image rejected: {exc}"
             result = R.render_failure_rating(
@@ -88,7 +90,7 @@ class Vision2CodeJudge(JudgeProcessor):
                 "role": "user",
                 "content": [
                     text_part("Reference image:"),
-                    image_part(reference, image_options, image_notes),
+                    image_part(reference, image_options, image_notes, sizes),
                     text_part("Candidate rendered image:"),
                     candidate_part,
                     text_part(prompt),
@@ -96,6 +98,7 @@ class Vision2CodeJudge(JudgeProcessor):
             },
         ]
 
+        sizes += candidate_size
         if image_notes:
             base["image_notes"] = image_notes
 
@@ -120,7 +123,7 @@ class Vision2CodeJudge(JudgeProcessor):
             ),
             "judge_calls": await self.save_calls(ctx, item["id"], completion),
         }
-        summary = self.call_summary(completion)
+        summary = {**self.call_summary(completion), **self.sent(ctx, completion, messages, sizes)}
         if not completion.ok:
             data = {**base, **summary, "candidate_inspection": inspection, "reply": completion.text}
             return failed(

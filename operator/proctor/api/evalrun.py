@@ -146,6 +146,37 @@ class StageStatus(Model):
     job: str | None = None
 
 
+class CostTotal(Model):
+    calls: int = Field(default=0, description="model calls, retries included")
+    prompt_tokens: int = Field(default=0, description="prompt tokens the server reported (`usage`)")
+    completion_tokens: int = Field(default=0, description="completion tokens the server reported")
+    estimated_tokens: int = Field(
+        default=0,
+        description="tokens counted on Proctor's side for replies without `usage` (the judge's "
+        "tokenizer, else 4 characters a token); never included in the reported counts",
+    )
+    images: int = Field(default=0, description="images sent to the judge (per item)")
+    judge_seconds: float = Field(default=0.0, description="time spent in model calls")
+    cpu_seconds: float = Field(default=0.0, description="worker CPU seconds (with reaped child processes)")
+    wall_seconds: float = Field(default=0.0, description="worker wall time, summed over shards")
+    bytes_written: int = Field(default=0, description="bytes the workers wrote to the store")
+
+
+class StageCost(CostTotal):
+    name: str
+    items: int = 0
+
+
+class RunCost(Model):
+    final: bool = Field(
+        default=False,
+        description="true once the run is aggregated (from its records); false while it runs (from "
+        "the workers' progress records)",
+    )
+    stages: list[StageCost] = Field(default_factory=list)
+    total: CostTotal = Field(default_factory=CostTotal)
+
+
 class ResultsRef(Model):
     artifact: str | None = None
     summary: str | None = None
@@ -162,6 +193,7 @@ class EvalRunStatus(Model):
     score_name: str | None = None
     scores: dict[str, float] = Field(default_factory=dict)
     stages: list[StageStatus] = Field(default_factory=list)
+    cost: RunCost | None = Field(default=None, description="what the run cost so far, per stage and in total")
     results: ResultsRef | None = None
     run_prefix: str | None = None
     message: str | None = None

@@ -277,8 +277,13 @@ def cost_comparison(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
         "prompt_tokens": "prompt tokens",
         "completion_tokens": "completion tokens",
         "images": "images sent",
+        "image_pixels": "image pixels sent",
+        "estimated_tokens": "tokens estimated (no usage reported)",
         "model_seconds": "model seconds",
         "item_seconds": "item seconds",
+        "cpu_seconds": "worker CPU seconds",
+        "wall_seconds": "worker wall seconds",
+        "bytes_written": "bytes written to the store",
     }
     shared = [(key, name) for key, name in names.items() if key in a and key in b]
     return [f"cost: {name} A {a[key]:g}, B {b[key]:g}" for key, name in shared]

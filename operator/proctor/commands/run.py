@@ -44,6 +44,12 @@ def add_parser(sub) -> None:
     p.add_argument("--judge-model", help="the judge's model name (overrides spec.judge.model)")
     p.add_argument("--shard-size", type=positive_int, help="override spec.sharding.shardSize")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--estimate",
+        action="store_true",
+        help="print what the run would cost (model calls, tokens, images per stage) and exit: nothing is "
+        "rendered, judged or written",
+    )
     p.set_defaults(handler=run)
 
 
@@ -73,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     except (ManifestError, InputError) as exc:
         print(f"invalid input\n{exc}", file=sys.stderr)
         return 2
+    if args.estimate:
+        return _estimate(resolved, console, args.json)
     try:  # never cached: the machine may have changed since the last run
         preflight(resolved.benchmark, resolved.spec, resolved.items)
     except PreflightFailed as exc:
@@ -98,6 +106,36 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
         sys.stdout.flush()
     return 0 if result.phase == "Succeeded" else 1
+
+
+def _estimate(resolved, console, as_json: bool) -> int:
+    """`--estimate`: the plan in memory (no store), then items x calls x tokens per call per stage."""
+    from rich.markdown import Markdown
+
+    from proctor.estimate import estimate_lines, run_estimate
+    from proctor.plan import plan_run
+    from proctor_jobs.benchmarks import get_benchmark
+
+    adapter = get_benchmark(resolved.benchmark)
+    plan, _ = plan_run(adapter, resolved.spec, resolved.items, "estimate", resolved.inputs, resolved.warnings)
+    estimate = run_estimate(plan, resolved.items)
+    console.print(
+        f"estimate for [bold]{resolved.evalrun.metadata.name}[/] · {plan.benchmark} · "
+        f"{plan.total_items} items (one judge call per item; nothing rendered or called)",
+        highlight=False,
+    )
+    console.print(Markdown("\n".join(estimate_lines(estimate))))
+    methods = {s["method"] for s in estimate["stages"].values() if "method" in s}
+    if methods:
+        console.print(
+            f"text tokens by {' / '.join(sorted(methods))} (spec.judge.tokenizer counts exactly); images as "
+            "Qwen2-VL counts them at the render size; replies at a typical length (docs/judging.md)",
+            highlight=False,
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(estimate) + "\n")
+        sys.stdout.flush()
+    return 0
 
 
 def _execute_with_progress(execute, local, workers, console, quiet):

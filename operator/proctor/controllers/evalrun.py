@@ -19,6 +19,7 @@ from typing import Any
 from proctor.api import EvalRun
 from proctor.api.common import Source
 from proctor.controllers.services import RunCache, Services
+from proctor.cost import live_cost, status_cost
 from proctor.inputs import InputError, fetch_source, load_bundle, store_bundle, validate_bundle
 from proctor.k8s.jobs import WorkerContext
 from proctor.k8s.names import label_value, stage_job_name
@@ -150,6 +151,9 @@ async def reconcile(
         else:
             progress, finished, shard_metrics = await asyncio.to_thread(_read_progress, store, plan, cache)
         stages = logic.stage_progress(plan, progress, finished)
+        if shard_metrics:
+            live = live_cost({s.name: s.items for s in plan.active_stages}, shard_metrics)
+            new["cost"] = status_cost(live, final=False)
         all_finished = all(len(finished.get(s.name, ())) == s.shards for s in plan.active_stages)
         job_states = {n: logic.job_state(j) for n, j in jobs.items()}
         conditions = set_condition(
@@ -188,6 +192,7 @@ async def reconcile(
             )
         else:
             new.update(_results_status(store, plan, summary, f"{name}-results"))
+            new["cost"] = status_cost(summary["cost"], final=True)
             if phase == "Succeeded" and not cache.results_artifact:  # partial results are no Artifact
                 await rt.cluster.create(_results_artifact(namespace, name, uid, store, plan))
                 cache.results_artifact = True

@@ -259,7 +259,7 @@ def same_status(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 def progress_only(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """Only progress moved (counts, per-stage figures): no phase, condition or result changed."""
-    moving = ("progress", "stages", "kopf", "conditions")
+    moving = ("progress", "stages", "cost", "kopf", "conditions")
     same = all(old.get(k) == new.get(k) for k in set(old) | set(new) if k not in moving)
     return same and same_conditions(old.get("conditions") or [], new.get("conditions") or [])
 
