@@ -121,6 +121,17 @@ def requests() -> Row:
     )
 
 
+JUDGE_COST: list[tuple[str, str]] = [
+    ("calls", f"sum by (judge) (proctor_judge_requests_total{{{RUN}}})"),
+    ("retried", f"sum by (judge) (proctor_judge_retried_calls_total{{{RUN}}})"),
+    ("failed calls", f'sum by (judge) (proctor_judge_requests_total{{{RUN}, outcome!="ok"}})'),
+    ("prompt tokens", f'sum by (judge) (proctor_judge_tokens_total{{{RUN}, kind="prompt"}})'),
+    ("completion tokens", f'sum by (judge) (proctor_judge_tokens_total{{{RUN}, kind="completion"}})'),
+    ("images", f"sum by (judge) (proctor_judge_images_total{{{RUN}}})"),
+    ("judge seconds", f"sum by (judge) (proctor_judge_request_duration_seconds_sum{{{RUN}}})"),
+]
+
+
 def per_judge() -> Row:
     """A run judged by several judges: the same figures side by side, grouped by the `judge` label.
     Before runs carry that label every panel shows one series (its judge empty)."""
@@ -150,24 +161,13 @@ def per_judge() -> Row:
             Slot(
                 grid(
                     "Cost by judge",
-                    "Each judge's calls, failed calls and tokens so far, summed over the selected runs.",
+                    "Each judge's calls (retried: beyond each item's first; failed: any outcome but ok), "
+                    "tokens, images and seconds so far, summed over the selected runs.",
                     [
-                        query(expr, "", ref, instant=True, as_table=True)
-                        for ref, expr in (
-                            ("A", f"sum by (judge) (proctor_judge_requests_total{{{RUN}}})"),
-                            ("B", f'sum by (judge) (proctor_judge_requests_total{{{RUN}, outcome!="ok"}})'),
-                            ("C", f'sum by (judge) (proctor_judge_tokens_total{{{RUN}, kind="prompt"}})'),
-                            ("D", f'sum by (judge) (proctor_judge_tokens_total{{{RUN}, kind="completion"}})'),
-                            ("E", f"sum by (judge) (proctor_judge_request_duration_seconds_sum{{{RUN}}})"),
-                        )
+                        query(expr, "", chr(ord("A") + i), instant=True, as_table=True)
+                        for i, (_, expr) in enumerate(JUDGE_COST)
                     ],
-                    rename={
-                        "Value #A": "calls",
-                        "Value #B": "failed calls",
-                        "Value #C": "prompt tokens",
-                        "Value #D": "completion tokens",
-                        "Value #E": "judge seconds",
-                    },
+                    rename={f"Value #{chr(ord('A') + i)}": name for i, (name, _) in enumerate(JUDGE_COST)},
                     merge=True,
                 ),
                 12,

@@ -222,20 +222,20 @@ def failures() -> Row:
 
 # What a run cost so far: the counters are the run's totals (the operator sums them over the run's
 # shards from the workers' progress records), so their current value is the cost to date.
+def _per_run(metric: str, matchers: str = "") -> str:
+    return f"sum by (namespace, run) ({metric}{{{RUN}{matchers}}})"
+
+
 COST_COLUMNS: list[tuple[str, str]] = [
-    ("judge calls", f"sum by (namespace, run) (proctor_judge_requests_total{{{RUN}}})"),
-    (
-        "charged",
-        f'sum by (namespace, run) (proctor_judge_requests_total{{{RUN}, outcome!="endpoint_down"}})',
-    ),
-    ("failed calls", f'sum by (namespace, run) (proctor_judge_requests_total{{{RUN}, outcome!="ok"}})'),
-    ("prompt tokens", f'sum by (namespace, run) (proctor_judge_tokens_total{{{RUN}, kind="prompt"}})'),
-    (
-        "completion tokens",
-        f'sum by (namespace, run) (proctor_judge_tokens_total{{{RUN}, kind="completion"}})',
-    ),
-    ("judge seconds", f"sum by (namespace, run) (proctor_judge_request_duration_seconds_sum{{{RUN}}})"),
-    ("item seconds", f"sum by (namespace, run) (proctor_item_duration_seconds_sum{{{RUN}}})"),
+    ("judge calls", _per_run("proctor_judge_requests_total")),
+    ("charged", _per_run("proctor_judge_requests_total", ', outcome!="endpoint_down"')),
+    ("retried", _per_run("proctor_judge_retried_calls_total")),
+    ("failed calls", _per_run("proctor_judge_requests_total", ', outcome!="ok"')),
+    ("prompt tokens", _per_run("proctor_judge_tokens_total", ', kind="prompt"')),
+    ("completion tokens", _per_run("proctor_judge_tokens_total", ', kind="completion"')),
+    ("images", _per_run("proctor_judge_images_total")),
+    ("judge seconds", _per_run("proctor_judge_request_duration_seconds_sum")),
+    ("item seconds", _per_run("proctor_item_duration_seconds_sum")),
 ]
 
 
@@ -247,11 +247,11 @@ def cost() -> Row:
             Slot(
                 grid(
                     "Cost per run",
-                    "What each run has cost so far, one row per run: judge calls (charged: every call but "
-                    "those made while the endpoint was down, which are waited out and not charged; "
-                    "failed: any outcome but ok), the tokens the judge's API reported in `usage`, the "
-                    "seconds spent waiting for the judge, and the workers' seconds on items in all "
-                    "stages. summary.json's `cost` has the same per stage, with retries and images.",
+                    "What each run has cost so far, one row per run, as summary.json's `cost` counts it: "
+                    "judge calls (charged: all but those made while the endpoint was down, which are "
+                    "waited out; retried: calls beyond each item's first; failed: any outcome but ok), "
+                    "the tokens the judge's API reported in `usage`, the images of the judged items, the "
+                    "seconds spent waiting for the judge, and the workers' seconds on items, all stages.",
                     [
                         query(expr, "", ref, instant=True, as_table=True)
                         for ref, (_, expr) in zip(refs, COST_COLUMNS, strict=True)
@@ -266,13 +266,18 @@ def cost() -> Row:
             Slot(
                 graph(
                     "Judge calls per minute",
-                    "Charged calls (all but those made while the endpoint was down, which are waited out) "
-                    "and failed calls (any outcome but ok: retried within the item's budget), per run.",
+                    "Charged calls (all but those made while the endpoint was down, which are waited "
+                    "out), retried calls (beyond each item's first) and failed calls (any outcome but "
+                    "ok), per run.",
                     queries(
                         (
                             "sum by (run) (rate(proctor_judge_requests_total"
                             f'{{{RUN}, outcome!="endpoint_down"}}{RATE})) * 60',
                             "charged {{run}}",
+                        ),
+                        (
+                            f"sum by (run) (rate(proctor_judge_retried_calls_total{{{RUN}}}{RATE})) * 60",
+                            "retried {{run}}",
                         ),
                         (
                             "sum by (run) "
@@ -281,7 +286,7 @@ def cost() -> Row:
                         ),
                     ),
                 ),
-                8,
+                12,
                 8,
             ),
             Slot(
@@ -296,13 +301,29 @@ def cost() -> Row:
                         )
                     ),
                 ),
-                8,
+                12,
                 8,
             ),
             Slot(
                 bars(
-                    "Seconds by stage",
-                    "The workers' seconds on items, summed per stage (the stage's compute cost before "
+                    "Judge seconds by stage",
+                    "Seconds the workers waited for the judge, summed per run and stage, to date.",
+                    queries(
+                        (
+                            f"sum by (run, stage) (proctor_judge_request_duration_seconds_sum{{{RUN}}})",
+                            "{{run}} {{stage}}",
+                        )
+                    ),
+                    unit="s",
+                    max_=None,
+                ),
+                12,
+                8,
+            ),
+            Slot(
+                bars(
+                    "Item seconds by stage",
+                    "The workers' seconds on items, summed per run and stage (the stage's compute before "
                     "parallelism), to date.",
                     queries(
                         (
@@ -313,7 +334,7 @@ def cost() -> Row:
                     unit="s",
                     max_=None,
                 ),
-                8,
+                12,
                 8,
             ),
         ],

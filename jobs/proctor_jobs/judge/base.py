@@ -68,10 +68,15 @@ class JudgeProcessor(StageProcessor):
     @staticmethod
     def count_calls(ctx: StageContext, completion: Completion) -> None:
         """Judge requests by outcome, their latency and tokens, for the operator's Prometheus metrics
-        (`proctor_judge_requests`, `proctor_judge_request_duration_seconds`, `proctor_judge_tokens`)."""
+        (`proctor_judge_requests`, `proctor_judge_request_duration_seconds`, `proctor_judge_tokens`),
+        and per judged item its retries and images (`proctor_judge_retried_calls`,
+        `proctor_judge_images`), counted as summary.json's `cost` counts them."""
         metrics = getattr(ctx, "metrics", None)
         if metrics is None:
             return
+        if completion.calls:
+            metrics.inc("judge_retried_calls", "", len(completion.calls) - 1)
+            metrics.inc("judge_images", "", completion.images)
         for call in completion.calls:
             metrics.inc("judge_requests", call.outcome)
             metrics.observe("judge_request_seconds", call.latency_s)
