@@ -52,10 +52,11 @@ def render() -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a dashboard file is stale")
+    parser.add_argument("--out", type=Path, default=HERE, help="the directory of the JSON files (this one)")
     args = parser.parse_args(argv)
     stale = []
     for name, text in render().items():
-        path = HERE / name
+        path = args.out / name
         if args.check:
             if not path.is_file() or path.read_text() != text:
                 stale.append(name)
