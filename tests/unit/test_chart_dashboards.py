@@ -13,6 +13,7 @@ defaults for what a dashboard leaves out.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -177,12 +178,15 @@ def test_the_currency_check_names_a_stale_dashboard(tmp_path):
     assert "stale dashboards: judge.json;" in done.stderr
 
 
-def test_panel_ids_come_from_titles_and_a_duplicate_title_is_refused(monkeypatch):
+def test_panel_ids_come_from_titles_and_a_duplicate_title_is_refused():
     """Ids are stable (a panel keeps its id, and so its `?viewPanel=` link, when others are added), and
     unique within each dashboard: a second panel with the same title would share an id, so it is refused."""
-    monkeypatch.syspath_prepend(str(CHART / "dashboards"))
-    panels = pytest.importorskip("panels", reason="grafana-foundation-sdk is not installed")
-    monkeypatch.delitem(sys.modules, "panels")  # the chart's module, not left for other tests to import
+    pytest.importorskip("grafana_foundation_sdk")
+    source = CHART / "dashboards" / "panels.py"
+    spec = importlib.util.spec_from_file_location("chart_dashboard_panels", source)
+    assert spec and spec.loader
+    panels = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(panels)
     for board in dashboards().values():
         ids = [p["id"] for p in board["panels"]]
         assert len(set(ids)) == len(ids)
