@@ -178,7 +178,7 @@ def test_the_currency_check_names_a_stale_dashboard(tmp_path):
     assert "stale dashboards: judge.json;" in done.stderr
 
 
-def test_panel_ids_come_from_titles_and_a_duplicate_title_is_refused():
+def test_panel_ids_come_from_titles_and_a_duplicate_title_is_refused(monkeypatch):
     """Ids are stable (a panel keeps its id, and so its `?viewPanel=` link, when others are added), and
     unique within each dashboard: a second panel with the same title would share an id, so it is refused."""
     pytest.importorskip("grafana_foundation_sdk")
@@ -186,6 +186,7 @@ def test_panel_ids_come_from_titles_and_a_duplicate_title_is_refused():
     spec = importlib.util.spec_from_file_location("chart_dashboard_panels", source)
     assert spec and spec.loader
     panels = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, panels)  # dataclasses look their module up; gone after
     spec.loader.exec_module(panels)
     for board in dashboards().values():
         ids = [p["id"] for p in board["panels"]]
