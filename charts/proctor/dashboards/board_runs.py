@@ -247,7 +247,7 @@ def cost() -> Row:
             Slot(
                 grid(
                     "Cost per run",
-                    "What each run has cost so far, one row per run, as summary.json's `cost` counts it: "
+                    "What each run has cost so far, one row per run (summary.json's `cost` has it per stage): "
                     "judge calls (charged: all but those made while the endpoint was down, which are "
                     "waited out; retried: calls beyond each item's first; failed: any outcome but ok), "
                     "the tokens the judge's API reported in `usage`, the images of the judged items, the "
