@@ -247,7 +247,8 @@ def cost() -> Row:
             Slot(
                 grid(
                     "Cost per run",
-                    "What each run has cost so far, one row per run (summary.json's `cost` has it per stage): "
+                    "What each run has cost so far, one row per run (summary.json's `cost` has it per "
+                    "stage): "
                     "judge calls (charged: all but those made while the endpoint was down, which are "
                     "waited out; retried: calls beyond each item's first; failed: any outcome but ok), "
                     "the tokens the judge's API reported in `usage`, the images of the judged items, the "
