@@ -147,20 +147,26 @@ class ProctorCollector:
             "Time to process one item in a stage",
             labels=[*run_labels, "stage"],
         )
+        # Judge metrics carry the stage that called the judge: what judging cost, stage by stage.
         judge_requests = CounterMetricFamily(
             "proctor_judge_requests",
             "Judge requests made by workers, by outcome",
-            labels=[*run_labels, "outcome"],
+            labels=[*run_labels, "stage", "outcome"],
         )
         judge_tokens = CounterMetricFamily(
             "proctor_judge_tokens",
             "Tokens the judge reported (the API's usage), by kind: prompt or completion",
-            labels=[*run_labels, "kind"],
+            labels=[*run_labels, "stage", "kind"],
+        )
+        judge_retried = CounterMetricFamily(
+            "proctor_judge_retried_calls",
+            "Judge calls beyond each judged item's first (retries after errors and unparseable replies)",
+            labels=[*run_labels, "stage"],
         )
         judge_latency = HistogramMetricFamily(
             "proctor_judge_request_duration_seconds",
             "Judge request latency seen by workers",
-            labels=run_labels,
+            labels=[*run_labels, "stage"],
         )
         # What a run costs, per stage (from the workers' progress records; cost.py keeps the same names).
         stage_labels = [*run_labels, "stage"]
@@ -235,15 +241,18 @@ class ProctorCollector:
                     durations.add_metric([*key, stage.name], _cumulative(buckets), sum_value=total)
             for metric, value in run.scores.items():
                 scores.add_metric([*key, run.benchmark, metric], float(value))
-            everything = sum_shard_metrics(list(run.shard_metrics.values()))
-            for outcome, value in (everything["counters"].get("judge_requests") or {}).items():
-                judge_requests.add_metric([*key, outcome], value)
-            for kind, value in (everything["counters"].get("judge_tokens") or {}).items():
-                judge_tokens.add_metric([*key, kind], value)
-            latency = everything["histograms"].get("judge_request_seconds")
-            if latency:
-                total = everything["sums"].get("judge_request_seconds", 0.0)
-                judge_latency.add_metric(key, _cumulative(latency), sum_value=total)
+            for stage_name, measured in sorted(run.shard_metrics.items()):
+                counters, staged = measured.get("counters") or {}, [*key, stage_name]
+                for outcome, value in (counters.get("judge_requests") or {}).items():
+                    judge_requests.add_metric([*staged, outcome], value)
+                for kind, value in (counters.get("judge_tokens") or {}).items():
+                    judge_tokens.add_metric([*staged, kind], value)
+                if "judge_retried_calls" in counters:
+                    judge_retried.add_metric(staged, sum(counters["judge_retried_calls"].values()))
+                latency = (measured.get("histograms") or {}).get("judge_request_seconds")
+                if latency:
+                    total = (measured.get("sums") or {}).get("judge_request_seconds", 0.0)
+                    judge_latency.add_metric(staged, _cumulative(latency), sum_value=total)
         yield from (
             items,
             processed,
@@ -254,6 +263,7 @@ class ProctorCollector:
             durations,
             judge_requests,
             judge_tokens,
+            judge_retried,
             judge_latency,
             *cost_families.values(),
             judge_images,

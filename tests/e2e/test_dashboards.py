@@ -23,6 +23,7 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 pytest_plugins = ["tests.e2e.helm_release"]
+JUDGED_RUN = "helm-judged"  # tests/e2e/helm_release.py (imported, it would escape assertion rewriting)
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "charts" / "proctor" / "dashboards"
 FOREIGN = ("vllm:", "kueue_")  # series of other programs: parse only
@@ -143,6 +144,34 @@ def test_dashboard_queries_show_the_runs_as_they_happened(helm_runs, prometheus)
     assert {"ok", "unparseable"} <= outcomes
     ready = {r["metric"]["judgeserver"]: float(r["value"][1]) for r in rows("Ready")}
     assert ready["helm-judge"] == 1.0
+
+
+def test_cost_panels_count_the_judged_runs_calls(helm_runs, prometheus):
+    """The judged run's three items cost five calls: two scored at once, the third unparseable three
+    times (two retries), text only (no image); nothing else in the namespace called the judge."""
+    ns = helm_runs.release.watch
+    targets = {
+        (where.split("'")[1], where.rsplit(" ", 1)[1]): expr
+        for _, where, expr in queries()
+        if where.startswith("panel")
+    }
+
+    def values(title: str, ref: str, key: str) -> dict[str, float]:
+        result, error = instant(prometheus.url, substitute(targets[(title, ref)], ns))
+        assert error is None, error
+        return {r["metric"].get(key, ""): float(r["value"][1]) for r in result}
+
+    names = ("calls", "charged", "retried", "failed", "prompt", "completion", "images", "judge_s", "item_s")
+    cost = {
+        name: values("Cost per run", ref, "run").get(JUDGED_RUN)
+        for ref, name in zip("ABCDEFGHI", names, strict=True)
+    }
+    assert (cost["calls"], cost["charged"], cost["retried"], cost["failed"]) == (5, 5, 2, 3), cost
+    assert cost["images"] == 0 and cost["prompt"] > 0 and cost["completion"] > 0, cost
+    assert cost["judge_s"] > 0 and cost["item_s"] >= cost["judge_s"], cost
+    assert set(values("Judge seconds by stage", "A", "stage")) == {"judge"}
+    # Per judge: one judge here, so its row holds the whole namespace's calls.
+    assert sum(values("Cost by judge", "A", "judge").values()) == 5
 
 
 def test_the_check_reports_a_query_prometheus_refuses_or_a_series_that_does_not_exist(helm_runs, prometheus):

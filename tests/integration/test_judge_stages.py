@@ -129,6 +129,7 @@ def test_nothing_renderable_is_judged_on_text_and_marked(judge_double, tmp_path)
     assert "no HTML or SVG" in recs[0].data["text_only_reason"]
     assert "browser crashed" in recs[1].data["text_only_reason"]
     assert [r["images"] for r in double.requests] == [0, 0]
+    assert ctx.metrics.counters["judge_images"] == {"sent": 0.0}  # text parts are not images
     assert recs[0].score == expected_artifactsbench_score(answer_section(double.requests[0]["text"]))
 
 
@@ -152,6 +153,9 @@ def test_unjudgeable_item_is_failed_with_every_call_logged(judge_double, tmp_pat
     assert rec.data["judgeable"] is False and rec.data["calls"] == 3 and rec.data["reply"]
     # The operator's metrics see every request, by outcome, and its latency.
     assert ctx.metrics.counters["judge_requests"] == {"unparseable": 3.0}
+    # cost per judged item, as summary.json counts it: two retries, the three screenshots once
+    assert ctx.metrics.counters["judge_retried_calls"] == {"": 2.0}
+    assert ctx.metrics.counters["judge_images"] == {"sent": 3.0}
     assert sum(ctx.metrics.histograms["judge_request_seconds"].values()) == 3
     # and the tokens each reply's usage reported, including the replies that could not be parsed
     usage = [call["usage"] for call in json.loads(ctx.store.get_bytes(rec.evidence["judge_calls"]))]

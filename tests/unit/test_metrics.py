@@ -18,7 +18,12 @@ def scrape(state: OperatorState) -> str:
 
 def shard(durations: dict, judge: dict) -> dict:
     return {
-        "counters": {"judge_requests": judge, "judge_tokens": {"prompt": 1000, "completion": 40}},
+        "counters": {
+            "judge_requests": judge,
+            "judge_tokens": {"prompt": 1000, "completion": 40},
+            "judge_retried_calls": {"": 1},
+            "judge_images": {"sent": 6},
+        },
         "histograms": {"item_duration_seconds": durations, "judge_request_seconds": {"0.5": 2}},
         "sums": {"item_duration_seconds": 3.0, "judge_request_seconds": 0.6},
     }
@@ -52,11 +57,15 @@ def test_run_series_items_histograms_and_scores():
     )
     assert 'proctor_item_duration_seconds_bucket{le="1",namespace="ns",run="run",stage="oracle"} 4.0' in text
     assert 'proctor_item_duration_seconds_count{namespace="ns",run="run",stage="oracle"} 4.0' in text
-    assert 'proctor_judge_requests_total{namespace="ns",outcome="429",run="run"} 2.0' in text
-    assert 'proctor_judge_requests_total{namespace="ns",outcome="ok",run="run"} 4.0' in text
-    # what the judging cost in tokens, summed over the shards
-    assert 'proctor_judge_tokens_total{kind="prompt",namespace="ns",run="run"} 2000.0' in text
-    assert 'proctor_judge_tokens_total{kind="completion",namespace="ns",run="run"} 80.0' in text
+    assert 'proctor_judge_requests_total{namespace="ns",outcome="429",run="run",stage="oracle"} 2.0' in text
+    assert 'proctor_judge_requests_total{namespace="ns",outcome="ok",run="run",stage="oracle"} 4.0' in text
+    # what the judging cost in tokens, retries and images, summed over the shards, by stage
+    assert 'proctor_judge_tokens_total{kind="prompt",namespace="ns",run="run",stage="oracle"} 2000.0' in text
+    completion = 'proctor_judge_tokens_total{kind="completion",namespace="ns",run="run",stage="oracle"}'
+    assert f"{completion} 80.0" in text
+    assert 'proctor_judge_retried_calls_total{namespace="ns",run="run",stage="oracle"} 2.0' in text
+    assert 'proctor_judge_images_total{namespace="ns",run="run",stage="oracle"} 12.0' in text
+    assert 'proctor_judge_request_duration_seconds_sum{namespace="ns",run="run",stage="oracle"} 1.2' in text
     assert 'proctor_run_score{benchmark="humanevalv",metric="pass@1",namespace="ns",run="run"} 50.0' in text
     assert 'proctor_run_phase{namespace="ns",phase="Running",run="run"} 1.0' in text
     assert "proctor_build_info{" in text

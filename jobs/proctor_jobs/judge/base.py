@@ -69,10 +69,14 @@ class JudgeProcessor(StageProcessor):
     @staticmethod
     def count_calls(ctx: StageContext, completion: Completion) -> None:
         """Judge requests by outcome, their latency and tokens, for the operator's Prometheus metrics
-        (`proctor_judge_requests`, `proctor_judge_request_duration_seconds`, `proctor_judge_tokens`)."""
+        (`proctor_judge_requests`, `proctor_judge_request_duration_seconds`, `proctor_judge_tokens`),
+        and per judged item its retries (`proctor_judge_retried_calls`), counted as summary.json's
+        `cost` counts them (images: `sent`)."""
         metrics = getattr(ctx, "metrics", None)
         if metrics is None:
             return
+        if completion.calls:
+            metrics.inc("judge_retried_calls", "", len(completion.calls) - 1)
         for call in completion.calls:
             metrics.inc("judge_requests", call.outcome)
             metrics.observe("judge_request_seconds", call.latency_s)

@@ -70,6 +70,7 @@ class Completion:
     error: str | None = None
     outcome: str = "ok"  # ok | unparseable | exhausted | rejected | unreachable
     calls: list[CallRecord] = field(default_factory=list)
+    images: int = 0  # image parts in the request (each call sends them all again)
 
     @property
     def charged_calls(self) -> int:
@@ -86,6 +87,17 @@ class Completion:
 
     def call_log(self) -> list[dict[str, Any]]:
         return [c.to_dict() for c in self.calls]
+
+
+def image_parts(messages: list[dict[str, Any]]) -> int:
+    """How many images the chat messages carry (OpenAI `image_url` content parts)."""
+    return sum(
+        1
+        for message in messages
+        if isinstance(message.get("content"), list)
+        for part in message["content"]
+        if isinstance(part, dict) and part.get("type") == "image_url"
+    )
 
 
 def normalise_base_url(url: str) -> str:
@@ -225,7 +237,7 @@ class JudgeClient:
         from openai import APIConnectionError, APIStatusError, APITimeoutError
 
         params = {k: v for k, v in params.items() if v is not None}
-        result = Completion(ok=False)
+        result = Completion(ok=False, images=image_parts(messages))
         attempt = 1
         outage_deadline: float | None = None
         repaired = False
