@@ -163,7 +163,9 @@ class EvalRunStatus(Model):
     scores: dict[str, float] = Field(default_factory=dict)
     stages: list[StageStatus] = Field(default_factory=list)
     results: ResultsRef | None = None
-    run_prefix: str | None = None
+    run_prefix: str | None = Field(
+        default=None, description="the run's folder in the store; set once planned (spec is then fixed)"
+    )
     message: str | None = None
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None

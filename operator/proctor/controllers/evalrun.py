@@ -103,7 +103,11 @@ async def reconcile(
     cache.plan = plan
 
     new = dict(status)
-    new.update(runPrefix=run_prefix, observedGeneration=generation, benchmark=benchmark_format)
+    new.update(observedGeneration=generation, benchmark=benchmark_format)
+    if plan is not None:
+        # runPrefix marks the run planned: from then on the CRD refuses spec edits but suspend and
+        # parallelism (api/immutability.py); before, a wrong input can still be fixed.
+        new["runPrefix"] = run_prefix
     if status.get("startTime") is None:
         new["startTime"] = _now()
     conditions = set_condition(
