@@ -120,7 +120,9 @@ class EvalRunSpec(Model):
     agent: AgentOptions | None = None
     scoring: ScoringOptions = Field(default_factory=ScoringOptions)
     sharding: Sharding = Field(default_factory=Sharding)
-    parallelism: int = Field(default=4, ge=1, le=10000, description="shards worked at once per stage")
+    parallelism: int = Field(
+        default=4, ge=1, le=10000, description="shards or per-item Jobs worked at once per stage; can change"
+    )
     retries: Retries = Field(default_factory=Retries)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)

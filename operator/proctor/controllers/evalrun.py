@@ -101,6 +101,10 @@ async def reconcile(
         except (InputError, ValueError) as exc:
             blockers.append(Blocker("InputInvalid", str(exc)))
     cache.plan = plan
+    refused: list[str] = []
+    if plan is not None:
+        cache.planned_spec = cache.planned_spec or spec
+        spec, refused = logic.spec_in_force(cache.planned_spec, spec)
 
     new = dict(status)
     new.update(observedGeneration=generation, benchmark=benchmark_format)
@@ -118,6 +122,15 @@ async def reconcile(
         "; ".join(b.message for b in blockers) or "benchmark, answers and judge are ready",
         generation,
     )
+    if refused or any(c.get("type") == "SpecApplied" for c in conditions):
+        conditions = set_condition(
+            conditions,
+            "SpecApplied",
+            not refused,
+            "SpecFrozen" if refused else "SpecApplied",
+            "; ".join(refused) or "the run follows its spec",
+            generation,
+        )
     stages: list[logic.StageProgress] = []
     all_finished = False
     job_states: dict[str, tuple[str, str]] = {}
