@@ -155,8 +155,13 @@ def test_a_queue_name_creates_suspended_jobs_labelled_for_kueue(kube, operator):
     [job] = wait_for(lambda: kube.items("jobs", "proctor.dev/run=queued-run"), 60, "the Job")
     assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
     assert job["spec"]["suspend"] is True  # Kueue admits it by unsuspending; no Kueue here, so it waits
+    # Held by the queue (no Kueue here admits it): the run says Queued, not "stage Jobs are running".
+    run = kube.wait_phase("evalrun", "queued-run", ("Queued",), timeout=60)
+    ready = next(c for c in run["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "Queued" and "team-a" in run["status"]["message"]
     time.sleep(3)
     assert kube.get("job", job["metadata"]["name"])["spec"]["suspend"] is True  # the operator does not fight
+    assert kube.get("evalrun", "queued-run")["status"]["phase"] == "Queued"
 
 
 def test_deleting_a_run_removes_its_jobs_and_keeps_its_data(kube, operator, s3, k8s):

@@ -203,6 +203,34 @@ def test_run_phase_precedence():
     assert run_phase(False, [], True, {"j": ("Running", "")}, False)[0] == "Running"
 
 
+def test_a_run_whose_jobs_wait_for_kueue_is_queued_not_running():
+    held = {"my-run-render": ("Suspended", ""), "my-run-judge": ("Suspended", "")}
+    phase, reason, message = run_phase(False, [], True, held, False, queue="team-a")
+    assert (phase, reason) == ("Queued", "Queued") and "Kueue" in message and "team-a" in message
+    # Created suspended, not yet seen by the watch: queued too (no Running -> Queued flap).
+    assert run_phase(False, [], True, {}, False, queue="team-a")[0] == "Queued"
+    # One stage done, the next waiting for admission: nothing runs, still queued.
+    assert (
+        run_phase(False, [], True, {**held, "my-run-render": ("Complete", "")}, False, queue="q")[0]
+        == "Queued"
+    )
+    # Kueue admitted one (unsuspended it): the run is running.
+    assert (
+        run_phase(False, [], True, {**held, "my-run-judge": ("Running", "")}, False, queue="q")[0]
+        == "Running"
+    )
+    # Without a queue a suspended Job is not "queued", and spec.suspend wins over the queue.
+    assert run_phase(False, [], True, held, False)[0] == "Running"
+    assert run_phase(True, [], True, held, False, queue="q")[0] == "Suspended"
+    # A failed Job or a finished run is not hidden behind the queue.
+    assert (
+        run_phase(False, [], True, {**held, "x": ("Failed", "DeadlineExceeded")}, False, queue="q")[0]
+        == "Failed"
+    )
+    assert run_phase(False, [], True, held, True, queue="q")[0] == "Succeeded"
+    assert run_phase(False, [], False, {}, False, queue="q")[0] == "Pending"
+
+
 def test_a_run_whose_node_could_not_evaluate_items_fails_and_names_why():
     """A worker pod below the run's minIsolation records every item `env_error` with the reason; the
     run must not end Succeeded on the items that were left (its scores would cover none of them)."""

@@ -25,7 +25,8 @@ from proctor.api.options import (
     ScoringOptions,
 )
 
-RunPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Suspended"]
+# Queued: every unfinished Job waits for Kueue to admit it (spec.queueName).
+RunPhase = Literal["Pending", "Queued", "Running", "Succeeded", "Failed", "Suspended"]
 
 
 class InputRef(Model):

@@ -180,7 +180,7 @@ async def reconcile(
         generation,
     )
     phase, reason, message = logic.run_phase(
-        suspended, blockers, plan is not None, job_states, all_finished, environment
+        suspended, blockers, plan is not None, job_states, all_finished, environment, spec.get("queueName")
     )
     if phase == "Succeeded" and status.get("phase") != "Succeeded":
         try:
@@ -345,7 +345,7 @@ def _resolve_judge(spec: dict[str, Any], judges, runs) -> dict[str, Any]:
         1
         for other in runs.values()
         if ((other.get("spec") or {}).get("judge") or {}).get("serverRef", {}).get("name") == ref
-        and (other.get("status") or {}).get("phase") in ("Running", "Suspended")
+        and (other.get("status") or {}).get("phase") in ("Queued", "Running", "Suspended")
     )
     budget = logic.judge_concurrency(
         int((server.get("spec") or {}).get("maxConcurrency", 32)),

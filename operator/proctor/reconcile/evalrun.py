@@ -257,8 +257,10 @@ def run_phase(
     job_states: dict[str, tuple[str, str]],
     all_finished: bool,
     environment: str | None = None,
+    queue: str | None = None,
 ) -> tuple[str, str, str]:
-    """(phase, reason, message) from what was observed; `environment` is `environment_failure(...)`."""
+    """(phase, reason, message) from what was observed; `environment` is `environment_failure(...)`,
+    `queue` the run's Kueue queue (spec.queueName)."""
     if all_finished and environment:
         # Every shard ended, but some items were never evaluated: the scores would silently cover fewer
         # items than the run asked for.
@@ -275,6 +277,13 @@ def run_phase(
         return "Pending", blockers[0].reason, "; ".join(b.message for b in blockers)
     if not planned:
         return "Pending", "Planning", "planning shards"
+    if queue:
+        # Kueue admits a Job by unsuspending it: while no unfinished Job is admitted, nothing runs.
+        # No Job seen yet counts too: with a queue they are created suspended.
+        unfinished = [state for state, _ in job_states.values() if state != "Complete"]
+        waiting = unfinished.count("Suspended")
+        if waiting == len(unfinished) and (waiting or not job_states):
+            return "Queued", "Queued", f"waiting for Kueue to admit {waiting or 'the'} Job(s) (queue {queue})"
     return "Running", "JobsRunning", "stage Jobs are running"
 
 
