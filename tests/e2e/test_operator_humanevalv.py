@@ -164,6 +164,28 @@ def test_a_queue_name_creates_suspended_jobs_labelled_for_kueue(kube, operator):
     assert kube.get("evalrun", "queued-run")["status"]["phase"] == "Queued"
 
 
+def test_a_planned_runs_spec_is_fixed_but_suspend_and_parallelism(kube, operator):
+    """The CRD's transition rules (api/immutability.py): once status.runPrefix is set, an edit of
+    spec.benchmark is refused by the API server naming what may change; parallelism is accepted and
+    reaches the Job. A queue no Kueue serves keeps the run from doing any work meanwhile."""
+    kube("apply", "-f", str(EXAMPLE / "inputs.yaml"))
+    kube.apply(yaml_run("frozen-run", queueName="nobody"))
+    wait_for(lambda: (kube.get("evalrun", "frozen-run").get("status") or {}).get("runPrefix"), 60, "the plan")
+    [job] = wait_for(lambda: kube.items("jobs", "proctor.dev/run=frozen-run"), 60, "the Job")
+    assert job["spec"]["parallelism"] == 2
+    other = '{"spec": {"benchmark": {"artifactRef": {"name": "humanevalv-example-answers-n6"}}}}'
+    out = kube("patch", "evalrun", "frozen-run", "--type=merge", "-p", other, check=False)
+    assert out.returncode != 0
+    assert "spec.benchmark cannot change once the run is planned" in out.stderr
+    assert "only spec.suspend and spec.parallelism may" in out.stderr
+    before = kube.get("evalrun", "frozen-run")["spec"]
+    assert before["benchmark"] == {"artifactRef": {"name": "humanevalv-example-tasks"}}
+    kube("patch", "evalrun", "frozen-run", "--type=merge", "-p", '{"spec": {"parallelism": 3}}')
+    wait_for(
+        lambda: kube.get("job", job["metadata"]["name"])["spec"]["parallelism"] == 3, 30, "parallelism 3"
+    )
+
+
 def test_deleting_a_run_removes_its_jobs_and_keeps_its_data(kube, operator, s3, k8s):
     kube("apply", "-f", str(EXAMPLE / "inputs.yaml"))
     kube.apply(yaml_run("short-lived"))
