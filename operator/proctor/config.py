@@ -246,11 +246,13 @@ class OperatorConfig(BaseSettings):
     @classmethod
     def from_env(cls, **overrides: Any) -> OperatorConfig:
         """The operator's configuration from its environment and `overrides` (field -> value, e.g.
-        command-line flags); unknown PROCTOR_* variables are warned of (a typo is not silent)."""
+        command-line flags). A PROCTOR_* variable a letter or two off a setting is warned of (a typo
+        is not silent); the workers' own variables (PROCTOR_JUDGE_URL, ...) are not settings here."""
         import os
 
         for problem in unknown_variables(name for name in os.environ if name.startswith("PROCTOR_")):
-            log.warning("%s (ignored)", problem)
+            if "did you mean" in problem:
+                log.warning("%s (ignored)", problem)
         return cls.from_mapping(os.environ, **overrides)
 
     @classmethod
@@ -304,7 +306,7 @@ def unknown_variables(names: Any) -> list[str]:
     known = variables()
     problems = []
     for name in sorted(set(names) - set(known) - RUNTIME_VARIABLES):
-        near = difflib.get_close_matches(name, list(known), n=1)
+        near = difflib.get_close_matches(name, list(known), n=1, cutoff=0.9)
         hint = f" (did you mean {near[0]}?)" if near else ""
         problems.append(f"{name}: not a setting of the operator{hint}")
     return problems
