@@ -1,127 +1,272 @@
 """The operator's own configuration: where the store is, which images workers use, how pods run.
 
-Every setting comes from a `PROCTOR_*` environment variable (the Helm chart sets them) or the
-matching `proctor operator` flag. Pure data: no I/O beyond reading the environment.
+One declared model (pydantic-settings): every setting once, with its type, default, bounds and the
+environment variable(s) it is read from (the Helm chart's ConfigMap sets them; `proctor operator`
+flags override a few). A bad value is refused at start-up with the variable's name.
+
+`OperatorConfig(...)` reads nothing: tests and builders get the defaults plus what they pass.
+`OperatorConfig.from_env()` / `from_mapping(...)` read variables. Pure data: no I/O beyond that.
 """
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import json
-import os
-from dataclasses import asdict, dataclass, field
-from typing import Any
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict, SettingsError
+from pydantic_settings.sources.utils import parse_env_vars
 
 from proctor import __version__
 
 DEFAULT_IMAGE = f"ghcr.io/proctor-dev/proctor-worker:{__version__}"
+#: Variables the chart sets for the Python runtime, not for Proctor (allowed beside the settings).
+RUNTIME_VARIABLES = frozenset({"PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "TMPDIR"})
+
+log = logging.getLogger("proctor.config")
 
 
-def _env_json(name: str, default: Any) -> Any:
-    raw = os.environ.get(name)
-    return json.loads(raw) if raw else default
+def _quantity(value: Any) -> Any:
+    # `cpu: 1` in values.yaml arrives as a number; Kubernetes takes it as the quantity "1".
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    return default if raw is None else raw.strip().lower() in ("1", "true", "yes", "on")
+Quantity = Annotated[str, BeforeValidator(_quantity)]
 
 
-@dataclass
-class OperatorConfig:
-    #: namespaces to watch; empty means the whole cluster
-    namespaces: list[str] = field(default_factory=list)
-    #: the default store for runs and artifacts (s3://bucket/prefix); EvalRun.spec.storage overrides
-    store_url: str = "s3://proctor/proctor"
-    store_endpoint: str | None = None
-    store_region: str | None = None
-    store_addressing: str = "auto"
-    #: a Secret (in each run's namespace) with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for worker pods
-    store_credentials_secret: str | None = None
-    #: worker images per stage kind ("default" for the rest)
-    images: dict[str, str] = field(default_factory=lambda: {"default": DEFAULT_IMAGE})
-    image_pull_policy: str = "IfNotPresent"
-    #: how a worker pod starts the shard loop (the image's entry point)
-    worker_command: list[str] = field(default_factory=lambda: ["proctor-worker"])
-    #: how an ingest Job validates and stores a large Artifact source
-    ingest_command: list[str] = field(default_factory=lambda: ["proctor", "ingest"])
-    runtime_class_name: str | None = None
-    node_selector: dict[str, str] = field(default_factory=dict)
-    tolerations: list[dict[str, Any]] = field(default_factory=list)
-    run_as_user: int = 10001
-    #: the seccomp profile of worker pods. RuntimeDefault forbids the user namespaces the sandbox's
-    #: `userns` tier needs; a Localhost profile that allows them is shipped with the chart
-    #: (docs/security.md)
-    worker_seccomp_profile: dict[str, Any] = field(default_factory=lambda: {"type": "RuntimeDefault"})
-    #: how a per-item Job asking for a GPU (ArtEvalBench `gpu: true`) is placed
-    gpu_resource: str = "nvidia.com/gpu"
-    gpu_node_selector: dict[str, str] = field(default_factory=dict)
-    gpu_tolerations: list[dict[str, Any]] = field(
-        default_factory=lambda: [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+class ConfigError(ValueError):
+    """A setting the operator cannot use; the message names each variable and what is wrong."""
+
+
+def setting(default: Any, *env: str, doc: str, **bounds: Any) -> Any:
+    """A field read from the first of `env` that is set (non-empty); `doc` is its description."""
+    return Field(default, validation_alias=AliasChoices(*env), description=doc, **bounds)
+
+
+# The mapping `from_mapping` reads; None (the default) means no environment source at all.
+_SOURCE: ContextVar[Mapping[str, str] | None] = ContextVar("proctor_config_source", default=None)
+
+
+class _MappingSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (os.environ or a ConfigMap's data)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], mapping: Mapping[str, str]) -> None:
+        self._mapping = mapping  # read by _load_env_vars, which the base __init__ calls
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            self._mapping, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        # pydantic-settings would name the field, not the variable; say which variable is not JSON.
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError as exc:
+            names = _names(field)
+            used = next((n for n in names if self.env_vars.get(n) is not None), names[0])
+            raise ConfigError(f"{used}: not valid JSON ({exc}): {_shorten(value)}") from None
+
+
+class OperatorConfig(BaseSettings):
+    model_config = SettingsConfigDict(
+        case_sensitive=True,
+        env_ignore_empty=True,  # the chart writes "" for "not set"
+        populate_by_name=True,  # OperatorConfig(store_url=...) in code and tests
+        extra="forbid",
     )
-    network_policy: bool = True
-    #: CIDRs worker pods may reach for the store (the S3 endpoint); DNS is always allowed
-    store_egress_cidrs: list[str] = field(default_factory=list)
-    #: seconds between reconciliations of an active run (progress, Jobs, status)
-    resync_seconds: float = 3.0
-    #: seconds between reconciliations of each JudgeServer
-    judge_resync_seconds: float = 5.0
-    #: a run's status is patched at once on a phase change, and at most this often for progress alone
-    status_interval_seconds: float = 10.0
-    #: leader election: a Lease in this namespace (empty: no election, a single replica is assumed)
-    leader_election_namespace: str = ""
-    #: seconds between functional checks of a Ready judge (a failure makes it Degraded)
-    judge_recheck_seconds: float = 60.0
-    #: how long a finished run's metric series stay before they are dropped
-    metrics_retention_seconds: float = 600.0
-    #: judge requests in flight per worker when the JudgeServer's budget cannot be split further
-    min_judge_concurrency: int = 1
-    default_resources: dict[str, dict[str, str]] = field(
-        default_factory=lambda: {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}}
+
+    namespaces: Annotated[list[str], NoDecode] = setting(
+        [], "PROCTOR_NAMESPACES", doc="namespaces to watch, comma-separated; empty: the whole cluster"
     )
+    store_url: str = setting(
+        "s3://proctor/proctor",
+        "PROCTOR_STORE",
+        doc="the default store of runs and artifacts (s3://bucket/prefix); EvalRun.spec.storage overrides",
+    )
+    store_endpoint: str | None = setting(
+        None, "PROCTOR_S3_ENDPOINT", "AWS_ENDPOINT_URL", doc="S3 endpoint URL (MinIO, another region's)"
+    )
+    store_region: str | None = setting(None, "AWS_REGION", "AWS_DEFAULT_REGION", doc="S3 region")
+    store_addressing: Literal["auto", "path", "virtual"] = setting(
+        "auto", "PROCTOR_S3_ADDRESSING", doc="S3 addressing style (path for MinIO)"
+    )
+    store_credentials_secret: str | None = setting(
+        None,
+        "PROCTOR_STORE_CREDENTIALS_SECRET",
+        doc="a Secret in each run's namespace with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for worker pods",
+    )
+    store_egress_cidrs: list[str] = setting(
+        [],
+        "PROCTOR_STORE_EGRESS_CIDRS",
+        doc="JSON list of CIDRs worker pods may reach for the store (DNS is always allowed)",
+    )
+    images: dict[str, str] = setting(
+        {"default": DEFAULT_IMAGE},
+        "PROCTOR_WORKER_IMAGES",
+        doc='JSON map of worker images by stage kind ("default" for the rest)',
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = setting(
+        "IfNotPresent", "PROCTOR_IMAGE_PULL_POLICY", doc="worker pods' imagePullPolicy"
+    )
+    worker_command: list[str] = setting(
+        ["proctor-worker"],
+        "PROCTOR_WORKER_COMMAND",
+        doc="JSON list: how a worker pod starts the shard loop (the image's entry point)",
+        min_length=1,
+    )
+    ingest_command: list[str] = setting(
+        ["proctor", "ingest"],
+        "PROCTOR_INGEST_COMMAND",
+        doc="JSON list: how an ingest Job validates and stores a large Artifact source",
+        min_length=1,
+    )
+    runtime_class_name: str | None = setting(
+        None, "PROCTOR_RUNTIME_CLASS", doc="runtime class of every worker pod (e.g. gvisor)"
+    )
+    node_selector: dict[str, str] = setting(
+        {}, "PROCTOR_WORKER_NODE_SELECTOR", doc="JSON map: node selector of worker pods"
+    )
+    tolerations: list[dict[str, Any]] = setting(
+        [], "PROCTOR_WORKER_TOLERATIONS", doc="JSON list: tolerations of worker pods"
+    )
+    run_as_user: int = setting(
+        10001, "PROCTOR_WORKER_RUN_AS_USER", doc="uid (and gid) of worker pods; never root", ge=1
+    )
+    worker_seccomp_profile: dict[str, Any] = setting(
+        {"type": "RuntimeDefault"},
+        "PROCTOR_WORKER_SECCOMP_PROFILE",
+        # RuntimeDefault forbids the user namespaces the sandbox's `userns` tier needs; the chart ships
+        # a Localhost profile that allows them (docs/security.md).
+        doc="JSON: the seccomp profile of worker pods",
+    )
+    gpu_resource: str = setting(
+        "nvidia.com/gpu", "PROCTOR_GPU_RESOURCE", doc="resource a per-item Job with `gpu: true` requests"
+    )
+    gpu_node_selector: dict[str, str] = setting(
+        {}, "PROCTOR_GPU_NODE_SELECTOR", doc="JSON map: extra node selector of GPU pods"
+    )
+    gpu_tolerations: list[dict[str, Any]] = setting(
+        [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "PROCTOR_GPU_TOLERATIONS",
+        doc="JSON list: extra tolerations of GPU pods",
+    )
+    network_policy: bool = setting(
+        True, "PROCTOR_NETWORK_POLICY", doc="a default-deny egress NetworkPolicy per run"
+    )
+    resync_seconds: float = setting(
+        3.0,
+        "PROCTOR_RESYNC_SECONDS",
+        doc="seconds between passes of an active run when nothing wakes it",
+        gt=0,
+    )
+    judge_resync_seconds: float = setting(
+        5.0, "PROCTOR_JUDGE_RESYNC_SECONDS", doc="seconds between passes of each JudgeServer", gt=0
+    )
+    status_interval_seconds: float = setting(
+        10.0,
+        "PROCTOR_STATUS_INTERVAL_SECONDS",
+        doc="a progress-only status patch at most this often (phase changes go out at once)",
+        ge=0,
+    )
+    leader_election_namespace: str = setting(
+        "",
+        "PROCTOR_LEADER_ELECTION_NAMESPACE",
+        doc="hold a Lease in this namespace (empty: no election, a single replica)",
+    )
+    judge_recheck_seconds: float = setting(
+        60.0,
+        "PROCTOR_JUDGE_RECHECK_SECONDS",
+        doc="seconds between functional checks of a Ready judge (a failure makes it Degraded)",
+        gt=0,
+    )
+    metrics_retention_seconds: float = setting(
+        600.0,
+        "PROCTOR_METRICS_RETENTION_SECONDS",
+        doc="how long a finished run's metric series stay before they are dropped",
+        ge=0,
+    )
+    default_resources: dict[str, dict[str, Quantity]] = setting(
+        {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
+        "PROCTOR_WORKER_RESOURCES",
+        doc="JSON: resources of worker pods whose run does not set spec.resources",
+    )
+    metrics_port: int = setting(
+        8080,
+        "PROCTOR_METRICS_PORT",
+        doc="port of /metrics (0: off); --metrics-port overrides",
+        ge=0,
+        le=65535,
+    )
+    liveness_port: int = setting(
+        8081,
+        "PROCTOR_LIVENESS_PORT",
+        doc="port of kopf's /healthz (0: off); --liveness-port overrides",
+        ge=0,
+        le=65535,
+    )
+    bind: str = setting(
+        "0.0.0.0", "PROCTOR_BIND", doc="address /metrics and /healthz bind to; --bind overrides"
+    )
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return [n.strip() for n in value.split(",") if n.strip()] if isinstance(value, str) else value
+
+    @field_validator("images")
+    @classmethod
+    def _default_image(cls, value: dict[str, str]) -> dict[str, str]:
+        # Naming only some kinds keeps the default image for the rest.
+        return {"default": DEFAULT_IMAGE, **value}
+
+    @field_validator("store_egress_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        # A bad CIDR would otherwise surface as a refused NetworkPolicy for every run.
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)
+        return value
 
     @classmethod
-    def from_env(cls) -> OperatorConfig:
-        base = cls()
-        namespaces = os.environ.get("PROCTOR_NAMESPACES", "")
-        return cls(
-            namespaces=[n.strip() for n in namespaces.split(",") if n.strip()],
-            store_url=os.environ.get("PROCTOR_STORE", base.store_url),
-            store_endpoint=os.environ.get("PROCTOR_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL"),
-            store_region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
-            store_addressing=os.environ.get("PROCTOR_S3_ADDRESSING", base.store_addressing),
-            store_credentials_secret=os.environ.get("PROCTOR_STORE_CREDENTIALS_SECRET") or None,
-            images={**base.images, **_env_json("PROCTOR_WORKER_IMAGES", {})},
-            image_pull_policy=os.environ.get("PROCTOR_IMAGE_PULL_POLICY", base.image_pull_policy),
-            worker_command=_env_json("PROCTOR_WORKER_COMMAND", base.worker_command),
-            ingest_command=_env_json("PROCTOR_INGEST_COMMAND", base.ingest_command),
-            runtime_class_name=os.environ.get("PROCTOR_RUNTIME_CLASS") or None,
-            node_selector=_env_json("PROCTOR_WORKER_NODE_SELECTOR", {}),
-            tolerations=_env_json("PROCTOR_WORKER_TOLERATIONS", []),
-            run_as_user=int(os.environ.get("PROCTOR_WORKER_RUN_AS_USER", base.run_as_user)),
-            worker_seccomp_profile=_env_json("PROCTOR_WORKER_SECCOMP_PROFILE", base.worker_seccomp_profile),
-            gpu_resource=os.environ.get("PROCTOR_GPU_RESOURCE", base.gpu_resource),
-            gpu_node_selector=_env_json("PROCTOR_GPU_NODE_SELECTOR", {}),
-            gpu_tolerations=_env_json("PROCTOR_GPU_TOLERATIONS", base.gpu_tolerations),
-            network_policy=_env_bool("PROCTOR_NETWORK_POLICY", base.network_policy),
-            store_egress_cidrs=_env_json("PROCTOR_STORE_EGRESS_CIDRS", []),
-            resync_seconds=float(os.environ.get("PROCTOR_RESYNC_SECONDS", base.resync_seconds)),
-            judge_recheck_seconds=float(
-                os.environ.get("PROCTOR_JUDGE_RECHECK_SECONDS", base.judge_recheck_seconds)
-            ),
-            judge_resync_seconds=float(
-                os.environ.get("PROCTOR_JUDGE_RESYNC_SECONDS", base.judge_resync_seconds)
-            ),
-            status_interval_seconds=float(
-                os.environ.get("PROCTOR_STATUS_INTERVAL_SECONDS", base.status_interval_seconds)
-            ),
-            leader_election_namespace=os.environ.get(
-                "PROCTOR_LEADER_ELECTION_NAMESPACE", base.leader_election_namespace
-            ),
-            metrics_retention_seconds=float(
-                os.environ.get("PROCTOR_METRICS_RETENTION_SECONDS", base.metrics_retention_seconds)
-            ),
-            default_resources=_env_json("PROCTOR_WORKER_RESOURCES", base.default_resources),
-        )
+    def settings_customise_sources(cls, settings_cls, init_settings, **_sources: Any) -> tuple[Any, ...]:
+        # Only from_mapping/from_env read variables: no .env file, no secrets directory, and
+        # OperatorConfig(...) in code sees no environment at all.
+        mapping = _SOURCE.get()
+        return (init_settings,) if mapping is None else (init_settings, _MappingSource(settings_cls, mapping))
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> OperatorConfig:
+        """The operator's configuration from its environment and `overrides` (field -> value, e.g.
+        command-line flags). A PROCTOR_* variable a letter or two off a setting is warned of (a typo
+        is not silent); the workers' own variables (PROCTOR_JUDGE_URL, ...) are not settings here."""
+        import os
+
+        for problem in unknown_variables(name for name in os.environ if name.startswith("PROCTOR_")):
+            if "did you mean" in problem:
+                log.warning("%s (ignored)", problem)
+        return cls.from_mapping(os.environ, **overrides)
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str], **overrides: Any) -> OperatorConfig:
+        """The configuration from `env` (variable -> value) and `overrides` (field -> value); a bad
+        value raises ConfigError naming each variable."""
+        with _reading(env):
+            try:
+                return cls(**overrides)
+            except ValidationError as exc:
+                raise ConfigError(_describe(exc, env)) from None
+            except SettingsError as exc:  # a JSON variable that does not parse (_MappingSource)
+                cause = exc.__cause__
+                raise (cause if isinstance(cause, ConfigError) else ConfigError(str(exc))) from None
 
     def image_for(self, kind: str, overrides: dict[str, str | None] | None = None) -> str:
         overrides = overrides or {}
@@ -134,4 +279,51 @@ class OperatorConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
+
+
+@contextmanager
+def _reading(env: Mapping[str, str]) -> Iterator[None]:
+    token = _SOURCE.set(env)
+    try:
+        yield
+    finally:
+        _SOURCE.reset(token)
+
+
+def _names(field: FieldInfo) -> list[str]:
+    alias = field.validation_alias
+    return [str(c) for c in alias.choices] if isinstance(alias, AliasChoices) else [str(alias)]
+
+
+def variables() -> dict[str, str]:
+    """Every variable the configuration reads -> the field it sets."""
+    return {name: field for field, info in OperatorConfig.model_fields.items() for name in _names(info)}
+
+
+def unknown_variables(names: Any) -> list[str]:
+    """One message per name in `names` that no setting reads (with the nearest known one)."""
+    known = variables()
+    problems = []
+    for name in sorted(set(names) - set(known) - RUNTIME_VARIABLES):
+        near = difflib.get_close_matches(name, list(known), n=1, cutoff=0.9)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        problems.append(f"{name}: not a setting of the operator{hint}")
+    return problems
+
+
+def _shorten(value: Any, limit: int = 80) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _describe(exc: ValidationError, env: Mapping[str, str]) -> str:
+    """One line per error: the variable (or field), its value as given, what is wrong."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        head, *rest = [str(part) for part in error["loc"]] or ["?"]
+        where = head + "".join(f"[{p}]" for p in rest)
+        given = env.get(head)
+        value = f"={_shorten(given)!s}" if given is not None else ""
+        lines.append(f"{where}{value}: {error['msg']}")
+    return "; ".join(lines)

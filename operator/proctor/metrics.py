@@ -19,7 +19,7 @@ from typing import Any
 from proctor import __version__
 from proctor.cluster import API_REQUESTS
 
-PHASES = ("Pending", "Running", "Succeeded", "Failed", "Suspended")
+PHASES = ("Pending", "Queued", "Running", "Succeeded", "Failed", "Suspended")
 JUDGE_PHASES = ("Pending", "Loading", "Ready", "Degraded", "Failed")
 
 

@@ -162,8 +162,35 @@ def test_a_queue_name_creates_suspended_jobs_labelled_for_kueue(kube, operator):
     [job] = wait_for(lambda: kube.items("jobs", "proctor.dev/run=queued-run"), 60, "the Job")
     assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
     assert job["spec"]["suspend"] is True  # Kueue admits it by unsuspending; no Kueue here, so it waits
+    # Held by the queue (no Kueue here admits it): the run says Queued, not "stage Jobs are running".
+    run = kube.wait_phase("evalrun", "queued-run", ("Queued",), timeout=60)
+    ready = next(c for c in run["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "Queued" and "team-a" in run["status"]["message"]
     time.sleep(3)
     assert kube.get("job", job["metadata"]["name"])["spec"]["suspend"] is True  # the operator does not fight
+    assert kube.get("evalrun", "queued-run")["status"]["phase"] == "Queued"
+
+
+def test_a_planned_runs_spec_is_fixed_but_suspend_and_parallelism(kube, operator):
+    """The CRD's transition rules (api/immutability.py): once status.runPrefix is set, an edit of
+    spec.benchmark is refused by the API server naming what may change; parallelism is accepted and
+    reaches the Job. A queue no Kueue serves keeps the run from doing any work meanwhile."""
+    kube("apply", "-f", str(EXAMPLE / "inputs.yaml"))
+    kube.apply(yaml_run("frozen-run", queueName="nobody"))
+    wait_for(lambda: (kube.get("evalrun", "frozen-run").get("status") or {}).get("runPrefix"), 60, "the plan")
+    [job] = wait_for(lambda: kube.items("jobs", "proctor.dev/run=frozen-run"), 60, "the Job")
+    assert job["spec"]["parallelism"] == 2
+    other = '{"spec": {"benchmark": {"artifactRef": {"name": "humanevalv-example-answers-n6"}}}}'
+    out = kube("patch", "evalrun", "frozen-run", "--type=merge", "-p", other, check=False)
+    assert out.returncode != 0
+    assert "spec.benchmark cannot change once the run is planned" in out.stderr
+    assert "only spec.suspend and spec.parallelism may" in out.stderr
+    before = kube.get("evalrun", "frozen-run")["spec"]
+    assert before["benchmark"] == {"artifactRef": {"name": "humanevalv-example-tasks"}}
+    kube("patch", "evalrun", "frozen-run", "--type=merge", "-p", '{"spec": {"parallelism": 3}}')
+    wait_for(
+        lambda: kube.get("job", job["metadata"]["name"])["spec"]["parallelism"] == 3, 30, "parallelism 3"
+    )
 
 
 def test_deleting_a_run_removes_its_jobs_and_keeps_its_data(kube, operator, s3, k8s):

@@ -191,28 +191,50 @@ def test_defaults_render_the_operator_and_nothing_optional(helm_template):
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
 
 
-def operator_config(docs: list[dict], monkeypatch):
-    """The OperatorConfig the rendered operator container would build from its environment."""
-    from proctor.config import OperatorConfig
-
+def chart_environment(docs: list[dict]) -> dict[str, str]:
+    """What the rendered operator container's environment holds: the ConfigMap, then its own env."""
     [deployment] = find(docs, "Deployment")
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     [config] = find(docs, "ConfigMap", "t-proctor")
-    for name in list(__import__("os").environ):
-        if name.startswith(("PROCTOR_", "AWS_")):
-            monkeypatch.delenv(name, raising=False)
-    for name, value in config["data"].items():
-        monkeypatch.setenv(name, str(value))
-    for item in container.get("env", []):
-        monkeypatch.setenv(item["name"], item["value"])
-    return OperatorConfig.from_env()
+    env = {name: str(value) for name, value in config["data"].items()}
+    # operator.env is the user's free-form escape hatch; the chart's own variables are PROCTOR_*.
+    env.update({e["name"]: e["value"] for e in container.get("env", []) if e["name"].startswith("PROCTOR_")})
+    return env
 
 
-def test_every_value_reaches_the_operators_configuration(helm_template, monkeypatch, tmp_path):
+def checked_configuration(env: dict[str, str]):
+    """The OperatorConfig an environment gives, after checking every variable is one the model declares
+    (operator/proctor/config.py): a key the model does not know, or a value of the wrong type, fails."""
+    from proctor.config import OperatorConfig, unknown_variables
+
+    unknown = unknown_variables(env)
+    assert not unknown, f"the chart sets variables the operator does not read: {unknown}"
+    return OperatorConfig.from_mapping(env)
+
+
+def operator_config(docs: list[dict]):
+    """The OperatorConfig the rendered operator container would build from its environment."""
+    return checked_configuration(chart_environment(docs))
+
+
+def test_the_charts_configuration_is_checked_against_the_model(helm_template):
+    """Every key of the chart's ConfigMap (and the container's PROCTOR_* env) is a declared setting of
+    the right type; a misspelt key or a wrong type is caught by the same check."""
+    from proctor.config import ConfigError
+
+    env = chart_environment(helm_template())
+    assert checked_configuration(env).store_credentials_secret == "proctor-store"
+    with pytest.raises(AssertionError, match=r"PROCTOR_RESYNC_SECOND: .*did you mean PROCTOR_RESYNC_SECONDS"):
+        checked_configuration({**env, "PROCTOR_RESYNC_SECOND": "3"})
+    with pytest.raises(ConfigError, match=r"^PROCTOR_WORKER_RUN_AS_USER=root: .*valid integer"):
+        checked_configuration({**env, "PROCTOR_WORKER_RUN_AS_USER": "root"})
+
+
+def test_every_value_reaches_the_operators_configuration(helm_template, tmp_path):
     values = tmp_path / "values.yaml"
     values.write_text(yaml.safe_dump(FULL_VALUES))
     docs = helm_template("-f", str(values))
-    config = operator_config(docs, monkeypatch)
+    config = operator_config(docs)
     assert config.namespaces == ["team-a", "team-b"]
     assert config.store_url == "s3://evals/prod"
     assert config.store_endpoint == "https://minio.storage.svc:9000"
@@ -263,44 +285,30 @@ def test_every_value_reaches_the_operators_configuration(helm_template, monkeypa
     assert {d["metadata"]["namespace"] for d in dashboards} == {"monitoring"}
 
 
-def test_pacing_and_leader_election_reach_the_operator(helm_template, monkeypatch):
+def test_pacing_and_leader_election_reach_the_operator(helm_template):
     """The chart sets PROCTOR_LEADER_ELECTION_NAMESPACE (and the flag), PROCTOR_JUDGE_RESYNC_SECONDS
     and PROCTOR_STATUS_INTERVAL_SECONDS; OperatorConfig.from_env must read them, or two replicas would
     both reconcile and the pacing values would be ignored."""
     docs = helm_template(
         "--set", "operator.judgeResyncSeconds=7", "--set", "operator.statusIntervalSeconds=4"
     )  # fmt: skip
-    config = operator_config(docs, monkeypatch)
+    config = operator_config(docs)
     assert config.leader_election_namespace == "proctor-system"
     assert config.judge_resync_seconds == 7
     assert config.status_interval_seconds == 4
 
 
-def test_defaults_reach_the_operator_as_its_own_defaults(helm_template, monkeypatch):
+def test_defaults_reach_the_operator_as_its_own_defaults(helm_template):
     from proctor.config import DEFAULT_IMAGE, OperatorConfig
 
-    config = operator_config(helm_template(), monkeypatch)
+    config = operator_config(helm_template())
     base = OperatorConfig()
     assert config.images == {"default": DEFAULT_IMAGE}
     assert config.namespaces == [] and config.store_credentials_secret == "proctor-store"
-    for field in (
-        "store_url",
-        "store_addressing",
-        "worker_command",
-        "ingest_command",
-        "run_as_user",
-        "gpu_resource",
-        "gpu_tolerations",
-        "network_policy",
-        "resync_seconds",
-        "judge_recheck_seconds",
-        "metrics_retention_seconds",
-        "default_resources",
-        "runtime_class_name",
-        "node_selector",
-        "tolerations",
-        "store_egress_cidrs",
-    ):
+    assert config.leader_election_namespace == "proctor-system"
+    # Every other setting: the chart's default is the model's default (one place decides each).
+    chart_decides = {"store_credentials_secret", "leader_election_namespace"}
+    for field in sorted(set(OperatorConfig.model_fields) - chart_decides):
         assert getattr(config, field) == getattr(base, field), field
 
 

@@ -266,7 +266,7 @@ def test_the_operator_command_hands_kopf_a_namespace_collection_never_none(
         seen.update(kwargs)
 
     monkeypatch.setattr(kopf, "operator", fake_operator)
-    monkeypatch.setattr(bootstrap, "services_from_env", lambda **_: None)
+    monkeypatch.setattr(bootstrap, "services_for", lambda config: None)
     monkeypatch.delenv("PROCTOR_NAMESPACES", raising=False)
     args = build_parser().parse_args([*argv, "--metrics-port=0"])
     assert args.handler(args) == 0

@@ -12,6 +12,7 @@ from proctor.reconcile.evalrun import (
     judge_concurrency,
     progress_text,
     run_phase,
+    spec_in_force,
     stage_progress,
 )
 from proctor.reconcile.judgeserver import (
@@ -109,6 +110,58 @@ def test_per_item_stages_get_one_job_per_item():
     assert [j["metadata"]["name"] for j in create] == ["my-run-oracle-0", "my-run-oracle-1"]
 
 
+def names(jobs: list[dict]) -> list[str]:
+    return [j["metadata"]["name"] for j in jobs]
+
+
+DONE = {"status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+FAILED = {"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}
+RUNNING = {"spec": {"suspend": False, "parallelism": 1, "completions": 1}, "status": {}}
+
+
+def test_per_item_jobs_are_created_no_more_than_parallelism_unfinished_at_a_time():
+    p = plan(stage("oracle", 5, per_item=True))
+    items = [{"id": str(i), "job": {}} for i in range(5)]
+    create, _ = desired_children(p, ctx(parallelism=2), items, {})
+    assert names(create) == ["my-run-oracle-0", "my-run-oracle-1"]
+    # Both still running: nothing more.
+    two = {"my-run-oracle-0": RUNNING, "my-run-oracle-1": RUNNING}
+    assert desired_children(p, ctx(parallelism=2), items, two)[0] == []
+    # One finished (either way): one more, the next in order.
+    for ended in (DONE, FAILED):
+        assert names(
+            desired_children(p, ctx(parallelism=2), items, {**two, "my-run-oracle-0": ended})[0]
+        ) == ["my-run-oracle-2"]
+    # A Job running out of order (created before an operator restart, say) counts too.
+    later = {"my-run-oracle-0": DONE, "my-run-oracle-3": RUNNING}
+    assert names(desired_children(p, ctx(parallelism=2), items, later)[0]) == ["my-run-oracle-1"]
+    # parallelism raised on a running run: the new room is used at once.
+    assert names(desired_children(p, ctx(parallelism=4), items, two)[0]) == [
+        "my-run-oracle-2",
+        "my-run-oracle-3",
+    ]
+    everything_done = {f"my-run-oracle-{i}": DONE for i in range(5)}
+    assert desired_children(p, ctx(parallelism=2), items, everything_done) == ([], [])
+
+
+def test_an_indexed_stage_is_not_gated_by_a_per_item_stages_jobs():
+    p = plan(stage("generate", 1), stage("oracle", 3, per_item=True))
+    items = [{"id": str(i), "job": {}} for i in range(3)]
+    busy = {f"my-run-oracle-{i}": RUNNING for i in range(1)}
+    assert names(desired_children(p, ctx(parallelism=1), items, busy)[0]) == ["my-run-generate"]
+
+
+def test_a_spec_edit_the_crd_let_through_leaves_a_planned_run_as_planned():
+    """A CRD installed without the immutability rule (Helm never upgrades CRDs) lets an edit of a
+    planned run through; the run keeps the spec it was planned with but for suspend and parallelism."""
+    planned = {**SPEC, "parallelism": 4, "images": {"default": "worker:1"}}
+    edited = {**planned, "images": {"default": "evil:2"}, "parallelism": 8, "suspend": True}
+    spec, refused = spec_in_force(planned, edited)
+    assert spec == {**planned, "parallelism": 8, "suspend": True}
+    assert [r.split(" ")[0] for r in refused] == ["spec.images"]
+    assert spec_in_force(planned, {**planned, "parallelism": 1}) == ({**planned, "parallelism": 1}, [])
+
+
 def test_job_state():
     assert job_state({"status": {"conditions": [{"type": "Complete", "status": "True"}]}}) == ("Complete", "")
     failed = {
@@ -148,6 +201,34 @@ def test_run_phase_precedence():
     )
     assert run_phase(False, [], False, {}, False)[:2] == ("Pending", "Planning")
     assert run_phase(False, [], True, {"j": ("Running", "")}, False)[0] == "Running"
+
+
+def test_a_run_whose_jobs_wait_for_kueue_is_queued_not_running():
+    held = {"my-run-render": ("Suspended", ""), "my-run-judge": ("Suspended", "")}
+    phase, reason, message = run_phase(False, [], True, held, False, queue="team-a")
+    assert (phase, reason) == ("Queued", "Queued") and "Kueue" in message and "team-a" in message
+    # Created suspended, not yet seen by the watch: queued too (no Running -> Queued flap).
+    assert run_phase(False, [], True, {}, False, queue="team-a")[0] == "Queued"
+    # One stage done, the next waiting for admission: nothing runs, still queued.
+    assert (
+        run_phase(False, [], True, {**held, "my-run-render": ("Complete", "")}, False, queue="q")[0]
+        == "Queued"
+    )
+    # Kueue admitted one (unsuspended it): the run is running.
+    assert (
+        run_phase(False, [], True, {**held, "my-run-judge": ("Running", "")}, False, queue="q")[0]
+        == "Running"
+    )
+    # Without a queue a suspended Job is not "queued", and spec.suspend wins over the queue.
+    assert run_phase(False, [], True, held, False)[0] == "Running"
+    assert run_phase(True, [], True, held, False, queue="q")[0] == "Suspended"
+    # A failed Job or a finished run is not hidden behind the queue.
+    assert (
+        run_phase(False, [], True, {**held, "x": ("Failed", "DeadlineExceeded")}, False, queue="q")[0]
+        == "Failed"
+    )
+    assert run_phase(False, [], True, held, True, queue="q")[0] == "Succeeded"
+    assert run_phase(False, [], False, {}, False, queue="q")[0] == "Pending"
 
 
 def test_a_run_whose_node_could_not_evaluate_items_fails_and_names_why():

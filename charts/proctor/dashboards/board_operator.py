@@ -113,8 +113,8 @@ def kueue() -> Row:
                     "Kueue makes one Workload per Job and admits it by unsuspending the Job. Queue wait "
                     "is Kueue's own `kueue_admission_wait_time_seconds` histogram (Workload creation to "
                     "admission, per ClusterQueue) — scrape Kueue's controller metrics for these panels. "
-                    "Proctor's side: runs whose Jobs are not admitted yet stay Pending or Running with "
-                    "pending items.",
+                    "Proctor's side: a run none of whose unfinished Jobs is admitted yet has phase "
+                    'Queued (`proctor_run_phase{phase="Queued"}`).',
                 ),
                 24,
                 3,

@@ -17,6 +17,7 @@ import yaml
 from proctor.api.artifact import Artifact
 from proctor.api.common import GROUP, VERSION
 from proctor.api.evalrun import EvalRun
+from proctor.api.immutability import transition_rules
 from proctor.api.judgeserver import JudgeServer
 
 _DROP = {"title", "discriminator", "examples", "$schema"}
@@ -27,6 +28,8 @@ RESOURCES: list[dict[str, Any]] = [
         "model": EvalRun,
         "plural": "evalruns",
         "short": ["er", "evalrun"],
+        # Rules on the whole object: they compare spec with the old spec and read the old status.
+        "root_rules": transition_rules,
         "columns": [
             {"name": "Benchmark", "type": "string", "jsonPath": ".status.benchmark"},
             {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
@@ -147,6 +150,8 @@ def crd_for(resource: dict[str, Any]) -> dict[str, Any]:
             "status": status,
         },
     }
+    if "root_rules" in resource:
+        root["x-kubernetes-validations"] = resource["root_rules"]()
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

@@ -25,7 +25,8 @@ from proctor.api.options import (
     ScoringOptions,
 )
 
-RunPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Suspended"]
+# Queued: every unfinished Job waits for Kueue to admit it (spec.queueName).
+RunPhase = Literal["Pending", "Queued", "Running", "Succeeded", "Failed", "Suspended"]
 
 
 class InputRef(Model):
@@ -120,7 +121,9 @@ class EvalRunSpec(Model):
     agent: AgentOptions | None = None
     scoring: ScoringOptions = Field(default_factory=ScoringOptions)
     sharding: Sharding = Field(default_factory=Sharding)
-    parallelism: int = Field(default=4, ge=1, le=10000, description="shards worked at once per stage")
+    parallelism: int = Field(
+        default=4, ge=1, le=10000, description="shards or per-item Jobs worked at once per stage; can change"
+    )
     retries: Retries = Field(default_factory=Retries)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
@@ -195,7 +198,9 @@ class EvalRunStatus(Model):
     stages: list[StageStatus] = Field(default_factory=list)
     cost: RunCost | None = Field(default=None, description="what the run cost so far, per stage and in total")
     results: ResultsRef | None = None
-    run_prefix: str | None = None
+    run_prefix: str | None = Field(
+        default=None, description="the run's folder in the store; set once planned (spec is then fixed)"
+    )
     message: str | None = None
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None

@@ -93,6 +93,20 @@ def _constraints(node: dict[str, Any], required: bool) -> str:
     return "; ".join(parts)
 
 
+def _object_rules(rules: list[dict[str, Any]]) -> str:
+    """Rules on the whole object, one sentence per message: rules that differ only in the field they
+    guard (`fieldPath`, named in the message) are said once, with every field."""
+    grouped: dict[str, list[str]] = {}
+    for rule in rules:
+        path = rule.get("fieldPath", "").lstrip(".")
+        key = rule["message"].replace(path, "{}", 1) if path else rule["message"]
+        grouped.setdefault(key, []).append(path)
+    return " ".join(
+        key.replace("{}", ", ".join(f"`{p}`" for p in paths)) + "." if "{}" in key else key + "."
+        for key, paths in grouped.items()
+    )
+
+
 def _default(node: dict[str, Any]) -> str:
     if "default" not in node or node["default"] == {}:
         return ""  # an object's `{}` only means "its own fields' defaults apply"
@@ -150,6 +164,11 @@ def render() -> str:
             + (
                 f"Rules on `spec`: {_cell(_constraints(spec, False))}.\n\n"
                 if spec.get("x-kubernetes-validations")
+                else ""
+            )
+            + (
+                f"Rules on updates: {_cell(_object_rules(schema['x-kubernetes-validations']))}\n\n"
+                if schema.get("x-kubernetes-validations")
                 else ""
             )
             + f"### {kind} spec\n\n{_table(spec_rows)}\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
+import sys
 
 from proctor.commands import port
 
@@ -21,26 +21,23 @@ def add_parser(sub) -> None:
     )
     election = p.add_mutually_exclusive_group()
     election.add_argument("--standalone", action="store_true", help="no leader election: the only replica")
+    # Flags left out fall back to the settings (operator/proctor/config.py: PROCTOR_* variables).
     election.add_argument(
         "--leader-election-namespace",
-        default=os.environ.get("PROCTOR_LEADER_ELECTION_NAMESPACE", ""),
-        help="hold a Lease in this namespace; only the holder reconciles (several replicas are safe)",
+        help="hold a Lease in this namespace; only the holder reconciles (several replicas are safe) "
+        "(default: PROCTOR_LEADER_ELECTION_NAMESPACE)",
     )
     p.add_argument(
         "--metrics-port",
         type=port,
-        default=int(os.environ.get("PROCTOR_METRICS_PORT", "8080")),
-        help="port for /metrics (0 disables)",
+        help="port for /metrics, 0 disables (default: PROCTOR_METRICS_PORT, 8080)",
     )
     p.add_argument(
         "--liveness-port",
         type=port,
-        default=int(os.environ.get("PROCTOR_LIVENESS_PORT", "8081")),
-        help="port for kopf's /healthz (0 disables)",
+        help="port for kopf's /healthz, 0 disables (default: PROCTOR_LIVENESS_PORT, 8081)",
     )
-    p.add_argument(
-        "--bind", default=os.environ.get("PROCTOR_BIND", "0.0.0.0"), help="address the endpoints bind to"
-    )
+    p.add_argument("--bind", help="address the endpoints bind to (default: PROCTOR_BIND, 0.0.0.0)")
     p.add_argument("--verbose", "-v", action="store_true")
     p.set_defaults(handler=run)
 
@@ -52,20 +49,28 @@ def run(args: argparse.Namespace) -> int:
     import kopf
 
     import proctor.handlers  # noqa: F401 - registers the handlers
-    from proctor.controllers.bootstrap import services_from_env
+    from proctor.config import ConfigError, OperatorConfig
+    from proctor.controllers.bootstrap import services_for
 
+    flags = {
+        "metrics_port": args.metrics_port,
+        "liveness_port": args.liveness_port,
+        "bind": args.bind,
+        "leader_election_namespace": "" if args.standalone else args.leader_election_namespace,
+        "namespaces": args.namespace or ([] if args.all_namespaces else None),
+    }
+    try:
+        config = OperatorConfig.from_env(**{k: v for k, v in flags.items() if v is not None})
+    except ConfigError as exc:
+        print(f"proctor operator: configuration: {exc}", file=sys.stderr)
+        return 2
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
     if not args.verbose:
         # kopf logs every successful timer pass at INFO; on a busy cluster that is noise, not news.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    os.environ["PROCTOR_METRICS_HOST"] = args.bind
-    if not args.standalone and args.leader_election_namespace:
-        os.environ["PROCTOR_LEADER_ELECTION_NAMESPACE"] = args.leader_election_namespace
-    else:
-        os.environ.pop("PROCTOR_LEADER_ELECTION_NAMESPACE", None)
-    namespaces = args.namespace or [n for n in os.environ.get("PROCTOR_NAMESPACES", "").split(",") if n]
-    memo = kopf.Memo(services=services_from_env(metrics_port=args.metrics_port))
-    liveness = f"http://{args.bind}:{args.liveness_port}/healthz" if args.liveness_port else None
+    namespaces = config.namespaces
+    memo = kopf.Memo(services=services_for(config))
+    liveness = f"http://{config.bind}:{config.liveness_port}/healthz" if config.liveness_port else None
     asyncio.run(
         kopf.operator(
             clusterwide=not namespaces,

@@ -69,7 +69,7 @@ def run_in_cluster(args: argparse.Namespace) -> int:
     from kubernetes import client, config
     from kubernetes.client.exceptions import ApiException
 
-    from proctor.config import OperatorConfig
+    from proctor.config import ConfigError, OperatorConfig
     from proctor.k8s.jobs import build_selftest_job
     from proctor_jobs.selftest import CaseError
     from proctor_jobs.selftest.cli import case_folder, report
@@ -80,12 +80,17 @@ def run_in_cluster(args: argparse.Namespace) -> int:
         print(f"proctor selftest: {exc}", file=sys.stderr)
         return 2
     try:
+        settings = OperatorConfig.from_env()
+    except ConfigError as exc:
+        print(f"proctor selftest: configuration: {exc}", file=sys.stderr)
+        return 2
+    try:
         config.load_kube_config()
     except config.ConfigException:
         config.load_incluster_config()
     core, batch = client.CoreV1Api(), client.BatchV1Api()
     namespace, name = args.namespace, f"proctor-selftest-{secrets.token_hex(3)}"
-    job = build_selftest_job(OperatorConfig.from_env(), namespace, name, name, suite_args(args))
+    job = build_selftest_job(settings, namespace, name, name, suite_args(args))
     pod_spec = job["spec"]["template"]["spec"]
     print(
         f"selftest Job {namespace}/{name}: image {pod_spec['containers'][0]['image']}, seccomp "

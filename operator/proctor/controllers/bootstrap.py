@@ -1,9 +1,8 @@
-"""Build the operator's Services from its environment (used by `proctor operator` and `kopf run`)."""
+"""Build the operator's Services from its settings (used by `proctor operator` and `kopf run`)."""
 
 from __future__ import annotations
 
 import logging
-import os
 
 from proctor.cluster import Cluster
 from proctor.config import OperatorConfig
@@ -13,11 +12,14 @@ from proctor.metrics import OperatorState, serve
 log = logging.getLogger("proctor.operator")
 
 
-def services_from_env(config: OperatorConfig | None = None, metrics_port: int | None = None) -> Services:
-    config = config or OperatorConfig.from_env()
+def services_for(config: OperatorConfig) -> Services:
     state = OperatorState(retention_s=config.metrics_retention_seconds)
-    port = metrics_port if metrics_port is not None else int(os.environ.get("PROCTOR_METRICS_PORT", "8080"))
-    if port:
-        serve(state, port, host=os.environ.get("PROCTOR_METRICS_HOST", "0.0.0.0"))
-        log.info("metrics on :%d/metrics", port)
+    if config.metrics_port:
+        serve(state, config.metrics_port, host=config.bind)
+        log.info("metrics on %s:%d/metrics", config.bind, config.metrics_port)
     return Services(config=config, cluster=Cluster(), state=state)
+
+
+def services_from_env() -> Services:
+    """`kopf run -m proctor.handlers`: everything from the environment."""
+    return services_for(OperatorConfig.from_env())

@@ -105,9 +105,17 @@ async def reconcile(
         except (InputError, ValueError) as exc:
             blockers.append(Blocker("InputInvalid", str(exc)))
     cache.plan = plan
+    refused: list[str] = []
+    if plan is not None:
+        cache.planned_spec = cache.planned_spec or spec
+        spec, refused = logic.spec_in_force(cache.planned_spec, spec)
 
     new = dict(status)
-    new.update(runPrefix=run_prefix, observedGeneration=generation, benchmark=benchmark_format)
+    new.update(observedGeneration=generation, benchmark=benchmark_format)
+    if plan is not None:
+        # runPrefix marks the run planned: from then on the CRD refuses spec edits but suspend and
+        # parallelism (api/immutability.py); before, a wrong input can still be fixed.
+        new["runPrefix"] = run_prefix
     if status.get("startTime") is None:
         new["startTime"] = _now()
     conditions = set_condition(
@@ -118,6 +126,15 @@ async def reconcile(
         "; ".join(b.message for b in blockers) or "benchmark, answers and judge are ready",
         generation,
     )
+    if refused or any(c.get("type") == "SpecApplied" for c in conditions):
+        conditions = set_condition(
+            conditions,
+            "SpecApplied",
+            not refused,
+            "SpecFrozen" if refused else "SpecApplied",
+            "; ".join(refused) or "the run follows its spec",
+            generation,
+        )
     stages: list[logic.StageProgress] = []
     all_finished = False
     job_states: dict[str, tuple[str, str]] = {}
@@ -171,7 +188,7 @@ async def reconcile(
         generation,
     )
     phase, reason, message = logic.run_phase(
-        suspended, blockers, plan is not None, job_states, all_finished, environment
+        suspended, blockers, plan is not None, job_states, all_finished, environment, spec.get("queueName")
     )
     if phase == "Failed" and plan is not None and status.get("phase") != "Failed":
         # What failed stops the rest: no Job goes on holding its requests (or polling for an upstream
@@ -344,7 +361,7 @@ def _resolve_judge(spec: dict[str, Any], judges, runs) -> dict[str, Any]:
         1
         for other in runs.values()
         if ((other.get("spec") or {}).get("judge") or {}).get("serverRef", {}).get("name") == ref
-        and (other.get("status") or {}).get("phase") in ("Running", "Suspended")
+        and (other.get("status") or {}).get("phase") in ("Queued", "Running", "Suspended")
     )
     budget = logic.judge_concurrency(
         int((server.get("spec") or {}).get("maxConcurrency", 32)),

@@ -19,6 +19,7 @@ class RunCache:
     """What one run's daemon remembers between its passes (lost on restart: everything is re-read)."""
 
     plan: Any = None
+    planned_spec: dict[str, Any] | None = None  # the spec the run was planned with (as this daemon saw it)
     items: list[dict[str, Any]] | None = None
     finished_progress: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     results_artifact: bool = False

@@ -16,6 +16,7 @@ from typing import Any
 from proctor.config import OperatorConfig
 from proctor.k8s.names import (
     COMPONENT_LABEL,
+    ITEM_INDEX_LABEL,
     MANAGED_BY,
     QUEUE_LABEL,
     STAGE_LABEL,
@@ -211,7 +212,7 @@ def build_item_job(
         **run_labels(ctx.run_name, ctx.run_uid),
         STAGE_LABEL: stage,
         COMPONENT_LABEL: "worker",
-        "proctor.dev/item-index": str(index),
+        ITEM_INDEX_LABEL: str(index),
     }
     wants = item.get("job") or {}
     image = wants.get("image") or ctx.config.image_for(kind, ctx.spec.get("images"))

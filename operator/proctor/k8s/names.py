@@ -11,6 +11,7 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "proctor", "app.kubernetes.io/part
 RUN_LABEL = f"{GROUP}/run"
 RUN_UID_LABEL = f"{GROUP}/run-uid"
 STAGE_LABEL = f"{GROUP}/stage"
+ITEM_INDEX_LABEL = f"{GROUP}/item-index"  # on the Jobs of a one-Job-per-item stage
 COMPONENT_LABEL = f"{GROUP}/component"
 JUDGE_LABEL = f"{GROUP}/judgeserver"
 SPEC_HASH_ANNOTATION = f"{GROUP}/spec-hash"

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from proctor.api.immutability import MUTABLE, forbidden_changes
 from proctor.k8s.jobs import WorkerContext, build_item_job, build_stage_job
-from proctor.k8s.names import item_job_name, stage_job_name
+from proctor.k8s.names import ITEM_INDEX_LABEL, STAGE_LABEL, item_job_name, stage_job_name
 from proctor.plan import Plan
 from proctor.reconcile.conditions import Blocker, same_conditions, set_condition
 
@@ -67,6 +68,17 @@ def input_blockers(
     return blockers
 
 
+def spec_in_force(planned: dict[str, Any], spec: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """(the spec a planned run goes on with, the edits refused). The CRD refuses edits of a planned
+    run's spec but suspend and parallelism (api/immutability.py); a CRD installed without that rule
+    (Helm never upgrades CRDs) lets them through, and then the run keeps the spec it was planned with
+    rather than half-applying an edit to the Jobs it creates later."""
+    refused = forbidden_changes({"spec": planned, "status": {"runPrefix": "planned"}}, {"spec": spec})
+    if not refused:
+        return spec, []
+    return {**planned, **{k: spec[k] for k in MUTABLE if k in spec}}, refused
+
+
 def judge_concurrency(max_concurrency: int, ready_replicas: int, runs_sharing: int, parallelism: int) -> int:
     """Requests in flight per worker so that all runs together stay within the judge's budget."""
     budget = max(1, max_concurrency) * max(1, ready_replicas)
@@ -96,14 +108,30 @@ def desired_jobs(plan: Plan, ctx: WorkerContext, items: list[dict[str, Any]]) ->
 
 
 def desired_children(plan: Plan, ctx: WorkerContext, items: list[dict[str, Any]], observed: dict[str, Any]):
-    """Jobs to create and Jobs to patch (suspend / parallelism), given the observed Jobs by name."""
+    """Jobs to create and Jobs to patch (suspend / parallelism), given the observed Jobs by name.
+
+    `parallelism` bounds the work of each stage at once: an Indexed Job runs that many pods; a stage
+    with one Job per item (ArtEvalBench) has at most that many of its Jobs unfinished, and the next
+    ones are created as earlier ones finish (a finished Job wakes the run)."""
     create, patch = [], []
     want_suspend = ctx.suspended
     parallelism = int(ctx.spec.get("parallelism", 4))
-    for job in desired_jobs(plan, ctx, items):
+    wanted = desired_jobs(plan, ctx, items)
+    unfinished: dict[str, int] = {}  # per-item stage -> its Jobs that exist and have not finished
+    for job in wanted:
+        seen = observed.get(job["metadata"]["name"])
+        stage = _per_item_stage(job)
+        if stage is not None and seen is not None and job_state(seen)[0] not in ("Complete", "Failed"):
+            unfinished[stage] = unfinished.get(stage, 0) + 1
+    for job in wanted:
         name = job["metadata"]["name"]
         seen = observed.get(name)
         if seen is None:
+            stage = _per_item_stage(job)
+            if stage is not None:
+                if unfinished.get(stage, 0) >= parallelism:
+                    continue  # created when one of the stage's Jobs finishes
+                unfinished[stage] = unfinished.get(stage, 0) + 1
             create.append(job)
             continue
         if job_state(seen)[0] in ("Complete", "Failed"):
@@ -120,6 +148,12 @@ def desired_children(plan: Plan, ctx: WorkerContext, items: list[dict[str, Any]]
         if changes:
             patch.append((name, {"spec": changes}))
     return create, patch
+
+
+def _per_item_stage(job: dict[str, Any]) -> str | None:
+    """The stage of a one-Job-per-item Job (build_item_job labels its item index), else None."""
+    labels = job["metadata"].get("labels") or {}
+    return labels.get(STAGE_LABEL) if ITEM_INDEX_LABEL in labels else None
 
 
 def job_state(job: dict[str, Any]) -> tuple[str, str]:
@@ -223,8 +257,10 @@ def run_phase(
     job_states: dict[str, tuple[str, str]],
     all_finished: bool,
     environment: str | None = None,
+    queue: str | None = None,
 ) -> tuple[str, str, str]:
-    """(phase, reason, message) from what was observed; `environment` is `environment_failure(...)`."""
+    """(phase, reason, message) from what was observed; `environment` is `environment_failure(...)`,
+    `queue` the run's Kueue queue (spec.queueName)."""
     if all_finished and environment:
         # Every shard ended, but some items were never evaluated: the scores would silently cover fewer
         # items than the run asked for.
@@ -241,6 +277,13 @@ def run_phase(
         return "Pending", blockers[0].reason, "; ".join(b.message for b in blockers)
     if not planned:
         return "Pending", "Planning", "planning shards"
+    if queue:
+        # Kueue admits a Job by unsuspending it: while no unfinished Job is admitted, nothing runs.
+        # No Job seen yet counts too: with a queue they are created suspended.
+        unfinished = [state for state, _ in job_states.values() if state != "Complete"]
+        waiting = unfinished.count("Suspended")
+        if waiting == len(unfinished) and (waiting or not job_states):
+            return "Queued", "Queued", f"waiting for Kueue to admit {waiting or 'the'} Job(s) (queue {queue})"
     return "Running", "JobsRunning", "stage Jobs are running"
 
 

@@ -1,0 +1,71 @@
+"""An EvalRun's spec is fixed once the run is planned, except what may change: `suspend` and
+`parallelism`.
+
+The plan (shards, stage configurations, the records' configuration hashes) was made from the spec; an
+edit of anything else after that would be ignored or, worse, half-applied to Jobs created later. The
+API server refuses such an edit through CEL transition rules generated here from the model's own
+fields (so a field added to EvalRunSpec is covered without anyone remembering to), and
+`forbidden_changes` is the same decision in Python for code that holds both versions.
+
+"Planned" is `status.runPrefix` set: the controller writes it in the pass that planned the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proctor.api.evalrun import EvalRunSpec
+
+#: spec fields that may change at any time (camelCase, as on the wire)
+MUTABLE = ("suspend", "parallelism")
+PLANNED = "has(oldSelf.status) && has(oldSelf.status.runPrefix)"
+
+
+def frozen_fields() -> list[str]:
+    """EvalRunSpec's fields (wire names) that are fixed once the run is planned, in model order."""
+    names = [field.alias or name for name, field in EvalRunSpec.model_fields.items()]
+    return [name for name in names if name not in MUTABLE]
+
+
+def message(field: str) -> str:
+    allowed = " and ".join(f"spec.{m}" for m in MUTABLE)
+    return f"spec.{field} cannot change once the run is planned (status.runPrefix set); only {allowed} may"
+
+
+def transition_rules() -> list[dict[str, Any]]:
+    """CEL rules for the root of the EvalRun schema: one per frozen field, so each is cheap to estimate
+    and the refusal names the field. `has()` on both sides: an optional field left out on one side
+    and set on the other is a change too (comparing an absent field would be an error)."""
+    required = {
+        field.alias or name for name, field in EvalRunSpec.model_fields.items() if field.is_required()
+    }
+    rules = []
+    for field in frozen_fields():
+        new, old = f"self.spec.{field}", f"oldSelf.spec.{field}"
+        same = (
+            f"{new} == {old}"
+            if field in required
+            else f"has({new}) == has({old}) && (!has({new}) || {new} == {old})"
+        )
+        rules.append(
+            {
+                "rule": f"!({PLANNED}) || ({same})",
+                "message": message(field),
+                "fieldPath": f".spec.{field}",
+                "reason": "FieldValueForbidden",
+            }
+        )
+    return rules
+
+
+def planned(status: dict[str, Any] | None) -> bool:
+    return bool((status or {}).get("runPrefix"))
+
+
+def forbidden_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The messages the API server would give for an update from `old` to `new` (whole objects, wire
+    form): empty when `old` was not planned yet or only mutable fields changed."""
+    if not planned(old.get("status")):
+        return []
+    before, after = old.get("spec") or {}, new.get("spec") or {}
+    return [message(f) for f in frozen_fields() if (f in before, before.get(f)) != (f in after, after.get(f))]
