@@ -162,6 +162,25 @@ class OperatorConfig(BaseSettings):
     network_policy: bool = setting(
         True, "PROCTOR_NETWORK_POLICY", doc="a default-deny egress NetworkPolicy per run"
     )
+    # What a tenant (whoever may create an EvalRun) may ask of the cluster (reconcile/tenancy.py).
+    tenancy_allowed_image_prefixes: list[str] = setting(
+        [],
+        "PROCTOR_TENANCY_ALLOWED_IMAGE_PREFIXES",
+        doc="JSON list: images a run may name must start with one of these (empty: any image)",
+    )
+    tenancy_allow_privileged: bool = setting(
+        False, "PROCTOR_TENANCY_ALLOW_PRIVILEGED", doc="whether a run may ask for privileged oracle pods"
+    )
+    tenancy_allowed_runtime_classes: list[str] = setting(
+        [],
+        "PROCTOR_TENANCY_ALLOWED_RUNTIME_CLASSES",
+        doc="JSON list: runtime classes a run may name (empty: any)",
+    )
+    tenancy_code_execution_namespaces: list[str] = setting(
+        ["*"],
+        "PROCTOR_TENANCY_CODE_EXECUTION_NAMESPACES",
+        doc='JSON list: namespaces where answers\' code may run outside the browser ("*": all)',
+    )
     resync_seconds: float = setting(
         3.0,
         "PROCTOR_RESYNC_SECONDS",

@@ -197,3 +197,26 @@ def test_a_failed_run_stops_its_other_jobs_and_writes_its_report(
         assert not kube.get("artifact", "fails-in-render-results")  # partial results make no Artifact
     finally:
         op.stop()
+
+
+def test_a_run_asking_for_more_than_tenancy_allows_waits_with_the_field_named(kube, operator):
+    """Privileged pods are off by default (the chart's `tenancy.allowPrivileged`), and a run cannot set
+    Proctor's own switches on its pods: such a run starts no Job and says which field is refused."""
+    kube("apply", "-f", str(EXAMPLE / "inputs.yaml"))
+    run = small_run("asks-too-much")
+    run["spec"]["oracle"] = {"privileged": True}
+    run["spec"]["env"] = {"PROCTOR_SANDBOX_TIER": "none"}
+    kube.apply(run)
+
+    def refused():
+        status = (kube.get("evalrun", "asks-too-much") or {}).get("status") or {}
+        conditions = {c["type"]: c for c in status.get("conditions") or []}
+        inputs = conditions.get("InputsReady") or {}
+        return status if inputs.get("reason") == "NotAllowed" else None
+
+    status = wait_for(refused, 60, "reason NotAllowed")
+    assert status["phase"] == "Pending"
+    assert "spec.oracle.privileged" in status["message"]
+    assert "spec.env.PROCTOR_SANDBOX_TIER" in status["message"]
+    time.sleep(2)
+    assert not kube.items("jobs", "proctor.dev/run=asks-too-much")

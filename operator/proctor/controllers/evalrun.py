@@ -29,6 +29,7 @@ from proctor.plan import Plan, plan_run, read_plan, write_plan
 from proctor.reconcile import evalrun as logic
 from proctor.reconcile.children import Observed, stale_children
 from proctor.reconcile.conditions import Blocker, set_condition
+from proctor.reconcile.tenancy import TenancyPolicy, tenancy_blockers
 from proctor.results import write_results
 from proctor_jobs.benchmarks import get_benchmark
 from proctor_jobs.layout import RunLayout
@@ -73,6 +74,7 @@ async def reconcile(
     benchmark_format = _benchmark_format(spec, artifacts)
     needs_judge = bool((spec.get("judge") or {}).get("serverRef"))
     blockers = logic.input_blockers(spec, artifacts, judges, needs_judge)
+    blockers = _tenancy_blockers(rt, namespace, spec, benchmark_format) + blockers
     try:
         store = await rt.store_for(namespace, spec.get("storage"))
     except Exception as exc:  # a missing credentials Secret, an unreachable endpoint: say so and wait
@@ -344,6 +346,24 @@ async def _input_bundle(rt: Services, namespace, ref, role, artifacts, store: St
         return bundle
 
     return await asyncio.to_thread(ingest)
+
+
+def _tenancy_blockers(rt: Services, namespace: str, spec, benchmark_format: str | None) -> list[Blocker]:
+    """What the operator's tenancy settings refuse in this run (the admin's gates), first of all."""
+    kinds: list[str] = []
+    if benchmark_format:
+        try:
+            kinds = [s.kind for s in get_benchmark(benchmark_format).stages(spec)]
+        except Exception:  # an unknown format or a bad spec: the input checks say so
+            kinds = []
+    config = rt.config
+    policy = TenancyPolicy(
+        allowed_image_prefixes=tuple(config.tenancy_allowed_image_prefixes),
+        allow_privileged=config.tenancy_allow_privileged,
+        allowed_runtime_classes=tuple(config.tenancy_allowed_runtime_classes),
+        code_execution_namespaces=tuple(config.tenancy_code_execution_namespaces),
+    )
+    return tenancy_blockers(spec, namespace, kinds, policy)
 
 
 def _resolve_judge(spec: dict[str, Any], judges, runs) -> dict[str, Any]:
