@@ -31,7 +31,8 @@ class RunMetrics:
     phase: str = "Pending"
     stages: list[Any] = field(default_factory=list)  # reconcile.evalrun.StageProgress
     shard_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> summed snapshots
-    scores: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)  # a judge's own: "<judge>/<metric>"
+    judges: dict[str, str] = field(default_factory=dict)  # judge stage -> judge name
     finished_at: float | None = None  # monotonic
 
 
@@ -98,6 +99,15 @@ def _cumulative(buckets: dict[str, float]) -> list[tuple[str, float]]:
     return out
 
 
+def _by_judge(run: RunMetrics) -> dict[str, dict[str, Any]]:
+    """The workers' measurements summed per judge (stages that are no judge's, e.g. a candidate
+    model's generate stage, under the empty name)."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for stage, measured in run.shard_metrics.items():
+        grouped.setdefault(run.judges.get(stage, ""), []).append(measured)
+    return {judge: sum_shard_metrics(snapshots) for judge, snapshots in grouped.items()}
+
+
 class ProctorCollector:
     """A prometheus_client collector over OperatorState."""
 
@@ -137,7 +147,10 @@ class ProctorCollector:
             "proctor_run_phase", "1 for the run's current phase", labels=[*run_labels, "phase"]
         )
         scores = GaugeMetricFamily(
-            "proctor_run_score", "Scores of finished runs", labels=[*run_labels, "benchmark", "metric"]
+            "proctor_run_score",
+            "Scores of finished runs; `judge` names one of several judges (`aggregate`: their mean or "
+            "median), empty for the run's own scores",
+            labels=[*run_labels, "benchmark", "metric", "judge"],
         )
         runs_by_phase = GaugeMetricFamily(
             "proctor_runs", "Runs known to the operator by phase", labels=["phase"]
@@ -149,18 +162,18 @@ class ProctorCollector:
         )
         judge_requests = CounterMetricFamily(
             "proctor_judge_requests",
-            "Judge requests made by workers, by outcome",
-            labels=[*run_labels, "outcome"],
+            "Judge requests made by workers, by judge and outcome",
+            labels=[*run_labels, "judge", "outcome"],
         )
         judge_tokens = CounterMetricFamily(
             "proctor_judge_tokens",
-            "Tokens the judge reported (the API's usage), by kind: prompt or completion",
-            labels=[*run_labels, "kind"],
+            "Tokens the judge reported (the API's usage), by judge and kind: prompt or completion",
+            labels=[*run_labels, "judge", "kind"],
         )
         judge_latency = HistogramMetricFamily(
             "proctor_judge_request_duration_seconds",
-            "Judge request latency seen by workers",
-            labels=run_labels,
+            "Judge request latency seen by workers, by judge",
+            labels=[*run_labels, "judge"],
         )
         counts = Counter(r.phase for r in runs)
         for p in PHASES:
@@ -192,16 +205,17 @@ class ProctorCollector:
                     total = (measured.get("sums") or {}).get("item_duration_seconds", 0.0)
                     durations.add_metric([*key, stage.name], _cumulative(buckets), sum_value=total)
             for metric, value in run.scores.items():
-                scores.add_metric([*key, run.benchmark, metric], float(value))
-            everything = sum_shard_metrics(list(run.shard_metrics.values()))
-            for outcome, value in (everything["counters"].get("judge_requests") or {}).items():
-                judge_requests.add_metric([*key, outcome], value)
-            for kind, value in (everything["counters"].get("judge_tokens") or {}).items():
-                judge_tokens.add_metric([*key, kind], value)
-            latency = everything["histograms"].get("judge_request_seconds")
-            if latency:
-                total = everything["sums"].get("judge_request_seconds", 0.0)
-                judge_latency.add_metric(key, _cumulative(latency), sum_value=total)
+                judge, _, name = metric.rpartition("/") if "/" in metric else ("", "", metric)
+                scores.add_metric([*key, run.benchmark, name, judge], float(value))
+            for judge, measured in _by_judge(run).items():
+                for outcome, value in (measured["counters"].get("judge_requests") or {}).items():
+                    judge_requests.add_metric([*key, judge, outcome], value)
+                for kind, value in (measured["counters"].get("judge_tokens") or {}).items():
+                    judge_tokens.add_metric([*key, judge, kind], value)
+                latency = measured["histograms"].get("judge_request_seconds")
+                if latency:
+                    total = measured["sums"].get("judge_request_seconds", 0.0)
+                    judge_latency.add_metric([*key, judge], _cumulative(latency), sum_value=total)
         yield from (
             items,
             processed,
