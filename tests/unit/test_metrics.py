@@ -59,7 +59,8 @@ def test_run_series_items_histograms_and_scores():
     assert 'proctor_judge_tokens_total{judge="",kind="prompt",namespace="ns",run="run"} 2000.0' in text
     assert 'proctor_judge_tokens_total{judge="",kind="completion",namespace="ns",run="run"} 80.0' in text
     assert (
-        'proctor_run_score{benchmark="humanevalv",judge="",metric="pass@1",namespace="ns",run="run"} 50.0' in text
+        'proctor_run_score{benchmark="humanevalv",judge="",metric="pass@1",namespace="ns",run="run"} 50.0'
+        in text
     )
     assert 'proctor_run_phase{namespace="ns",phase="Running",run="run"} 1.0' in text
     assert "proctor_build_info{" in text
@@ -72,7 +73,9 @@ def test_several_judges_are_told_apart_by_a_judge_label():
     stages = [StageProgress(n, 4, succeeded=4, shards=1, shards_done=1) for n in ("judge", "judge-noise")]
     scores = {"AVG": 61.0, "judge/AVG": 70.0, "noise/AVG": 52.0, "aggregate/AVG": 61.0}
     judges = {"judge": "judge", "judge-noise": "noise"}
-    run = RunMetrics("ns", "run", "artifactsbench", "Succeeded", stages, {"judge": first, "judge-noise": second})
+    run = RunMetrics(
+        "ns", "run", "artifactsbench", "Succeeded", stages, {"judge": first, "judge-noise": second}
+    )
     run.scores, run.judges = scores, judges
     state.update_run("u1", run)
     text = scrape(state)

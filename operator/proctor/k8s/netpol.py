@@ -13,7 +13,9 @@ def build_network_policy(
     judge_server: str | None = None,
     judge_port: int | None = None,
     external_judge: bool = False,
+    judge_servers: list[tuple[str, int | None]] | None = None,
 ) -> dict[str, Any]:
+    """`judge_servers`: (JudgeServer, port) of every vLLM judge of a run with several judges."""
     egress: list[dict[str, Any]] = [
         {
             "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
@@ -22,12 +24,13 @@ def build_network_policy(
     ]
     if ctx.config.store_egress_cidrs:
         egress.append({"to": [{"ipBlock": {"cidr": c}} for c in ctx.config.store_egress_cidrs]})
-    if judge_server:
+    servers = ([(judge_server, judge_port)] if judge_server else []) + list(judge_servers or [])
+    for server, port in dict.fromkeys(servers):
         rule: dict[str, Any] = {
-            "to": [{"podSelector": {"matchLabels": {JUDGE_LABEL: judge_server, COMPONENT_LABEL: "judge"}}}]
+            "to": [{"podSelector": {"matchLabels": {JUDGE_LABEL: server, COMPONENT_LABEL: "judge"}}}]
         }
-        if judge_port:
-            rule["ports"] = [{"protocol": "TCP", "port": judge_port}]
+        if port:
+            rule["ports"] = [{"protocol": "TCP", "port": port}]
         egress.append(rule)
     if external_judge:
         # A hosted judge has no stable address; HTTPS anywhere is the narrowest rule that works.

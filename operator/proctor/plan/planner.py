@@ -167,6 +167,33 @@ def plan_run(
     return plan, manifests
 
 
+def added_stages(current: Plan, wanted: Plan) -> list[str]:
+    """Stages `wanted` has that `current` lacks: a judge added to a run already planned (or finished)."""
+    have = {s.name for s in current.stages}
+    return [s.name for s in wanted.stages if s.name not in have and s.runs]
+
+
+def extend_plan(
+    current: Plan, wanted: Plan, manifests: list[ShardManifest]
+) -> tuple[Plan, list[ShardManifest]]:
+    """`current` with the stages only `wanted` has (and their manifests): a judge added to a planned run.
+
+    The stages already planned keep their configuration, records and Jobs (a render is never redone
+    for a new judge); only the new stages are added, reading what the wanted plan says they read."""
+    new = set(added_stages(current, wanted))
+    stages = [*current.stages, *(s for s in wanted.stages if s.name in new)]
+    notices = [*current.notices, *(f"stage {name!r} added to the planned run" for name in sorted(new))]
+    plan = Plan(**{**current.to_dict(), "stages": stages, "notices": notices})
+    return plan, [m for m in manifests if m.stage in new]
+
+
+def write_stage_manifests(store: Store, plan: Plan, manifests: list[ShardManifest]) -> None:
+    """The manifests of stages added to a planned run, then the plan (last, as in write_plan)."""
+    for manifest in manifests:
+        store.put_json(plan.layout.shard_manifest(manifest.stage, manifest.index), manifest.to_dict())
+    store.put_json(plan.layout.plan, plan.to_dict())
+
+
 def generation_config(benchmark: str, spec: dict[str, Any]) -> dict[str, Any]:
     """The generate stage's configuration: the candidate options and the benchmark whose prompts apply."""
     return {"benchmark": benchmark, "candidate": dict(spec.get("candidate") or {})}
