@@ -53,7 +53,7 @@ def manifest(
         "  benchmark: {format: vision2code, source: {file: {path: tasks.jsonl}}}",
         "  answers: {format: vision2code, source: {file: {path: answers.jsonl}}}",
         "  render: {concurrency: 3}",
-        "  sharding: {shardSize: 3}",
+        "  sharding: {shardSize: 6}",
         f"  judge: {{name: {first_name}, url: '{first_url}', backoffSeconds: 0.05}}",
     ]
     if others:
