@@ -73,6 +73,7 @@ class RunResult:
             "stages": self.stages,
             "headline": self.summary.get("headline"),
             "scores": self.summary.get("scores", {}),
+            **({"judges": self.summary["judges"]} if self.summary.get("judges") else {}),
         }
 
 

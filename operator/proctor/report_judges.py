@@ -14,7 +14,7 @@ def _num(value: Any) -> str:
     return "—" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _stat(row: dict[str, Any], name: str) -> str:
+def stat_cell(row: dict[str, Any], name: str) -> str:
     value, (low, high) = row.get(name), (row.get(f"{name}_ci") or [None, None])
     if value is None:
         return "—"
@@ -59,7 +59,7 @@ def judges_markdown(panel: dict[str, Any]) -> list[str]:
             "|---|---|---|" + "---|" * len(STATS),
         ]
         for label, group, row in rows:
-            stats = " | ".join(_stat(row, name) for name, _ in STATS)
+            stats = " | ".join(stat_cell(row, name) for name, _ in STATS)
             lines.append(f"| {label} | {group.replace('|', '/')} | {row.get('n', 0)} | {stats} |")
     return lines
 
@@ -80,7 +80,7 @@ def judges_html(panel: dict[str, Any]) -> str:
         titles = "".join(f"<th>{e(t)}</th>" for _, t in STATS)
         cells = "".join(
             f'<tr><td>{e(label)}</td><td>{e(group)}</td><td class="num">{row.get("n", 0)}</td>'
-            + "".join(f'<td class="num">{e(_stat(row, name))}</td>' for name, _ in STATS)
+            + "".join(f'<td class="num">{e(stat_cell(row, name))}</td>' for name, _ in STATS)
             + "</tr>"
             for label, group, row in rows
         )
