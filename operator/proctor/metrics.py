@@ -99,6 +99,15 @@ def _cumulative(buckets: dict[str, float]) -> list[tuple[str, float]]:
     return out
 
 
+def _judge_of(metric: str, judges: dict[str, str]) -> tuple[str, str]:
+    """(judge, metric) of a score: `<judge>/<metric>` names a judge only on a run with several judges
+    (other scores have slashes of their own, e.g. ArtEvalBench's `artifact/<id>`)."""
+    head, _, rest = metric.partition("/")
+    if rest and len(judges) > 1 and (head in judges.values() or head == "aggregate"):
+        return head, rest
+    return "", metric
+
+
 def _by_judge(run: RunMetrics) -> dict[str, dict[str, Any]]:
     """The workers' measurements summed per judge (stages that are no judge's, e.g. a candidate
     model's generate stage, under the empty name)."""
@@ -205,7 +214,7 @@ class ProctorCollector:
                     total = (measured.get("sums") or {}).get("item_duration_seconds", 0.0)
                     durations.add_metric([*key, stage.name], _cumulative(buckets), sum_value=total)
             for metric, value in run.scores.items():
-                judge, _, name = metric.rpartition("/") if "/" in metric else ("", "", metric)
+                judge, name = _judge_of(metric, run.judges)
                 scores.add_metric([*key, run.benchmark, name, judge], float(value))
             for judge, measured in _by_judge(run).items():
                 for outcome, value in (measured["counters"].get("judge_requests") or {}).items():

@@ -71,7 +71,7 @@ def test_several_judges_are_told_apart_by_a_judge_label():
     first = sum_shard_metrics([shard({}, {"ok": 3})])
     second = sum_shard_metrics([shard({}, {"ok": 5, "500": 1}), shard({}, {"ok": 1})])
     stages = [StageProgress(n, 4, succeeded=4, shards=1, shards_done=1) for n in ("judge", "judge-noise")]
-    scores = {"AVG": 61.0, "judge/AVG": 70.0, "noise/AVG": 52.0, "aggregate/AVG": 61.0}
+    scores = {"AVG": 61.0, "judge/AVG": 70.0, "noise/AVG": 52.0, "aggregate/AVG": 61.0, "artifact/x": 4.0}
     judges = {"judge": "judge", "judge-noise": "noise"}
     run = RunMetrics(
         "ns", "run", "artifactsbench", "Succeeded", stages, {"judge": first, "judge-noise": second}
@@ -87,6 +87,8 @@ def test_several_judges_are_told_apart_by_a_judge_label():
     labels = 'benchmark="artifactsbench",judge="{}",metric="AVG",namespace="ns",run="run"'
     for judge, value in (("", 61.0), ("judge", 70.0), ("noise", 52.0), ("aggregate", 61.0)):
         assert f"proctor_run_score{{{labels.format(judge)}}} {value}" in text
+    # a score with a slash of its own (ArtEvalBench's per-artifact scores) names no judge
+    assert 'judge="",metric="artifact/x",namespace="ns",run="run"} 4.0' in text
 
 
 def test_finished_runs_expire_after_retention():

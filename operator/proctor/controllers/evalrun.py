@@ -242,7 +242,8 @@ def _publish(rt: Services, uid, namespace, name, status, cache) -> None:
     benchmark = cache.plan.benchmark if cache and cache.plan else (status.get("benchmark") or "")
     previous = rt.state.runs.get(uid)
     measured = previous.shard_metrics if previous else {}  # what the workers measured, kept at the end
-    judges = previous.judges if previous else {}
+    # After a restart the stage -> judge names come from the status (status.judges).
+    judges = {j["stage"]: j["name"] for j in status.get("judges") or [] if j.get("stage") and j.get("name")}
     rt.state.update_run(
         uid, RunMetrics(namespace, name, benchmark, status["phase"], stages, measured, scores, judges)
     )
