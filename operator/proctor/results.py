@@ -78,12 +78,11 @@ def summarize(
     scores = benchmark.aggregate(scored, records, spec)
     panel = judge_panel(store, plan, benchmark, scored, records, spec)
     if panel and panel.get("aggregate"):
-        # Asked for (spec.judgeAggregate): the judges' mean or median is the run's own score.
-        scores = {
-            **scores,
-            "headline": panel["aggregate"]["headline"],
-            "scores": panel["aggregate"]["scores"],
-        }
+        from proctor_jobs.scoring.judges import aggregate_result
+
+        # Asked for (spec.judgeAggregate): the judges' per-item mean or median is the run's own score,
+        # with its breakdowns and counts (each judge's own stay under `judges`).
+        scores = aggregate_result(benchmark, scored, records, spec) or scores
     summary = {
         "run": run,
         "benchmark": plan.benchmark,

@@ -89,6 +89,22 @@ def aggregate_records(
     return out
 
 
+def aggregate_result(
+    benchmark: Any,
+    items: list[dict[str, Any]],
+    records: dict[str, dict[str, ItemRecord]],
+    spec: dict[str, Any],
+) -> dict[str, Any] | None:
+    """The benchmark's aggregation over the judges' per-item mean or median (`spec.judgeAggregate`), or
+    None when not asked for (or fewer than two judges have records)."""
+    method = spec.get("judgeAggregate")
+    entries = [e for e in judge_entries(spec) if e.configured and e.stage in records]
+    if method not in AGGREGATES or len(entries) < 2:
+        return None
+    synthetic = aggregate_records(benchmark.name, items, records, entries, method)
+    return benchmark.aggregate(items, {**records, "judge": synthetic}, spec)
+
+
 def _pairs(a: list[dict], b: list[dict]) -> tuple[list[float], list[float], list[str]]:
     xs, ys, cats = [], [], []
     for row_a, row_b in zip(a, b, strict=True):
@@ -144,10 +160,9 @@ def panel_summary(
         }
         rows[entry.name] = item_scores(benchmark.name, items, only)
     out: dict[str, Any] = {"judges": judges, "agreement": [], "bootstrap": iterations, "seed": SEED}
-    method = spec.get("judgeAggregate")
-    if method in AGGREGATES and len(entries) >= 2:
-        synthetic = aggregate_records(benchmark.name, items, records, entries, method)
-        result = benchmark.aggregate(items, {**records, "judge": synthetic}, spec)
+    result = aggregate_result(benchmark, items, records, spec)
+    if result is not None:
+        method = spec["judgeAggregate"]
         headline = result.get("headline")
         scores = result.get("scores") or {}
         out["aggregate"] = {
