@@ -103,13 +103,16 @@ async def reconcile(
             just_planned = True
         except (InputError, ValueError) as exc:
             blockers.append(Blocker("InputInvalid", str(exc)))
+    judges_added = False
     if plan is not None and not just_planned and not blockers and not cache.judges_checked:
         try:
-            plan = await _add_judges(
+            extended = await _add_judges(
                 rt, namespace, spec, benchmark_format, artifacts, judges, runs, store, plan
             )
         except (InputError, ValueError) as exc:
             blockers.append(Blocker("InputInvalid", str(exc)))
+        else:
+            judges_added, plan = extended is not plan, extended
         cache.judges_checked = True
     cache.plan = plan
 
@@ -150,7 +153,11 @@ async def reconcile(
             await asyncio.to_thread(write_plan, store, plan, manifests, plan_items)
             cache.unwritten = None
         if rt.config.network_policy and not cache.network_policy:
-            await rt.cluster.create(_network_policy(ctx, spec, judges))
+            policy = _network_policy(ctx, spec, judges)
+            if not await rt.cluster.create(policy) and judges_added:
+                # An added judge may be a JudgeServer the existing policy does not let workers reach.
+                name_ = policy["metadata"]["name"]
+                await rt.cluster.patch("NetworkPolicy", namespace, name_, {"spec": policy["spec"]})
             cache.network_policy = True
         if just_planned:  # nothing can have run yet: spare the store a round of reads
             progress, finished, shard_metrics = {}, {}, {}
