@@ -251,3 +251,11 @@ def test_status_judges_give_each_judges_score_and_agreement_with_the_first():
         },
     ]
     assert judge_statuses(None, "bias") == []
+
+
+def test_a_run_waits_for_its_human_ratings_artifact():
+    the_spec = spec(humanRatings={"artifactRef": {"name": "ratings"}})
+    [blocker] = input_blockers(the_spec, {}, {}, False)
+    assert blocker.reason == "ArtifactNotFound" and blocker.message.startswith("spec.humanRatings:")
+    ready = {"status": {"phase": "Ready", "sha256": "abc"}}
+    assert input_blockers(the_spec, {"ratings": ready}, {}, False) == []

@@ -19,7 +19,7 @@ from typing import Any
 from proctor.api import EvalRun
 from proctor.api.common import Source
 from proctor.controllers.services import RunCache, Services
-from proctor.inputs import InputError, fetch_source, load_bundle, store_bundle, validate_bundle
+from proctor.inputs import InputError, fetch_source, human_table, load_bundle, store_bundle, validate_bundle
 from proctor.k8s.jobs import WorkerContext
 from proctor.k8s.names import label_value, stage_job_name
 from proctor.k8s.netpol import build_network_policy
@@ -281,6 +281,13 @@ async def _make_plan(
         if spec.get("answers")
         else None
     )
+    ratings = spec.get("humanRatings")
+    human_bundle = None
+    if ratings:
+        ref = {"artifactRef": ratings["artifactRef"]} if ratings.get("artifactRef") else {}
+        ref = ref or {"source": ratings["source"], "format": "jsonl"}
+        human_bundle = await _input_bundle(rt, namespace, ref, "humanRatings", artifacts, store)
+        human_table(human_bundle.records, ratings, "spec.humanRatings")  # refused now, not at the end
     spec = _resolve_judge(copy.deepcopy(spec), judges, runs)
     adapter = get_benchmark(bench_bundle.format)
 
@@ -291,6 +298,7 @@ async def _make_plan(
         inputs = {
             "benchmark": bench_bundle.sha256,
             **({"answers": answers_bundle.sha256} if answers_bundle else {}),
+            **({"humanRatings": human_bundle.sha256} if human_bundle else {}),
         }
         plan, manifests = plan_run(adapter, spec, items, run_prefix, inputs, warnings)
         return plan, (manifests, items)

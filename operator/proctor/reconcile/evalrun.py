@@ -28,7 +28,7 @@ def input_blockers(
 ) -> list[Blocker]:
     """Why a run cannot start yet (empty when it can). `artifacts` and `judges` map names to objects."""
     blockers = []
-    for role in ("benchmark", "answers"):
+    for role in ("benchmark", "answers", "humanRatings"):
         ref = (spec.get(role) or {}).get("artifactRef")
         if not ref:
             continue
