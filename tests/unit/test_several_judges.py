@@ -152,6 +152,24 @@ def test_each_judge_is_scored_as_if_alone_and_the_aggregate_is_the_per_item_medi
     assert flat_scores(panel)["b/AVG"] == 45.0 and "aggregate/AVG" in flat_scores(panel)
 
 
+def test_the_aggregate_also_reduces_vision2code_raw_ratings():
+    bench = get_benchmark("vision2code")
+    rows = [{"id": "a", "source_dataset": "ChartQA"}]
+    raw = {"judge": 4.0, "judge-b": 2.0}
+    data = {
+        "render": {"a": ok("a", "render")},
+        **{
+            stage: {"a": ok("a", stage, score=v - 1, data={"raw_score_0_to_5": v})}
+            for stage, v in raw.items()
+        },
+    }
+    the_spec = spec(additionalJudges=[{"name": "b", "url": "u"}], judgeAggregate="mean")
+    [record] = aggregate_records("vision2code", rows, data, _entries(the_spec), "mean").values()
+    assert (record.score, record.data["raw_score_0_to_5"]) == (2.0, 3.0)
+    panel = panel_summary(bench, rows, data, the_spec, iterations=0)
+    assert panel["aggregate"]["scores"]["mean_raw_score_0_to_5"] == 3.0
+
+
 def _entries(the_spec):
     from proctor_jobs.judge.panel import judge_entries
 

@@ -29,6 +29,8 @@ AGGREGATES: dict[str, Callable[[list[float]], float]] = {
 #: bootstrap resamples and seed of the agreement intervals (seeded: the same records, the same CIs)
 BOOTSTRAP = 1000
 SEED = 42
+#: per-item numbers beside the score that a benchmark's aggregation reads, aggregated like the score
+AGGREGATED_DATA = ("raw_score_0_to_5",)
 #: smallest group reported per category: fewer items give no usable correlation
 MIN_GROUP = 3
 
@@ -42,6 +44,10 @@ def agreement_with_ci(x: list[float], y: list[float], iterations: int = BOOTSTRA
     for name in (*STATS, "pairwise_agreement"):
         out[f"{name}_ci"] = list(intervals.get(name, (math.nan, math.nan)))
     return out
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _json_safe(value: Any) -> Any:
@@ -77,12 +83,17 @@ def aggregate_records(
         if not any(rec is not None for rec in seen):
             continue  # no judge has seen it yet: pending, as in a one-judge run
         if values:
+            data: dict[str, Any] = {"judges": len(values)}
+            for field in AGGREGATED_DATA:  # e.g. Vision2Code's raw rating beside its capped one
+                raw = [rec.data[field] for rec in seen if rec is not None and _number(rec.data.get(field))]
+                if raw and len(raw) == len(values):
+                    data[field] = reduce([float(v) for v in raw])
             out[item["id"]] = ok(
                 item["id"],
                 "judge",
                 score=reduce(values),
                 reason=f"{method} of {len(values)} judge(s)",
-                data={"judges": len(values)},
+                data=data,
             )
         else:
             out[item["id"]] = failed(item["id"], "judge", "no judge scored it")
