@@ -40,12 +40,14 @@ def inline_records(tmp: Path) -> tuple[list[dict], list[dict]]:
             if r.get("image_path"):
                 shutil.copy(DATA / r["image_path"], tmp / r["image_path"])
         (tmp / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
-        out.append(read_local_records(tmp / name))  # reference images inlined, as a ConfigMap would carry
+        out.append([dict(r) for r in read_local_records(tmp / name)])  # reference images inlined
     return out[0], out[1]
 
 
 def images_judged(double) -> int:
-    return sum(1 for request in double.log() if request.get("images"))
+    """Vision2Code ratings asked (reference and render: two images), not a JudgeServer's one-image
+    readiness checks."""
+    return sum(1 for request in double.log() if request.get("images") == 2)
 
 
 def test_two_judges_score_side_by_side_and_a_third_added_later_judges_only(
