@@ -122,6 +122,12 @@ def test_two_judges_score_side_by_side_and_a_third_added_later_judges_only(
     assert (pair["a"], pair["b"], pair["n"]) == ("bias", "noise", len(TASKS))
     low, high = pair["pearson_ci"]
     assert low <= pair["pearson"] <= high
+    # what each stage cost, in the EvalRun itself (`kubectl get evalrun -o yaml`)
+    cost = {row["name"]: row for row in status["cost"]["stages"]}
+    assert status["cost"]["final"] is True
+    assert cost["judge"]["calls"] >= JUDGED and cost["judge-noise"]["calls"] >= JUDGED
+    assert cost["judge"]["images"] == cost["judge-noise"]["images"] > 0
+    assert cost["render"]["calls"] == 0 and cost["render"]["wallSeconds"] > 0
 
     # Prometheus tells the judges apart.
     selector = f'namespace="{kube.namespace}",run="panel"'
