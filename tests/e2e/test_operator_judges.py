@@ -280,10 +280,13 @@ def test_a_judge_whose_server_exits_on_a_bad_flag_shows_vllms_message(kube, oper
         events = kube(
             "get", "events", "--field-selector", "involvedObject.name=bad-flag", "-o", "json"
         ).stdout
-        return [e for e in json.loads(events)["items"] if VLLM_REFUSES in e.get("message", "")]
+        items = json.loads(events)["items"]
+        crashed = [e for e in items if e.get("reason") == "ServerCrashed"]
+        return [e for e in crashed if VLLM_REFUSES in e.get("message", "")]
 
+    # once per different excerpt, not once per restart (the Failed phase's own Event may quote it too)
     [posted] = wait_for(event, 30, "an Event quoting vLLM's message")
-    assert posted["type"] == "Warning" and posted["reason"] == "ServerCrashed"
+    assert posted["type"] == "Warning"
 
 
 def test_artifact_with_an_invalid_record_names_it(kube, operator):
