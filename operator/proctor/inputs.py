@@ -18,7 +18,7 @@ from typing import Any
 
 from proctor.api.common import Source
 from proctor_jobs.benchmarks import BENCHMARK_FORMATS, FormatError, get_benchmark
-from proctor_jobs.benchmarks.base import UNREADABLE, Records, lines_of
+from proctor_jobs.benchmarks.base import UNREADABLE, Records, lines_of, position
 from proctor_jobs.encoding import UTF8_HINT, line_at, not_text, scrub, undecodable
 from proctor_jobs.layout import artifact_prefix
 from proctor_jobs.store import Store, StoreError, open_store
@@ -255,3 +255,26 @@ def http_get(url: str, label: str, attempts: int = 4, timeout: float = 60.0) -> 
             time.sleep(delay)
             delay *= 2
     raise AssertionError("unreachable")
+
+
+def human_table(records: list[Any], ref: dict[str, Any], label: str) -> dict[str, float]:
+    """spec.humanRatings' records as item id -> rating; InputError naming the record and field."""
+    import math
+
+    id_field, rating_field = ref.get("idField", "id"), ref.get("ratingField", "rating")
+    table: dict[str, float] = {}
+    first: dict[str, int] = {}
+    for i, record in enumerate(records):
+        where = f"{label}: {position(i, lines_of(records))}"
+        item = record.get(id_field) if isinstance(record, dict) else None
+        if not isinstance(item, str | int) or isinstance(item, bool) or item == "":
+            raise InputError(f"{where}: field {id_field!r}: expected an item id")
+        value = record.get(rating_field)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise InputError(f"{where}: field {rating_field!r}: expected a number, not {value!r}")
+        if str(item) in first:
+            earlier = position(first[str(item)], lines_of(records))
+            raise InputError(f"{where}: field {id_field!r}: duplicate item {item!r} ({earlier} has it too)")
+        first[str(item)] = i
+        table[str(item)] = float(value)
+    return table

@@ -24,7 +24,7 @@ from typing import Any
 
 from proctor.api import Artifact, EvalRun
 from proctor.api.evalrun import InputRef
-from proctor.inputs import Bundle, InputError, fetch_source, store_bundle, validate_bundle
+from proctor.inputs import Bundle, InputError, fetch_source, human_table, store_bundle, validate_bundle
 from proctor.manifests import Document, ManifestError, is_proctor, load_documents, validate
 from proctor.plan import Plan, plan_run, run_uid, write_plan
 from proctor.results import all_shards_finished, collect_records, environment_errors, write_results
@@ -73,6 +73,7 @@ class RunResult:
             "stages": self.stages,
             "headline": self.summary.get("headline"),
             "scores": self.summary.get("scores", {}),
+            **({"judges": self.summary["judges"]} if self.summary.get("judges") else {}),
         }
 
 
@@ -202,6 +203,11 @@ def resolve(manifest: Path, name: str | None = None, overrides: dict[str, Any] |
     bundles = {"benchmark": resolver.bundle(evalrun.spec.benchmark, "benchmark", "spec.benchmark")}
     if evalrun.spec.answers:
         bundles["answers"] = resolver.bundle(evalrun.spec.answers, "answers", "spec.answers")
+    if evalrun.spec.human_ratings:
+        ratings = evalrun.spec.human_ratings
+        ref = InputRef(artifact_ref=ratings.artifact_ref, source=ratings.source, format="jsonl")
+        bundles["humanRatings"] = resolver.bundle(ref, "results", "spec.humanRatings")
+        human_table(bundles["humanRatings"].records, spec["humanRatings"], "spec.humanRatings")
     adapter = get_benchmark(bundles["benchmark"].format)
     answers = bundles.get("answers")
     try:
@@ -302,7 +308,7 @@ def _kill_workers(pool: cf.ProcessPoolExecutor) -> None:
 
 
 def _run_shards(pool, run, stages, pending, outcomes, errors, on_progress, poll_s) -> None:
-    """Submit each shard's first stage, then each next stage as its previous one finishes."""
+    """Submit each shard's first stage, then the stages that read a stage as it finishes."""
     plan, store = run.plan, run.store
     futures: dict[cf.Future, tuple[int, int]] = {}
 
@@ -325,8 +331,10 @@ def _run_shards(pool, run, stages, pending, outcomes, errors, on_progress, poll_
             except Exception as exc:  # the shard itself failed (store error, worker crash)
                 errors.append(f"{stages[stage_pos].name}[{index}]: {type(exc).__name__}: {exc}")
                 continue
-            if stage_pos + 1 < len(stages):
-                submit(stage_pos + 1, index)
+            # Every stage reading this one's records may start on the shard (several judges at once).
+            for after, stage in enumerate(stages):
+                if stage.upstream == stages[stage_pos].name:
+                    submit(after, index)
         if on_progress and time.monotonic() - last_poll >= poll_s:
             last_poll = time.monotonic()
             _report_progress(store, plan, on_progress)

@@ -31,7 +31,8 @@ class RunMetrics:
     phase: str = "Pending"
     stages: list[Any] = field(default_factory=list)  # reconcile.evalrun.StageProgress
     shard_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> summed snapshots
-    scores: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)  # a judge's own: "<judge>/<metric>"
+    judges: dict[str, str] = field(default_factory=dict)  # judge stage -> judge name
     finished_at: float | None = None  # monotonic
 
 
@@ -98,6 +99,15 @@ def _cumulative(buckets: dict[str, float]) -> list[tuple[str, float]]:
     return out
 
 
+def _judge_of(metric: str, judges: dict[str, str]) -> tuple[str, str]:
+    """(judge, metric) of a score: `<judge>/<metric>` names a judge only on a run with several judges
+    (other scores have slashes of their own, e.g. ArtEvalBench's `artifact/<id>`)."""
+    head, _, rest = metric.partition("/")
+    if rest and len(judges) > 1 and (head in judges.values() or head == "aggregate"):
+        return head, rest
+    return "", metric
+
+
 class ProctorCollector:
     """A prometheus_client collector over OperatorState."""
 
@@ -137,7 +147,10 @@ class ProctorCollector:
             "proctor_run_phase", "1 for the run's current phase", labels=[*run_labels, "phase"]
         )
         scores = GaugeMetricFamily(
-            "proctor_run_score", "Scores of finished runs", labels=[*run_labels, "benchmark", "metric"]
+            "proctor_run_score",
+            "Scores of finished runs; `judge` names one of several judges (`aggregate`: their mean or "
+            "median), empty for the run's own scores",
+            labels=[*run_labels, "benchmark", "metric", "judge"],
         )
         runs_by_phase = GaugeMetricFamily(
             "proctor_runs", "Runs known to the operator by phase", labels=["phase"]
@@ -150,23 +163,23 @@ class ProctorCollector:
         # Judge metrics carry the stage that called the judge: what judging cost, stage by stage.
         judge_requests = CounterMetricFamily(
             "proctor_judge_requests",
-            "Judge requests made by workers, by outcome",
-            labels=[*run_labels, "stage", "outcome"],
+            "Judge requests made by workers, by stage (and its judge) and outcome",
+            labels=[*run_labels, "stage", "judge", "outcome"],
         )
         judge_tokens = CounterMetricFamily(
             "proctor_judge_tokens",
             "Tokens the judge reported (the API's usage), by kind: prompt or completion",
-            labels=[*run_labels, "stage", "kind"],
+            labels=[*run_labels, "stage", "judge", "kind"],
         )
         judge_retried = CounterMetricFamily(
             "proctor_judge_retried_calls",
             "Judge calls beyond each judged item's first (retries after errors and unparseable replies)",
-            labels=[*run_labels, "stage"],
+            labels=[*run_labels, "stage", "judge"],
         )
         judge_latency = HistogramMetricFamily(
             "proctor_judge_request_duration_seconds",
             "Judge request latency seen by workers",
-            labels=[*run_labels, "stage"],
+            labels=[*run_labels, "stage", "judge"],
         )
         # What a run costs, per stage (from the workers' progress records; cost.py keeps the same names).
         stage_labels = [*run_labels, "stage"]
@@ -240,9 +253,12 @@ class ProctorCollector:
                     total = (measured.get("sums") or {}).get("item_duration_seconds", 0.0)
                     durations.add_metric([*key, stage.name], _cumulative(buckets), sum_value=total)
             for metric, value in run.scores.items():
-                scores.add_metric([*key, run.benchmark, metric], float(value))
+                judge, name = _judge_of(metric, run.judges)
+                scores.add_metric([*key, run.benchmark, name, judge], float(value))
             for stage_name, measured in sorted(run.shard_metrics.items()):
-                counters, staged = measured.get("counters") or {}, [*key, stage_name]
+                # each judge has its own stage: the series carry both (a generate stage's judge is "")
+                counters = measured.get("counters") or {}
+                staged = [*key, stage_name, run.judges.get(stage_name, "")]
                 for outcome, value in (counters.get("judge_requests") or {}).items():
                     judge_requests.add_metric([*staged, outcome], value)
                 for kind, value in (counters.get("judge_tokens") or {}).items():

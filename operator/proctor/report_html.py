@@ -521,6 +521,10 @@ def render_html(
         _table(["stage", "total", "ok", "failed", "skipped", "note"], stages),
         _cost_section(summary),
     ]
+    if summary.get("judges"):
+        from proctor.report_judges import judges_html
+
+        sections.insert(-2, judges_html(summary["judges"]))
     for title_, key in (("Notices", "notices"), ("Warnings", "warnings")):
         if summary.get(key):
             sections.append(

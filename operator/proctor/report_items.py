@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from proctor_jobs.judge.panel import is_judge_stage
 from proctor_jobs.records import ItemRecord
 from proctor_jobs.scoring.items import item_scores
 
@@ -32,7 +33,7 @@ def _explains_score(rec: ItemRecord) -> bool:
         text = data.get(key)
         if isinstance(text, str) and text and text.startswith(rec.reason.rstrip("…")[:200]):
             return True
-    return rec.stage == "judge"
+    return is_judge_stage(rec.stage)
 
 
 def _answer_failure(rec: ItemRecord) -> str | None:
@@ -80,6 +81,8 @@ def item_rows(
                 elif name == row["stage"] and _explains_score(rec):
                     data = rec.data
                     explanation = data.get("judge_reason") or data.get("overall_summary") or rec.reason
+                elif is_judge_stage(name) and _explains_score(rec):
+                    continue  # another judge's explanation of its own score, not a remark on the item
                 elif rec.reason:
                     notes.append(f"{name}: {rec.reason}")
                 if name == row["stage"] and rec.data.get("passed") is True:

@@ -105,6 +105,13 @@ def summarize(
     cost = run_cost(
         [s.name for s in active], records, measured_metrics(store, plan), {s.name: s.kind for s in active}
     )
+    panel = judge_panel(store, plan, benchmark, scored, records, spec)
+    if panel and panel.get("aggregate"):
+        from proctor_jobs.scoring.judges import aggregate_result
+
+        # Asked for (spec.judgeAggregate): the judges' per-item mean or median is the run's own score,
+        # with its breakdowns and counts (each judge's own stay under `judges`).
+        scores = aggregate_result(benchmark, scored, records, spec) or scores
     summary = {
         "run": run,
         "benchmark": plan.benchmark,
@@ -117,6 +124,7 @@ def summarize(
         "stages": stage_counts(plan, records),
         "items": len(items),
         "env_errors": dict(Counter(env_errors.values())),
+        **({"judges": panel} if panel else {}),
         "cost": cost,
         "estimate": estimate_beside_actual(plan, items, cost),
         "inputs": plan.inputs,
@@ -125,6 +133,24 @@ def summarize(
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     return summary, items, records
+
+
+def human_ratings(store: Store, plan: Plan, spec: dict[str, Any]) -> dict[str, float] | None:
+    """Item id -> human rating from spec.humanRatings (stored with the run's inputs), if given."""
+    sha = plan.inputs.get("humanRatings")
+    ref = spec.get("humanRatings")
+    if not sha or not ref:
+        return None
+    from proctor.inputs import human_table, load_bundle
+
+    return human_table(load_bundle(store, sha).records, ref, "spec.humanRatings")
+
+
+def judge_panel(store, plan, benchmark, items, records, spec) -> dict[str, Any] | None:
+    """Per-judge scores, the aggregate and agreement for a run with several judges (or human ratings)."""
+    from proctor_jobs.scoring.judges import panel_summary
+
+    return panel_summary(benchmark, items, records, spec, human_ratings(store, plan, spec))
 
 
 def write_results(
@@ -180,6 +206,10 @@ def render_markdown(
     for name, value in summary["scores"].items():
         label = f"**{name}**" if name == headline else name
         lines.append(f"| {label} | {_fmt(value)} |")
+    if summary.get("judges"):
+        from proctor.report_judges import judges_markdown
+
+        lines += ["", *judges_markdown(summary["judges"])]
     lines += [
         "",
         "## Stages",

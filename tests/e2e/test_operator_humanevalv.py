@@ -184,7 +184,7 @@ def test_a_planned_runs_spec_is_fixed_but_suspend_and_parallelism(kube, operator
     out = kube("patch", "evalrun", "frozen-run", "--type=merge", "-p", other, check=False)
     assert out.returncode != 0
     assert "spec.benchmark cannot change once the run is planned" in out.stderr
-    assert "only spec.suspend and spec.parallelism may" in out.stderr
+    assert "only spec.suspend, spec.parallelism, spec.judgeAggregate, spec.humanRatings may" in out.stderr
     before = kube.get("evalrun", "frozen-run")["spec"]
     assert before["benchmark"] == {"artifactRef": {"name": "humanevalv-example-tasks"}}
     kube("patch", "evalrun", "frozen-run", "--type=merge", "-p", '{"spec": {"parallelism": 3}}')

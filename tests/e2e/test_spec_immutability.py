@@ -13,7 +13,9 @@ import yaml
 
 pytestmark = pytest.mark.e2e
 FROZEN = (
-    "cannot change once the run is planned (status.runPrefix set); only spec.suspend and spec.parallelism may"
+    "cannot change once the run is planned (status.runPrefix set); "
+    "only spec.suspend, spec.parallelism, spec.judgeAggregate, spec.humanRatings may, "
+    "and judges may be added to spec.additionalJudges"
 )
 
 

@@ -24,11 +24,17 @@ def test_every_spec_field_but_suspend_and_parallelism_has_a_rule_naming_what_may
     assert sorted(guarded) == sorted(
         f".spec.{f}" for f in schema["properties"]["spec"]["properties"] if f not in MUTABLE
     )
-    assert {"suspend", "parallelism"} == set(MUTABLE)
+    assert {"suspend", "parallelism", "judgeAggregate", "humanRatings"} == set(MUTABLE)
     for rule in rules:
         field = rule["fieldPath"].removeprefix(".")
+        if field == "spec.additionalJudges":  # append-only: its own rule, tested below
+            assert ".all(x, x in self.spec.additionalJudges)" in rule["rule"]
+            continue
         assert rule["message"].startswith(f"{field} cannot change once the run is planned")
-        assert "only spec.suspend and spec.parallelism may" in rule["message"]
+        assert (
+            "only spec.suspend, spec.parallelism, spec.judgeAggregate, spec.humanRatings may, "
+            "and judges may be added to spec.additionalJudges" in rule["message"]
+        )
         assert rule["reason"] == "FieldValueForbidden"
         # Transition rules: they read the old object, and only bind once it was planned.
         assert rule["rule"].startswith("!(has(oldSelf.status) && has(oldSelf.status.runPrefix)) || ")
@@ -55,8 +61,9 @@ RUN = {
 def test_a_planned_run_refuses_edits_but_suspend_and_parallelism():
     edited = {**RUN, "spec": {**RUN["spec"], "benchmark": {"artifactRef": {"name": "other"}}}}
     assert forbidden_changes(RUN, edited) == [
-        "spec.benchmark cannot change once the run is planned (status.runPrefix set); "
-        "only spec.suspend and spec.parallelism may"
+        "spec.benchmark cannot change once the run is planned (status.runPrefix set); only "
+        "spec.suspend, spec.parallelism, spec.judgeAggregate, spec.humanRatings may, and judges may be "
+        "added to spec.additionalJudges"
     ]
     added = {**RUN, "spec": {**RUN["spec"], "queueName": "q"}}
     assert [m.split(" ")[0] for m in forbidden_changes(RUN, added)] == ["spec.queueName"]
@@ -69,3 +76,16 @@ def test_a_run_not_yet_planned_may_change_anything():
     edited = {**waiting, "spec": {**RUN["spec"], "benchmark": {"artifactRef": {"name": "fixed"}}}}
     assert forbidden_changes(waiting, edited) == []
     assert forbidden_changes({"spec": RUN["spec"]}, edited) == []
+
+
+def test_judges_may_be_added_to_a_planned_run_but_not_changed_or_removed():
+    judge = {"name": "second", "url": "http://j/v1", "model": "m"}
+    planned = {**RUN, "spec": {**RUN["spec"], "judge": {"url": "http://a/v1"}, "additionalJudges": [judge]}}
+    third = {"name": "third", "url": "http://k/v1", "model": "m"}
+    added = {**planned, "spec": {**planned["spec"], "additionalJudges": [judge, third]}}
+    assert forbidden_changes(planned, added) == []
+    changed = {**planned, "spec": {**planned["spec"], "additionalJudges": [{**judge, "model": "other"}]}}
+    removed = {**planned, "spec": {**planned["spec"], "additionalJudges": []}}
+    for edit in (changed, removed):
+        [refusal] = forbidden_changes(planned, edit)
+        assert refusal.startswith("spec.additionalJudges: once the run is planned, entries may be added")

@@ -57,18 +57,75 @@ def test_run_series_items_histograms_and_scores():
     )
     assert 'proctor_item_duration_seconds_bucket{le="1",namespace="ns",run="run",stage="oracle"} 4.0' in text
     assert 'proctor_item_duration_seconds_count{namespace="ns",run="run",stage="oracle"} 4.0' in text
-    assert 'proctor_judge_requests_total{namespace="ns",outcome="429",run="run",stage="oracle"} 2.0' in text
-    assert 'proctor_judge_requests_total{namespace="ns",outcome="ok",run="run",stage="oracle"} 4.0' in text
+    assert (
+        'proctor_judge_requests_total{judge="",namespace="ns",outcome="429",run="run",stage="oracle"} 2.0'
+        in text
+    )
+    assert (
+        'proctor_judge_requests_total{judge="",namespace="ns",outcome="ok",run="run",stage="oracle"} 4.0'
+        in text
+    )
     # what the judging cost in tokens, retries and images, summed over the shards, by stage
-    assert 'proctor_judge_tokens_total{kind="prompt",namespace="ns",run="run",stage="oracle"} 2000.0' in text
-    completion = 'proctor_judge_tokens_total{kind="completion",namespace="ns",run="run",stage="oracle"}'
+    assert (
+        'proctor_judge_tokens_total{judge="",kind="prompt",namespace="ns",run="run",stage="oracle"} 2000.0'
+        in text
+    )
+    completion = (
+        'proctor_judge_tokens_total{judge="",kind="completion",namespace="ns",run="run",stage="oracle"}'
+    )
     assert f"{completion} 80.0" in text
-    assert 'proctor_judge_retried_calls_total{namespace="ns",run="run",stage="oracle"} 2.0' in text
+    assert 'proctor_judge_retried_calls_total{judge="",namespace="ns",run="run",stage="oracle"} 2.0' in text
     assert 'proctor_judge_images_total{namespace="ns",run="run",stage="oracle"} 12.0' in text
-    assert 'proctor_judge_request_duration_seconds_sum{namespace="ns",run="run",stage="oracle"} 1.2' in text
-    assert 'proctor_run_score{benchmark="humanevalv",metric="pass@1",namespace="ns",run="run"} 50.0' in text
+    assert (
+        'proctor_judge_request_duration_seconds_sum{judge="",namespace="ns",run="run",stage="oracle"} 1.2'
+        in text
+    )
+    assert (
+        'proctor_run_score{benchmark="humanevalv",judge="",metric="pass@1",namespace="ns",run="run"} 50.0'
+        in text
+    )
     assert 'proctor_run_phase{namespace="ns",phase="Running",run="run"} 1.0' in text
     assert "proctor_build_info{" in text
+
+
+def test_several_judges_are_told_apart_by_a_judge_label():
+    state = OperatorState()
+    first = sum_shard_metrics([shard({}, {"ok": 3})])
+    second = sum_shard_metrics([shard({}, {"ok": 5, "500": 1}), shard({}, {"ok": 1})])
+    stages = [StageProgress(n, 4, succeeded=4, shards=1, shards_done=1) for n in ("judge", "judge-noise")]
+    scores = {"AVG": 61.0, "judge/AVG": 70.0, "noise/AVG": 52.0, "aggregate/AVG": 61.0, "artifact/x": 4.0}
+    judges = {"judge": "judge", "judge-noise": "noise"}
+    run = RunMetrics(
+        "ns", "run", "artifactsbench", "Succeeded", stages, {"judge": first, "judge-noise": second}
+    )
+    run.scores, run.judges = scores, judges
+    state.update_run("u1", run)
+    text = scrape(state)
+    assert (
+        'proctor_judge_requests_total{judge="judge",namespace="ns",outcome="ok",run="run",stage="judge"} 3.0'
+        in text
+    )
+    assert (
+        'proctor_judge_requests_total{judge="noise",namespace="ns",outcome="ok",run="run",stage="judge-noise"} 6.0'  # noqa: E501
+        in text
+    )
+    assert (
+        'proctor_judge_requests_total{judge="noise",namespace="ns",outcome="500",run="run",stage="judge-noise"} 1.0'  # noqa: E501
+        in text
+    )
+    assert (
+        'proctor_judge_tokens_total{judge="noise",kind="prompt",namespace="ns",run="run",stage="judge-noise"} 2000.0'  # noqa: E501
+        in text
+    )
+    assert (
+        'proctor_judge_request_duration_seconds_count{judge="judge",namespace="ns",run="run",stage="judge"} 2.0'  # noqa: E501
+        in text
+    )
+    labels = 'benchmark="artifactsbench",judge="{}",metric="AVG",namespace="ns",run="run"'
+    for judge, value in (("", 61.0), ("judge", 70.0), ("noise", 52.0), ("aggregate", 61.0)):
+        assert f"proctor_run_score{{{labels.format(judge)}}} {value}" in text
+    # a score with a slash of its own (ArtEvalBench's per-artifact scores) names no judge
+    assert 'judge="",metric="artifact/x",namespace="ns",run="run"} 4.0' in text
 
 
 def test_finished_runs_expire_after_retention():

@@ -114,6 +114,9 @@ class StageInfo:
     per_item_jobs: bool = False  # one Job per item instead of one Indexed Job (heavy, heterogeneous items)
     description: str = ""
     skip_reason: str | None = None  # set when the stage does not run in this configuration (no judge, ...)
+    #: the stage whose records this one reads (default: the stage before it); several judges all
+    #: name the render stage, so they judge side by side rather than one after another
+    after: str | None = None
 
 
 #: upper bounds (seconds) of the duration histograms workers report in their progress records

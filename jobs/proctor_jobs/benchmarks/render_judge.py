@@ -34,28 +34,39 @@ class RenderThenJudge(Benchmark):
     judge_description: str = "the judge rates the evidence"
 
     def stages(self, spec: dict[str, Any]) -> list[StageInfo]:
-        judge = spec.get("judge") or {}
-        has_judge = bool(judge.get("url") or judge.get("serverRef"))
-        return [
-            StageInfo("render", "render", description=self.render_description),
-            StageInfo(
-                "judge",
-                "judge",
-                needs_judge=True,
-                description=self.judge_description,
-                skip_reason=None if has_judge else NO_JUDGE,
-            ),
-        ]
+        from proctor_jobs.judge.panel import judge_entries
+
+        stages = [StageInfo("render", "render", description=self.render_description)]
+        for entry in judge_entries(spec):
+            # Every judge reads the render records (never another judge's): they judge side by side.
+            description = self.judge_description + ("" if entry.stage == "judge" else f" ({entry.name})")
+            stages.append(
+                StageInfo(
+                    entry.stage,
+                    "judge",
+                    needs_judge=True,
+                    description=description,
+                    skip_reason=None if entry.configured else NO_JUDGE,
+                    after="render",
+                )
+            )
+        return stages
 
     def stage_config(self, stage: str, spec: dict[str, Any]) -> dict[str, Any]:
-        if stage == "judge":
+        from proctor_jobs.judge.panel import entry_for_stage, judge_spec
+
+        entry = entry_for_stage(spec, stage)
+        if entry is not None:
             from proctor_jobs.judge import judge_stage_config
 
-            return judge_stage_config(self.name, spec)
+            # Built from this judge's options alone: its records are reused exactly when it is unchanged.
+            return judge_stage_config(self.name, judge_spec(spec, entry))
         return _load(self.render_config)(spec)
 
     def processor(self, stage: str, config: dict[str, Any]) -> StageProcessor:
-        return _load(self.judge if stage == "judge" else self.renderer)(config)
+        from proctor_jobs.judge.panel import is_judge_stage
+
+        return _load(self.judge if is_judge_stage(stage) else self.renderer)(config)
 
     def aggregate(self, items, records, spec):
         return _load(self.scoring).aggregate(items, records, spec)

@@ -30,6 +30,8 @@ class JudgeProcessor(StageProcessor):
         self.client: JudgeClient | None = None
 
     async def start(self, ctx: StageContext) -> None:
+        # A run's additional judges work in stages of their own (`judge-<name>`): records say which.
+        self.stage = ctx.manifest.stage
         self.client = JudgeClient(
             self.config.resolved_url(),
             self.config.model,

@@ -18,6 +18,7 @@ import numpy as np
 
 _BLOCK = 2048  # rows per block in the O(n^2) pair statistics, to bound memory
 _MATRIX_LIMIT = 4096  # largest n for which the bootstrap keeps n x n matrices
+_RESAMPLE_BLOCK = 128  # bootstrap resamples whose pair sums are computed in one matrix product
 
 
 def mean(values: Sequence[float]) -> float:
@@ -150,17 +151,27 @@ def agreement_bootstrap(
         zx, zy = (dx == 0).astype(np.float32), (dy == 0).astype(np.float32)
         zxy = zx * zy
         del dx, dy
-        for i in range(iterations):
-            index = rng.integers(0, n, n)
-            w = np.bincount(index, minlength=n).astype(np.float32)
+        # Resamples in blocks: one matrix product per block instead of a matrix-vector product per
+        # resample (memory-bound at large n: a run's judges over ~2,000 items took minutes). The
+        # indices are drawn in the same order as one at a time, so the intervals are unchanged.
+        for start in range(0, iterations, _RESAMPLE_BLOCK):
+            block = min(_RESAMPLE_BLOCK, iterations - start)
+            indices = [rng.integers(0, n, n) for _ in range(block)]
+            w = np.stack([np.bincount(index, minlength=n) for index in indices], axis=1).astype(np.float32)
 
-            def quad(matrix: np.ndarray, w: np.ndarray = w) -> float:
-                return float(w @ (matrix @ w))
+            def quads(matrix: np.ndarray, w: np.ndarray = w) -> np.ndarray:
+                return (w * (matrix @ w)).sum(axis=0, dtype=np.float64)
 
-            tau, pairwise = _from_counts(
-                n, quad(product) / 2, (quad(zx) - n) / 2, (quad(zy) - n) / 2, (quad(zxy) - n) / 2
-            )
-            values[i] = (pearson(h[index], m[index]), spearman(h[index], m[index]), tau, pairwise)
+            q_product, q_zx, q_zy, q_zxy = quads(product), quads(zx), quads(zy), quads(zxy)
+            for j, index in enumerate(indices):
+                tau, pairwise = _from_counts(
+                    n,
+                    float(q_product[j]) / 2,
+                    (float(q_zx[j]) - n) / 2,
+                    (float(q_zy[j]) - n) / 2,
+                    (float(q_zxy[j]) - n) / 2,
+                )
+                values[start + j] = (pearson(h[index], m[index]), spearman(h[index], m[index]), tau, pairwise)
     tail = (1.0 - level) / 2 * 100
     out = {}
     for j, name in enumerate(names):

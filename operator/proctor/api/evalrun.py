@@ -17,8 +17,10 @@ from proctor.api.common import (
     Source,
 )
 from proctor.api.options import (
+    AdditionalJudge,
     AgentOptions,
     CandidateOptions,
+    HumanRatings,
     JudgeOptions,
     OracleOptions,
     RenderOptions,
@@ -112,10 +114,54 @@ class Storage(Model):
 class EvalRunSpec(Model):
     """What to evaluate and how; defaults reproduce the benchmarks' original harnesses."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.additionalJudges) || has(self.judge)",
+                    "message": "additionalJudges needs spec.judge (the run's first judge)",
+                },
+                {
+                    "rule": "!has(self.additionalJudges) || !has(self.judge) || self.additionalJudges.all("
+                    "j, j.name != (has(self.judge.name) ? self.judge.name : 'judge'))",
+                    "message": "additionalJudges: a judge's name must differ from spec.judge.name "
+                    "(default `judge`)",
+                },
+                {
+                    "rule": "(!has(self.judge) || !has(self.judge.name) || self.judge.name != 'aggregate')"
+                    " && (!has(self.additionalJudges) || "
+                    "self.additionalJudges.all(j, j.name != 'aggregate'))",
+                    "message": "a judge cannot be named `aggregate` (the name of the judges' mean or median)",
+                },
+                {
+                    "rule": "!has(self.judgeAggregate) || has(self.additionalJudges)",
+                    "message": "judgeAggregate needs additionalJudges "
+                    "(an aggregate of one judge is that judge)",
+                },
+            ]
+        }
+    )
+
     benchmark: InputRef
     answers: InputRef | None = Field(default=None, description="the answers to evaluate (or spec.candidate)")
     candidate: CandidateOptions | None = None
     judge: JudgeOptions | None = None
+    additional_judges: list[AdditionalJudge] | None = Field(
+        default=None,
+        max_length=7,
+        description="more judges: each judges every item in a stage of its own; scores, leaderboards "
+        "and records per judge, with their agreement in summary.json and the reports. Adding one to a "
+        "finished run judges only (renders and the other judges' records are reused)",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    judge_aggregate: Literal["mean", "median"] | None = Field(
+        default=None,
+        description="score the run by the judges' mean (or median) per item, through the benchmark's "
+        "own aggregation; each judge's own scores stay beside it (`<judge>/<score>`)",
+    )
+    human_ratings: HumanRatings | None = Field(
+        default=None, description="human ratings per item: each judge's agreement with them is reported"
+    )
     render: RenderOptions = Field(default_factory=RenderOptions)
     oracle: OracleOptions = Field(default_factory=OracleOptions)
     agent: AgentOptions | None = None
@@ -136,6 +182,41 @@ class EvalRunSpec(Model):
     image_pull_secrets: list[LocalObjectReference] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict, description="extra environment for worker pods")
     api_key_secret_ref: SecretKeyReference | None = None
+
+    @model_validator(mode="after")
+    def _judges(self) -> EvalRunSpec:
+        named = [("spec.judge.name", self.judge.name if self.judge else None)]
+        named += [(f"additionalJudges[{i}].name", j.name) for i, j in enumerate(self.additional_judges or [])]
+        for where, name in named:
+            if name == "aggregate":
+                raise ValueError(f"{where}: a judge cannot be named `aggregate` (the judges' mean or median)")
+        if not self.additional_judges:
+            if self.judge_aggregate is not None:
+                raise ValueError(
+                    "judgeAggregate needs additionalJudges (an aggregate of one judge is that judge)"
+                )
+            return self
+        if self.judge is None:
+            raise ValueError("additionalJudges needs spec.judge (the run's first judge)")
+        seen = {self.judge.name or "judge": "spec.judge.name"}
+        for i, extra in enumerate(self.additional_judges):
+            if extra.name in seen:
+                raise ValueError(
+                    f"additionalJudges[{i}].name: {extra.name!r} is already the name of {seen[extra.name]}"
+                )
+            seen[extra.name] = f"additionalJudges[{i}]"
+        return self
+
+
+class JudgeStatus(Model):
+    """One judge of a run with several: its headline score and its agreement with the first judge."""
+
+    name: str
+    stage: str
+    score: float | None = None
+    pearson: float | None = Field(default=None, description="with the run's first judge (spec.judge)")
+    spearman: float | None = None
+    kendall: float | None = None
 
 
 class StageStatus(Model):
@@ -194,7 +275,10 @@ class EvalRunStatus(Model):
     progress: str | None = Field(default=None, description="items done / total over all stages")
     score: float | None = Field(default=None, description="the benchmark's headline score")
     score_name: str | None = None
-    scores: dict[str, float] = Field(default_factory=dict)
+    scores: dict[str, float] = Field(
+        default_factory=dict, description="the run's scores; with several judges also `<judge>/<score>`"
+    )
+    judges: list[JudgeStatus] = Field(default_factory=list, description="set when the run has several judges")
     stages: list[StageStatus] = Field(default_factory=list)
     cost: RunCost | None = Field(default=None, description="what the run cost so far, per stage and in total")
     results: ResultsRef | None = None

@@ -1,5 +1,7 @@
-"""An EvalRun's spec is fixed once the run is planned, except what may change: `suspend` and
-`parallelism`.
+"""An EvalRun's spec is fixed once the run is planned, except what may change: `suspend`,
+`parallelism`, how several judges are combined (`judgeAggregate`, `humanRatings`), and judges added at
+the end of `additionalJudges` (a judge added to a planned or finished run judges only; the judges it
+had stay exactly as they were, so their records stay valid).
 
 The plan (shards, stage configurations, the records' configuration hashes) was made from the spec; an
 edit of anything else after that would be ignored or, worse, half-applied to Jobs created later. The
@@ -17,7 +19,9 @@ from typing import Any
 from proctor.api.evalrun import EvalRunSpec
 
 #: spec fields that may change at any time (camelCase, as on the wire)
-MUTABLE = ("suspend", "parallelism")
+MUTABLE = ("suspend", "parallelism", "judgeAggregate", "humanRatings")
+#: lists that may only grow: every entry of the planned run stays, unchanged
+APPEND_ONLY = ("additionalJudges",)
 PLANNED = "has(oldSelf.status) && has(oldSelf.status.runPrefix)"
 
 
@@ -28,8 +32,13 @@ def frozen_fields() -> list[str]:
 
 
 def message(field: str) -> str:
-    allowed = " and ".join(f"spec.{m}" for m in MUTABLE)
-    return f"spec.{field} cannot change once the run is planned (status.runPrefix set); only {allowed} may"
+    allowed = ", ".join(f"spec.{m}" for m in MUTABLE)
+    if field in APPEND_ONLY:
+        return f"spec.{field}: once the run is planned, entries may be added, not changed or removed"
+    return (
+        f"spec.{field} cannot change once the run is planned (status.runPrefix set); only {allowed} "
+        f"may, and judges may be added to spec.{APPEND_ONLY[0]}"
+    )
 
 
 def transition_rules() -> list[dict[str, Any]]:
@@ -42,11 +51,12 @@ def transition_rules() -> list[dict[str, Any]]:
     rules = []
     for field in frozen_fields():
         new, old = f"self.spec.{field}", f"oldSelf.spec.{field}"
-        same = (
-            f"{new} == {old}"
-            if field in required
-            else f"has({new}) == has({old}) && (!has({new}) || {new} == {old})"
-        )
+        if field in APPEND_ONLY:
+            same = f"!has({old}) || (has({new}) && {old}.all(x, x in {new}))"
+        elif field in required:
+            same = f"{new} == {old}"
+        else:
+            same = f"has({new}) == has({old}) && (!has({new}) || {new} == {old})"
         rules.append(
             {
                 "rule": f"!({PLANNED}) || ({same})",
@@ -68,4 +78,11 @@ def forbidden_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     if not planned(old.get("status")):
         return []
     before, after = old.get("spec") or {}, new.get("spec") or {}
-    return [message(f) for f in frozen_fields() if (f in before, before.get(f)) != (f in after, after.get(f))]
+    refused = []
+    for f in frozen_fields():
+        if f in APPEND_ONLY:
+            if any(entry not in (after.get(f) or []) for entry in before.get(f) or []):
+                refused.append(message(f))
+        elif (f in before, before.get(f)) != (f in after, after.get(f)):
+            refused.append(message(f))
+    return refused

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
-from proctor.api.common import LocalObjectReference, Model, SecretKeyReference
+from proctor.api.common import LocalObjectReference, Model, SecretKeyReference, Source
+
+#: a judge's name: a DNS label (it names a stage and its Job); `aggregate` is taken (the judges' mean)
+JUDGE_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
 class Viewport(Model):
@@ -71,6 +74,13 @@ class RenderOptions(Model):
 class JudgeOptions(Model):
     """Which judge scores the evidence and how it is asked."""
 
+    name: str | None = Field(
+        default=None,
+        max_length=20,
+        pattern=JUDGE_NAME,
+        description="the judge's name in scores (`<name>/<score>`) and reports when a run has several "
+        "judges (default `judge`)",
+    )
     server_ref: LocalObjectReference | None = Field(
         default=None, description="a JudgeServer in this namespace"
     )
@@ -121,6 +131,58 @@ class JudgeOptions(Model):
     backoff_seconds: float = Field(
         default=1.0, ge=0, le=60, description="first retry delay (doubles, jittered)"
     )
+
+
+class AdditionalJudge(JudgeOptions):
+    """One more judge of the run: it judges every item too, in a stage of its own (`judge-<name>`),
+    with its own endpoint, API key, budget and concurrency."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.url) != has(self.serverRef)",
+                    "message": "exactly one of url, serverRef must be set",
+                }
+            ]
+        }
+    )
+
+    name: str = Field(  # type: ignore[assignment]
+        max_length=20, pattern=JUDGE_NAME, description="unique among the run's judges; names its stage"
+    )
+
+    @model_validator(mode="after")
+    def _one_endpoint(self) -> AdditionalJudge:
+        if (self.url is None) == (self.server_ref is None):
+            raise ValueError("exactly one of url, serverRef must be set")
+        return self
+
+
+class HumanRatings(Model):
+    """Human ratings of the run's items, to report each judge's agreement with people."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.artifactRef) != has(self.source)",
+                    "message": "exactly one of artifactRef, source must be set",
+                }
+            ]
+        }
+    )
+
+    artifact_ref: LocalObjectReference | None = Field(default=None, description="an Artifact of format jsonl")
+    source: Source | None = Field(default=None, description="JSON records given in place")
+    id_field: str = Field(default="id", min_length=1, description="the field holding Proctor's item id")
+    rating_field: str = Field(default="rating", min_length=1, description="the field holding the rating")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> HumanRatings:
+        if (self.artifact_ref is None) == (self.source is None):
+            raise ValueError("exactly one of artifactRef, source must be set")
+        return self
 
 
 class OracleOptions(Model):

@@ -56,7 +56,7 @@ def _number(text: str | None) -> float | None:
 def analyse(
     rows: list[dict[str, str]], human: str, metric: str, iterations: int, seed: int
 ) -> dict[str, Any]:
-    from proctor_jobs.scoring.stats import agreement, agreement_bootstrap
+    from proctor_jobs.scoring.judges import agreement_with_ci
 
     pairs, missing = [], 0
     for row in rows:
@@ -69,14 +69,14 @@ def analyse(
             continue
         pairs.append((h, m))
     hs, ms = [p[0] for p in pairs], [p[1] for p in pairs]
+    # The same figures a run with several judges reports for its judges (scoring/judges.py).
+    figures = agreement_with_ci(hs, ms, iterations, seed)
     result: dict[str, Any] = {"metric": metric, "n": len(pairs), "missing": missing}
-    result.update(agreement(hs, ms))
+    result.update({name: figures[name] for name in STATS})
     result["mean_human"] = sum(hs) / len(hs) if hs else math.nan
     result["mean_metric"] = sum(ms) / len(ms) if ms else math.nan
-    intervals = agreement_bootstrap(hs, ms, iterations, seed) if iterations > 0 else {}
     for name in STATS:
-        low, high = intervals.get(name, (math.nan, math.nan))
-        result[f"{name}_ci"] = [low, high]
+        result[f"{name}_ci"] = figures[f"{name}_ci"]
     return result
 
 

@@ -172,6 +172,34 @@ def _execute_with_progress(execute, local, workers, console, quiet):
         return execute(local, workers, on_progress=on_progress)
 
 
+def _print_judges(console, panel: dict) -> None:
+    """Each judge's headline score, then the judges' agreement (pooled) with 95% intervals."""
+    from rich.table import Table
+
+    from proctor.report_judges import STATS, stat_cell
+
+    judges = Table(title="judges", title_justify="left")
+    for col in ("judge", "stage", "score"):
+        judges.add_column(col, justify="right" if col == "score" else "left")
+    for name, judge in panel.get("judges", {}).items():
+        score = judge.get("score")
+        judges.add_row(name, judge["stage"], "—" if score is None else f"{score:.4g}")
+    if panel.get("aggregate"):
+        aggregate = panel["aggregate"]
+        score = aggregate.get("score")
+        judges.add_row(f"{aggregate['method']} (aggregate)", "", "—" if score is None else f"{score:.4g}")
+    console.print(judges)
+    pairs = [(f"{r['a']} ~ {r['b']}", r) for r in panel.get("agreement", [])]
+    pairs += [(f"{r['judge']} ~ human", r) for r in panel.get("human", [])]
+    if pairs:
+        agreement = Table(title="agreement (95% bootstrap intervals)", title_justify="left")
+        for col in ("judges", "n", *(title for _, title in STATS)):
+            agreement.add_column(col, justify="left" if col == "judges" else "right")
+        for label, row in pairs:
+            agreement.add_row(label, str(row.get("n", 0)), *(stat_cell(row, name) for name, _ in STATS))
+        console.print(agreement)
+
+
 def _print_summary(console, result, local) -> None:
     from rich.table import Table
 
@@ -183,6 +211,8 @@ def _print_summary(console, result, local) -> None:
         style = "bold" if name == summary.get("headline") else ""
         scores.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value), style=style)
     console.print(scores)
+    if summary.get("judges"):
+        _print_judges(console, summary["judges"])
     stages = Table(show_header=True)
     rows = summary.get("stages", [])
     # Items this machine could not evaluate are neither the answer's failures nor skipped: own column.

@@ -20,19 +20,22 @@ from proctor.api import EvalRun
 from proctor.api.common import Source
 from proctor.controllers.services import RunCache, Services
 from proctor.cost import live_cost, status_cost
-from proctor.inputs import InputError, fetch_source, load_bundle, store_bundle, validate_bundle
+from proctor.inputs import InputError, fetch_source, human_table, load_bundle, store_bundle, validate_bundle
 from proctor.k8s.jobs import WorkerContext
 from proctor.k8s.names import label_value, stage_job_name
 from proctor.k8s.netpol import build_network_policy
 from proctor.metrics import RunMetrics, sum_shard_metrics
 from proctor.plan import Plan, plan_run, read_plan, write_plan
+from proctor.plan.planner import added_stages, extend_plan, write_stage_manifests
 from proctor.reconcile import evalrun as logic
 from proctor.reconcile.children import Observed, stale_children
 from proctor.reconcile.conditions import Blocker, set_condition
 from proctor.reconcile.tenancy import TenancyPolicy, tenancy_blockers
 from proctor.results import write_results
 from proctor_jobs.benchmarks import get_benchmark
+from proctor_jobs.judge.panel import judge_entries
 from proctor_jobs.layout import RunLayout
+from proctor_jobs.scoring.judges import flat_scores
 from proctor_jobs.store import KeyNotFound, Store
 
 log = logging.getLogger("proctor.evalrun")
@@ -72,7 +75,7 @@ async def reconcile(
         return None
 
     benchmark_format = _benchmark_format(spec, artifacts)
-    needs_judge = bool((spec.get("judge") or {}).get("serverRef"))
+    needs_judge = any(entry.server_ref for entry in judge_entries(spec))
     blockers = logic.input_blockers(spec, artifacts, judges, needs_judge)
     blockers = _tenancy_blockers(rt, namespace, spec, benchmark_format) + blockers
     try:
@@ -106,6 +109,16 @@ async def reconcile(
             just_planned = True
         except (InputError, ValueError) as exc:
             blockers.append(Blocker("InputInvalid", str(exc)))
+    if plan is not None and not just_planned and not blockers and not cache.judges_checked:
+        try:
+            extended = await _add_judges(
+                rt, namespace, spec, benchmark_format, artifacts, judges, runs, store, plan
+            )
+        except (InputError, ValueError) as exc:
+            blockers.append(Blocker("InputInvalid", str(exc)))
+        else:
+            plan = extended
+        cache.judges_checked = True
     cache.plan = plan
     refused: list[str] = []
     if plan is not None:
@@ -210,7 +223,7 @@ async def reconcile(
                 f"aggregating results failed, will retry: {exc}",
             )
         else:
-            new.update(_results_status(store, plan, summary, f"{name}-results"))
+            new.update(_results_status(store, plan, summary, f"{name}-results", spec))
             new["cost"] = status_cost(summary["cost"], final=True)
             if phase == "Succeeded" and not cache.results_artifact:  # partial results are no Artifact
                 await rt.cluster.create(_results_artifact(namespace, name, uid, store, plan))
@@ -225,6 +238,8 @@ async def reconcile(
     )
     if phase in logic.TERMINAL and not status.get("completionTime"):
         new["completionTime"] = _now()
+    elif phase not in logic.TERMINAL:
+        new.pop("completionTime", None)  # working again (a judge added to a finished run)
     if phase != status.get("phase"):
         post_event("Warning" if phase == "Failed" else "Normal", phase, message)
     rt.state.update_run(
@@ -237,6 +252,7 @@ async def reconcile(
             stages,
             shard_metrics,
             {k: v for k, v in (new.get("scores") or {}).items() if isinstance(v, int | float)},
+            _judge_names(spec),
         ),
     )
     since = time.monotonic() - cache.last_status_patch
@@ -263,8 +279,10 @@ def _publish(rt: Services, uid, namespace, name, status, cache) -> None:
     benchmark = cache.plan.benchmark if cache and cache.plan else (status.get("benchmark") or "")
     previous = rt.state.runs.get(uid)
     measured = previous.shard_metrics if previous else {}  # what the workers measured, kept at the end
+    # After a restart the stage -> judge names come from the status (status.judges).
+    judges = {j["stage"]: j["name"] for j in status.get("judges") or [] if j.get("stage") and j.get("name")}
     rt.state.update_run(
-        uid, RunMetrics(namespace, name, benchmark, status["phase"], stages, measured, scores)
+        uid, RunMetrics(namespace, name, benchmark, status["phase"], stages, measured, scores, judges)
     )
 
 
@@ -293,6 +311,13 @@ async def _make_plan(
         if spec.get("answers")
         else None
     )
+    ratings = spec.get("humanRatings")
+    human_bundle = None
+    if ratings:
+        ref = {"artifactRef": ratings["artifactRef"]} if ratings.get("artifactRef") else {}
+        ref = ref or {"source": ratings["source"], "format": "jsonl"}
+        human_bundle = await _input_bundle(rt, namespace, ref, "humanRatings", artifacts, store)
+        human_table(human_bundle.records, ratings, "spec.humanRatings")  # refused now, not at the end
     spec = _resolve_judge(copy.deepcopy(spec), judges, runs)
     adapter = get_benchmark(bench_bundle.format)
 
@@ -303,6 +328,7 @@ async def _make_plan(
         inputs = {
             "benchmark": bench_bundle.sha256,
             **({"answers": answers_bundle.sha256} if answers_bundle else {}),
+            **({"humanRatings": human_bundle.sha256} if human_bundle else {}),
         }
         plan, manifests = plan_run(adapter, spec, items, run_prefix, inputs, warnings)
         return plan, (manifests, items)
@@ -366,12 +392,27 @@ def _tenancy_blockers(rt: Services, namespace: str, spec, benchmark_format: str 
     return tenancy_blockers(spec, namespace, kinds, policy)
 
 
+def _judge_names(spec: dict[str, Any]) -> dict[str, str]:
+    """Judge stage -> judge name, for the `judge` label of the metrics."""
+    return {entry.stage: entry.name for entry in judge_entries(spec)}
+
+
+def _uses(run: dict[str, Any], ref: str) -> bool:
+    return any(entry.server_ref == ref for entry in judge_entries(run.get("spec") or {}))
+
+
 def _resolve_judge(spec: dict[str, Any], judges, runs) -> dict[str, Any]:
-    """Put the JudgeServer's endpoint, model and this run's share of its concurrency into the spec."""
-    judge = spec.get("judge") or {}
+    """Put each judge's JudgeServer endpoint, model and this run's share of its concurrency into the spec."""
+    spec["judge"] = _resolve_one(spec.get("judge") or {}, spec, judges, runs)
+    if spec.get("additionalJudges"):
+        spec["additionalJudges"] = [_resolve_one(j, spec, judges, runs) for j in spec["additionalJudges"]]
+    return spec
+
+
+def _resolve_one(judge: dict[str, Any], spec: dict[str, Any], judges, runs) -> dict[str, Any]:
     ref = (judge.get("serverRef") or {}).get("name")
     if not ref or ref not in judges:
-        return spec
+        return judge
     server = judges[ref]
     server_status = server.get("status") or {}
     judge["url"] = server_status.get("endpoint")
@@ -380,7 +421,7 @@ def _resolve_judge(spec: dict[str, Any], judges, runs) -> dict[str, Any]:
     sharing = 1 + sum(
         1
         for other in runs.values()
-        if ((other.get("spec") or {}).get("judge") or {}).get("serverRef", {}).get("name") == ref
+        if _uses(other, ref)
         and (other.get("status") or {}).get("phase") in ("Queued", "Running", "Suspended")
     )
     budget = logic.judge_concurrency(
@@ -390,13 +431,37 @@ def _resolve_judge(spec: dict[str, Any], judges, runs) -> dict[str, Any]:
         int(spec.get("parallelism", 4)),
     )
     judge["concurrency"] = min(budget, int(judge.get("concurrency") or budget))
-    spec["judge"] = judge
-    return spec
+    return judge
+
+
+async def _add_judges(
+    rt, namespace, spec, benchmark_format, artifacts, judges, runs, store, plan: Plan
+) -> Plan:
+    """A judge added to a run already planned (or finished): plan again and add only the new judges'
+    stages, so the renders and the other judges' records and Jobs stay as they are."""
+    if not any(s.kind == "judge" for s in plan.stages):
+        return plan  # a benchmark without a judge stage
+    have = {s.name for s in plan.stages}
+    if all(e.stage in have for e in judge_entries(spec) if e.configured):
+        return plan
+    async with rt.planning:
+        wanted, (manifests, _items) = await _make_plan(
+            rt, namespace, spec, benchmark_format, artifacts, judges, runs, store, plan.run_prefix
+        )
+    extended, new_manifests = extend_plan(plan, wanted, manifests)
+    await asyncio.to_thread(write_stage_manifests, store, extended, new_manifests)
+    log.info("added stage(s) %s to %s/%s", ", ".join(added_stages(plan, wanted)), namespace, plan.run_prefix)
+    return extended
 
 
 def _worker_context(rt: Services, namespace, name, uid, spec, plan: Plan) -> WorkerContext:
     url, env, secret = rt.store_settings(spec.get("storage"))
     judge_key = (spec.get("judge") or {}).get("apiKeySecretRef") or spec.get("apiKeySecretRef")
+    # Each additional judge's Job gets its own key (or the run's), never another judge's.
+    stage_keys = {
+        entry.stage: dict(entry.options.get("apiKeySecretRef") or spec.get("apiKeySecretRef") or {})
+        for entry in judge_entries(spec)[1:]
+    }
     return WorkerContext(
         namespace=namespace,
         run_name=name,
@@ -408,19 +473,20 @@ def _worker_context(rt: Services, namespace, name, uid, spec, plan: Plan) -> Wor
         store_env=env,
         credentials_secret=secret,
         judge_api_key=dict(judge_key) if judge_key else None,
+        stage_api_keys={stage: key for stage, key in stage_keys.items() if key},
     )
 
 
 def _network_policy(ctx: WorkerContext, spec, judges) -> dict[str, Any]:
-    ref = ((spec.get("judge") or {}).get("serverRef") or {}).get("name")
-    server = judges.get(ref or "", {})
-    server_spec = server.get("spec") or {}
-    if server_spec.get("vllm"):
-        return build_network_policy(
-            ctx, judge_server=ref, judge_port=int(server_spec["vllm"].get("port", 8000))
-        )
-    external = bool(server_spec.get("external")) or bool((spec.get("judge") or {}).get("url"))
-    return build_network_policy(ctx, external_judge=external)
+    servers: list[tuple[str, int]] = []
+    external = False
+    for entry in judge_entries(spec):
+        server_spec = (judges.get(entry.server_ref or "") or {}).get("spec") or {}
+        if server_spec.get("vllm"):
+            servers.append((entry.server_ref or "", int(server_spec["vllm"].get("port", 8000))))
+        elif server_spec.get("external") or entry.options.get("url"):
+            external = True
+    return build_network_policy(ctx, external_judge=external, judge_servers=servers)
 
 
 async def _items_for_item_jobs(cache, store: Store, plan: Plan) -> list[dict[str, Any]]:
@@ -479,12 +545,19 @@ def _finish(
     return summary
 
 
-def _results_status(store: Store, plan: Plan, summary: dict[str, Any], artifact: str) -> dict[str, Any]:
+def _results_status(
+    store: Store, plan: Plan, summary: dict[str, Any], artifact: str, spec: dict[str, Any] | None = None
+) -> dict[str, Any]:
     scores = {k: v for k, v in (summary.get("scores") or {}).items() if isinstance(v, int | float)}
     headline = summary.get("headline")
     layout = plan.layout
+    panel = summary.get("judges")
+    if panel:
+        scores.update(flat_scores(panel))  # `<judge>/<score>` beside the run's own
+    first = judge_entries(spec or {})[0].name
     return {
         "scores": scores,
+        "judges": logic.judge_statuses(panel, first),
         "scoreName": headline,
         "score": scores.get(headline) if headline else None,
         "results": {

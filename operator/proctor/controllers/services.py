@@ -26,6 +26,7 @@ class RunCache:
     last_phase: str | None = None
     last_status_patch: float = 0.0  # monotonic time of the last progress-only status patch
     unwritten: Any = None  # (manifests, items) planned but not yet in the store
+    judges_checked: bool = False  # the plan has a stage for every judge the spec names
 
 
 @dataclass

@@ -44,6 +44,11 @@ class WorkerContext:
     store_env: dict[str, str] = field(default_factory=dict)
     credentials_secret: str | None = None
     judge_api_key: dict[str, str] | None = None  # {"name": secret, "key": key}
+    #: an additional judge's stage -> its own key (stages not named here get `judge_api_key`)
+    stage_api_keys: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def api_key_for(self, stage: str) -> dict[str, str] | None:
+        return self.stage_api_keys.get(stage) or self.judge_api_key
 
     @property
     def owner(self) -> dict[str, Any]:
@@ -55,12 +60,12 @@ class WorkerContext:
         return bool(self.spec.get("suspend")) or bool(self.spec.get("queueName"))
 
 
-#: The only stages that talk to a model and so get the judge's API key; pods that run or render
+#: The only stage kinds that talk to a model and so get the judge's API key; pods that run or render
 #: answers never hold it (docs/security.md).
 MODEL_STAGES = frozenset({"judge", "generate"})
 
 
-def _env(ctx: WorkerContext, model_key: bool = False) -> list[dict[str, Any]]:
+def _env(ctx: WorkerContext, model_key: bool = False, stage: str = "") -> list[dict[str, Any]]:
     env = [
         {"name": "TMPDIR", "value": SCRATCH},
         {"name": "HOME", "value": SCRATCH},
@@ -68,8 +73,9 @@ def _env(ctx: WorkerContext, model_key: bool = False) -> list[dict[str, Any]]:
         {"name": "PROCTOR_RUN", "value": f"{ctx.namespace}/{ctx.run_name}"},
     ]
     env += [{"name": k, "value": v} for k, v in sorted(ctx.store_env.items())]
-    if ctx.judge_api_key and model_key:
-        env.append({"name": "PROCTOR_JUDGE_API_KEY", "valueFrom": {"secretKeyRef": {**ctx.judge_api_key}}})
+    key = ctx.api_key_for(stage)
+    if key and model_key:
+        env.append({"name": "PROCTOR_JUDGE_API_KEY", "valueFrom": {"secretKeyRef": {**key}}})
     env += [{"name": k, "value": str(v)} for k, v in sorted((ctx.spec.get("env") or {}).items())]
     return env
 
@@ -113,6 +119,7 @@ def _pod_template(
     node_selector: dict[str, str] | None = None,
     tolerations: list[dict] | None = None,
     model_key: bool = False,
+    stage: str = "",
 ) -> dict[str, Any]:
     pod_security, container_security = _pod_security(ctx, privileged)
     container: dict[str, Any] = {
@@ -121,7 +128,7 @@ def _pod_template(
         "imagePullPolicy": ctx.config.image_pull_policy,
         "command": list(ctx.config.worker_command),
         "args": args,
-        "env": _env(ctx, model_key) + (env or []),
+        "env": _env(ctx, model_key, stage) + (env or []),
         "resources": resources if resources is not None else _resources(ctx),
         "securityContext": container_security,
         "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}, *(mounts or [])],
@@ -193,7 +200,7 @@ def build_stage_job(ctx: WorkerContext, stage: str, kind: str, shards: int) -> d
         "podReplacementPolicy": "Failed",
         "suspend": ctx.suspended,
         "template": _pod_template(
-            ctx, labels, image, _worker_args(ctx, stage), model_key=stage in MODEL_STAGES
+            ctx, labels, image, _worker_args(ctx, stage), model_key=kind in MODEL_STAGES, stage=stage
         ),
     }
     if retries.get("maxFailedIndexes") is not None:

@@ -29,7 +29,9 @@ def build_network_policy(
     judge_server: str | None = None,
     judge_port: int | None = None,
     external_judge: bool = False,
+    judge_servers: list[tuple[str, int | None]] | None = None,
 ) -> dict[str, Any]:
+    """`judge_servers`: (JudgeServer, port) of every vLLM judge of a run with several judges."""
     egress: list[dict[str, Any]] = [
         {
             "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
@@ -38,12 +40,13 @@ def build_network_policy(
     ]
     if ctx.config.store_egress_cidrs:
         egress.append({"to": [{"ipBlock": {"cidr": c}} for c in ctx.config.store_egress_cidrs]})
-    if judge_server:
+    servers = ([(judge_server, judge_port)] if judge_server else []) + list(judge_servers or [])
+    for server, port in dict.fromkeys(servers):
         from proctor.k8s.judge import judge_selector
 
-        rule: dict[str, Any] = {"to": [{"podSelector": {"matchLabels": judge_selector(judge_server)}}]}
-        if judge_port:
-            rule["ports"] = [{"protocol": "TCP", "port": judge_port}]
+        rule: dict[str, Any] = {"to": [{"podSelector": {"matchLabels": judge_selector(server)}}]}
+        if port:
+            rule["ports"] = [{"protocol": "TCP", "port": port}]
         egress.append(rule)
     if external_judge:
         # A hosted judge has no stable address; HTTPS anywhere is the narrowest rule that works.

@@ -66,9 +66,20 @@ class Plan:
         return cls(stages=stages, **data)
 
 
+#: spec fields that never change what an existing stage does: a run that gains (or loses) an additional
+#: judge, an aggregate or human ratings stays the same run, so its renders and first judge are reused
+#: and only the new judge's stage works (each stage's records are keyed by its own configuration)
+PANEL_FIELDS = ("additionalJudges", "judgeAggregate", "humanRatings")
+
+
 def run_uid(spec: dict[str, Any], inputs: dict[str, str]) -> str:
-    """A local run's identity: the same spec on the same inputs resumes; anything else is a new run."""
-    canonical = json.dumps({"spec": spec, "inputs": inputs}, sort_keys=True, separators=(",", ":"))
+    """A local run's identity: the same spec on the same inputs resumes; anything else is a new run
+    (except the judge panel's fields, see PANEL_FIELDS)."""
+    identity = {k: v for k, v in spec.items() if k not in PANEL_FIELDS}
+    if isinstance(identity.get("judge"), dict) and "name" in identity["judge"]:
+        identity["judge"] = {k: v for k, v in identity["judge"].items() if k != "name"}
+    inputs = {k: v for k, v in inputs.items() if k != "humanRatings"}
+    canonical = json.dumps({"spec": identity, "inputs": inputs}, sort_keys=True, separators=(",", ":"))
     return "local-" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
@@ -99,7 +110,9 @@ def plan_run(
     manifests: list[ShardManifest] = []
     notices = []
     upstream = None
+    active: set[str] = set()
     for info in stage_infos:
+        reads = info.after if info.after in active else upstream
         size = 1 if info.per_item_jobs else shard_size
         config = (
             generation_config(benchmark.name, spec)
@@ -111,7 +124,7 @@ def plan_run(
             kind=info.kind,
             shards=shard_count(len(items), size),
             items=len(items),
-            upstream=upstream,
+            upstream=reads,
             config=config,
             config_hash=config_hash({"stage": info.name, "config": config}),
             needs_judge=info.needs_judge,
@@ -133,12 +146,14 @@ def plan_run(
                     shards=plan.shards,
                     items=chunk,
                     config=config,
-                    upstream=upstream,
+                    upstream=reads,
                     answers_from="generate" if generating and info.name != "generate" else None,
                     answer_field=benchmark.answer_field,
                 )
             )
-        upstream = info.name
+        active.add(info.name)
+        if info.after is None or info.after not in active:
+            upstream = info.name
     plan = Plan(
         run_prefix=run_prefix,
         benchmark=benchmark.name,
@@ -150,6 +165,33 @@ def plan_run(
         notices=notices,
     )
     return plan, manifests
+
+
+def added_stages(current: Plan, wanted: Plan) -> list[str]:
+    """Stages `wanted` has that `current` lacks: a judge added to a run already planned (or finished)."""
+    have = {s.name for s in current.stages}
+    return [s.name for s in wanted.stages if s.name not in have and s.runs]
+
+
+def extend_plan(
+    current: Plan, wanted: Plan, manifests: list[ShardManifest]
+) -> tuple[Plan, list[ShardManifest]]:
+    """`current` with the stages only `wanted` has (and their manifests): a judge added to a planned run.
+
+    The stages already planned keep their configuration, records and Jobs (a render is never redone
+    for a new judge); only the new stages are added, reading what the wanted plan says they read."""
+    new = set(added_stages(current, wanted))
+    stages = [*current.stages, *(s for s in wanted.stages if s.name in new)]
+    notices = [*current.notices, *(f"stage {name!r} added to the planned run" for name in sorted(new))]
+    plan = Plan(**{**current.to_dict(), "stages": stages, "notices": notices})
+    return plan, [m for m in manifests if m.stage in new]
+
+
+def write_stage_manifests(store: Store, plan: Plan, manifests: list[ShardManifest]) -> None:
+    """The manifests of stages added to a planned run, then the plan (last, as in write_plan)."""
+    for manifest in manifests:
+        store.put_json(plan.layout.shard_manifest(manifest.stage, manifest.index), manifest.to_dict())
+    store.put_json(plan.layout.plan, plan.to_dict())
 
 
 def generation_config(benchmark: str, spec: dict[str, Any]) -> dict[str, Any]:

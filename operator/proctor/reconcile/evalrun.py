@@ -16,6 +16,7 @@ from proctor.k8s.jobs import WorkerContext, build_item_job, build_stage_job
 from proctor.k8s.names import ITEM_INDEX_LABEL, STAGE_LABEL, item_job_name, stage_job_name
 from proctor.plan import Plan
 from proctor.reconcile.conditions import Blocker, same_conditions, set_condition
+from proctor_jobs.judge.panel import PRIMARY_STAGE, JudgeEntry, judge_entries
 
 TERMINAL = ("Succeeded", "Failed")
 
@@ -28,7 +29,7 @@ def input_blockers(
 ) -> list[Blocker]:
     """Why a run cannot start yet (empty when it can). `artifacts` and `judges` map names to objects."""
     blockers = []
-    for role in ("benchmark", "answers"):
+    for role in ("benchmark", "answers", "humanRatings"):
         ref = (spec.get(role) or {}).get("artifactRef")
         if not ref:
             continue
@@ -47,24 +48,11 @@ def input_blockers(
             )
         elif phase != "Ready" or not status.get("sha256"):
             blockers.append(Blocker("ArtifactNotReady", f"spec.{role}: Artifact {ref['name']!r} is {phase}"))
-    judge_ref = ((spec.get("judge") or {}).get("serverRef") or {}).get("name")
-    if judge_ref and needs_judge:
-        judge = judges.get(judge_ref)
-        if judge is None:
-            blockers.append(
-                Blocker("JudgeNotFound", f"spec.judge.serverRef: JudgeServer {judge_ref!r} does not exist")
-            )
-        elif (judge.get("status") or {}).get("phase") != "Ready":
-            status = judge.get("status") or {}
-            detail = status.get("message") or status.get("phase", "Pending")
-            # The judge's own reason (e.g. CalibrationFailed), so the run says why it waits.
-            why = next(
-                (c.get("reason") for c in status.get("conditions") or [] if c.get("type") == "Ready"), None
-            )
-            shown = f" ({why})" if why else ""
-            blockers.append(
-                Blocker("JudgeNotReady", f"JudgeServer {judge_ref!r} is not ready{shown}: {detail}")
-            )
+    if needs_judge:
+        for entry in judge_entries(spec):
+            blocker = _judge_blocker(entry, judges)
+            if blocker is not None:
+                blockers.append(blocker)
     return blockers
 
 
@@ -77,6 +65,49 @@ def spec_in_force(planned: dict[str, Any], spec: dict[str, Any]) -> tuple[dict[s
     if not refused:
         return spec, []
     return {**planned, **{k: spec[k] for k in MUTABLE if k in spec}}, refused
+
+
+def _judge_blocker(entry: JudgeEntry, judges: dict[str, dict[str, Any]]) -> Blocker | None:
+    """Why one of the run's judges cannot judge yet (its JudgeServer missing or not Ready)."""
+    ref = entry.server_ref
+    if not ref:
+        return None
+    field = (
+        "spec.judge.serverRef"
+        if entry.stage == PRIMARY_STAGE
+        else f"additionalJudges[{entry.name}].serverRef"
+    )
+    judge = judges.get(ref)
+    if judge is None:
+        return Blocker("JudgeNotFound", f"{field}: JudgeServer {ref!r} does not exist")
+    status = judge.get("status") or {}
+    if status.get("phase") == "Ready":
+        return None
+    detail = status.get("message") or status.get("phase", "Pending")
+    # The judge's own reason (e.g. CalibrationFailed), so the run says why it waits.
+    why = next((c.get("reason") for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    shown = f" ({why})" if why else ""
+    named = "" if entry.stage == PRIMARY_STAGE else f" (judge {entry.name!r})"
+    return Blocker("JudgeNotReady", f"JudgeServer {ref!r}{named} is not ready{shown}: {detail}")
+
+
+def judge_statuses(panel: dict[str, Any] | None, first: str) -> list[dict[str, Any]]:
+    """status.judges of a run with several judges: each one's headline and its agreement with the first."""
+    if not panel:
+        return []
+    pairs = {(row["a"], row["b"]): row for row in panel.get("agreement") or []}
+    out = []
+    for name, judge in (panel.get("judges") or {}).items():
+        row: dict[str, Any] = {"name": name, "stage": judge["stage"]}
+        if judge.get("score") is not None:
+            row["score"] = judge["score"]
+        pair = pairs.get((first, name)) or pairs.get((name, first))
+        if pair is not None and name != first:
+            for stat, key in (("pearson", "pearson"), ("spearman", "spearman"), ("kendall_tau_b", "kendall")):
+                if pair.get(stat) is not None:
+                    row[key] = pair[stat]
+        out.append(row)
+    return out
 
 
 def judge_concurrency(max_concurrency: int, ready_replicas: int, runs_sharing: int, parallelism: int) -> int:
