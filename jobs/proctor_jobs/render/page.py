@@ -48,8 +48,9 @@ GUARD_SCRIPT = r"""
 VIRTUAL_TIME_SCRIPT = r"""
 (() => {
   try {
-    const perf = window.performance, now = perf.now.bind(perf);
-    Object.defineProperty(perf, 'now', {value: function now() { return Math.round(now()); },
+    // (`exact`, not `now`: a function expression named `now` would call itself.)
+    const perf = window.performance, exact = perf.now.bind(perf);
+    Object.defineProperty(perf, 'now', {value: function now() { return Math.round(exact()); },
                                         writable: true, configurable: true});
     const raf = window.requestAnimationFrame.bind(window);
     Object.defineProperty(window, 'requestAnimationFrame', {
