@@ -380,9 +380,10 @@ class VirtualClock:
             return await self.cdp.send("HeadlessExperimental.beginFrame", params)
 
     async def run(self, seconds: float) -> None:
-        """Advance page time by `seconds`: the frames of that span, none of them drawn."""
-        end = self.elapsed_ms + round(seconds * 1000)
-        while self.instant(self.frames + 1) <= end:
+        """Advance page time by `seconds`: the frames of that span, none of them drawn. Counted in
+        frames, not milliseconds: instants are rounded, so a span measured in ms could lose a frame
+        (a 1 s interval after 533 ms ran to 1517, not 1533)."""
+        for _ in range(round(seconds * self.fps)):
             await self.frame()
 
     async def until(self, awaitable):
