@@ -545,12 +545,13 @@ async def _shoot_virtual(page, settings, result: PageResult, clock: _Clock, cras
     resized = (width, height) != (settings.width, settings.height)
     metrics = {"deviceScaleFactor": 1, "mobile": False}
     if resized:
-        # As Chromium's capture-beyond-viewport does: the frame is laid out and drawn at the page's size.
-        await _race(
-            cdp.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, **metrics}),
-            crashed,
-            clock.remaining(),
-        )
+        # As Chromium's capture-beyond-viewport does: the frame is drawn at the page's size while the
+        # layout viewport stays the viewport (`100vh` and `position: fixed` as the page had them), so a
+        # larger visible size over an emulated viewport, not a larger viewport.
+        layout = {"width": settings.width, "height": settings.height, **metrics, "dontSetVisibleSize": True}
+        await _race(cdp.send("Emulation.setDeviceMetricsOverride", layout), crashed, clock.remaining())
+        visible = {"width": width, "height": height}
+        await _race(cdp.send("Emulation.setVisibleSize", visible), crashed, clock.remaining())
     try:
         params = {"format": "png", "optimizeForSpeed": FAST_PNG}
         for _ in range(3):
