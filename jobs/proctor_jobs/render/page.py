@@ -68,6 +68,19 @@ VIRTUAL_TIME_SCRIPT = r"""
   } catch (e) {}
 })();
 """
+#: The per-script generic fonts Debian's `chromium` takes from Chrome's font settings and the old
+#: headless shell lacks (it falls back to Liberation for `sans-serif` in a `lang="zh-CN"` page, so the
+#: Latin text and line heights of CJK pages differed): read with CSS.getPlatformFontsForNode from
+#: `chromium` with fonts-noto-cjk; only these four scripts differ.
+CJK_FONT_FAMILIES = [
+    {"script": script, "fontFamilies": {"standard": sans, "sansSerif": sans, "serif": serif, **more}}
+    for script, sans, serif, more in (
+        ("Hans", "Noto Sans CJK SC", "Noto Serif CJK SC", {}),
+        ("Hant", "Noto Sans CJK TC", "Noto Serif CJK TC", {}),
+        ("Jpan", "Noto Sans CJK JP", "Noto Serif CJK JP", {"fixed": "Noto Sans Mono CJK JP"}),
+        ("Hang", "Noto Sans CJK KR", "Noto Serif CJK KR", {}),
+    )
+]
 #: Date.now() on the virtual clock starts here (2026-01-01T00:00:00Z) in every render.
 VIRTUAL_EPOCH_S = 1_767_225_600
 #: On the virtual clock, the quiet period after the load event that stands in for Playwright's
@@ -485,6 +498,8 @@ async def _drive_virtual(
         raise RuntimeError("no DevTools session for the virtual clock")
     virtual = VirtualClock(cdp, settings.fps, frame_lock(page.context.browser))
     try:
+        fonts = cdp.send("Page.setFontFamilies", {"fontFamilies": {}, "forScripts": CJK_FONT_FAMILIES})
+        await _race(fonts, crashed, clock.remaining())
         await _race(virtual.start(), crashed, clock.remaining())
         try:
             # Committed while page time stands still: the document starts at virtual time 0.
