@@ -361,6 +361,7 @@ class VirtualClock:
         self.fps = fps
         self.lock = lock or asyncio.Lock()
         self.frames = 0
+        self.redraws = 0  # frames drawn at an instant already reached (full-page captures)
         self.elapsed_ms = 0
         self.base = 0.0
         self._expired = asyncio.Event()
@@ -375,7 +376,7 @@ class VirtualClock:
         )
         self.base = float(reply["virtualTimeTicksBase"])
 
-    async def frame(self, screenshot: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def frame(self, screenshot: dict[str, Any] | None = None, draw: bool = False) -> dict[str, Any]:
         target = self.instant(self.frames + 1)
         self._expired.clear()
         await self.cdp.send(
@@ -385,12 +386,33 @@ class VirtualClock:
         await self._expired.wait()
         self.elapsed_ms, self.frames = target, self.frames + 1
         params: dict[str, Any] = {"frameTimeTicks": self.base + target, "interval": 1000 / self.fps}
-        if screenshot is None:
-            params["noDisplayUpdates"] = True
-        else:
+        if screenshot is not None:
             params["screenshot"] = screenshot
+        elif not draw:
+            params["noDisplayUpdates"] = True
         async with self.lock:
             return await self.cdp.send("HeadlessExperimental.beginFrame", params)
+
+    async def redraw(self) -> dict[str, Any]:
+        """Draw a frame at the current instant (page time does not advance; the frame's animation
+        callbacks run again, at the same whole-millisecond timestamp)."""
+        self.redraws += 1
+        ticks = self.base + self.elapsed_ms + self.redraws * 0.001  # frame times must increase
+        params = {"frameTimeTicks": ticks, "interval": 1000 / self.fps}
+        async with self.lock:
+            return await self.cdp.send("HeadlessExperimental.beginFrame", params)
+
+    async def until_loaded(self) -> None:
+        """Run frames until the document's load event has fired. Asked of the page after each frame,
+        not awaited from Playwright's event: the event reaches Python after a wall-clock delay, during
+        which a busy or an idle machine pumped a different number of frames (152 or 153)."""
+        while True:
+            await self.frame()
+            reply = await self.cdp.send(
+                "Runtime.evaluate", {"expression": "document.readyState", "returnByValue": True}
+            )
+            if (reply.get("result") or {}).get("value") == "complete":
+                return
 
     async def run(self, seconds: float) -> None:
         """Advance page time by `seconds`: the frames of that span, none of them drawn. Counted in
@@ -506,8 +528,7 @@ async def _drive_virtual(
             await _race(
                 page.goto(PAGE_URL, wait_until="commit", timeout=clock.ms()), crashed, clock.remaining()
             )
-            load = page.wait_for_load_state("load", timeout=clock.ms())
-            await _race(virtual.until(load), crashed, clock.remaining())
+            await _race(virtual.until_loaded(), crashed, clock.remaining())
         except PageCrashed:
             raise
         except Exception as exc:
@@ -545,7 +566,6 @@ async def _drive_virtual(
 
 async def _shoot_virtual(page, settings, result: PageResult, clock: _Clock, crashed, virtual) -> None:
     """Draw the next frame and capture it (the page's full size, within the caps)."""
-    cdp = virtual.cdp
     width, height = settings.width, settings.height
     if settings.full_page:
         size = await _race(page.evaluate(SIZE_SCRIPT), crashed, clock.remaining())
@@ -557,17 +577,10 @@ async def _shoot_virtual(page, settings, result: PageResult, clock: _Clock, cras
         width = min(max(page_w, settings.width), settings.max_page_width)
         height = min(max(page_h, settings.height), settings.max_page_height)
     width = min(width, settings.max_page_width)
-    resized = (width, height) != (settings.width, settings.height)
-    metrics = {"deviceScaleFactor": 1, "mobile": False}
-    if resized:
-        # As Chromium's capture-beyond-viewport does: the frame is drawn at the page's size while the
-        # layout viewport stays the viewport (`100vh` and `position: fixed` as the page had them), so a
-        # larger visible size over an emulated viewport, not a larger viewport.
-        layout = {"width": settings.width, "height": settings.height, **metrics, "dontSetVisibleSize": True}
-        await _race(cdp.send("Emulation.setDeviceMetricsOverride", layout), crashed, clock.remaining())
-        visible = {"width": width, "height": height}
-        await _race(cdp.send("Emulation.setVisibleSize", visible), crashed, clock.remaining())
-    try:
+    if (width, height) != (settings.width, settings.height):
+        png = await _race(_capture_beyond_viewport(virtual, width, height), crashed, clock.remaining())
+        result.screenshots.append(png)
+    else:
         params = {"format": "png", "optimizeForSpeed": FAST_PNG}
         for _ in range(3):
             reply = await _race(virtual.frame(screenshot=params), crashed, clock.remaining())
@@ -576,12 +589,30 @@ async def _shoot_virtual(page, settings, result: PageResult, clock: _Clock, cras
                 break
         else:
             raise RuntimeError("Chromium drew no frame to capture")
-    finally:
-        if resized:
-            reset = {"width": settings.width, "height": settings.height, **metrics}
-            with contextlib.suppress(Exception):
-                await _race(cdp.send("Emulation.setDeviceMetricsOverride", reset), crashed, clock.remaining())
     await _read_counts(page, result, min(0.5, clock.remaining()))
+
+
+async def _capture_beyond_viewport(virtual: VirtualClock, width: int, height: int) -> bytes:
+    """A page larger than the viewport, captured as the real-time clock captures it: Chromium's
+    capture-beyond-viewport keeps the layout viewport (`100vh`, `position: fixed`) and paints the
+    whole document, which no emulation setting of the protocol does by itself. It needs frames: the
+    next frame of page time, then one redraw at that instant (the frame at the capture's size; always
+    one, so every render runs the same animation callbacks), more only if the capture still waits."""
+    clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
+    params = {"format": "png", "optimizeForSpeed": FAST_PNG, "captureBeyondViewport": True, "clip": clip}
+    capture = asyncio.ensure_future(virtual.cdp.send("Page.captureScreenshot", params))
+    try:
+        await virtual.frame(draw=True)
+        await virtual.redraw()
+        # Long enough for a large PNG on a busy machine: a further redraw is a last resort.
+        await asyncio.wait({capture}, timeout=5.0)
+        while not capture.done():
+            await virtual.redraw()
+            await asyncio.wait({capture}, timeout=5.0)
+        return base64.b64decode(capture.result()["data"])
+    finally:
+        if not capture.done():
+            capture.cancel()
 
 
 async def _read_counts(page, result: PageResult, timeout_s: float) -> None:
