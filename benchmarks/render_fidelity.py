@@ -167,8 +167,8 @@ def compare(name: str, virtual, realtime: list, cache: dict | None = None) -> Ro
     row.virtual_errors = sorted({e["message"] for e in virtual.page_errors} - seen)
     usable = [r for r in realtime if len(r.screenshots) == len(virtual.screenshots)]
     if not virtual.screenshots and not any(r.screenshots for r in realtime):
-        row.problem = f"no screenshot on either clock ({virtual.status}: {virtual.reason})"
-        row.shots = [1.0]  # both clocks record the same outcome
+        row.shots = [1.0]  # both clocks record the same outcome: nothing to see
+        row.sizes = f"none ({virtual.status})"
         return row
     if not usable:
         counts = sorted({len(r.screenshots) for r in realtime})
@@ -218,7 +218,9 @@ def load_pages(which: set[str], hostile: bool) -> dict[str, str]:
 def settings(clock: str, deadline_s: float = 30.0):
     from proctor_jobs.render.page import RenderSettings
 
-    return RenderSettings(screenshots=3, interval_s=1.0, width=1280, height=720, deadline_s=deadline_s, clock=clock)
+    return RenderSettings(
+        screenshots=3, interval_s=1.0, width=1280, height=720, deadline_s=deadline_s, clock=clock
+    )
 
 
 async def render(pages: dict[str, str], clock: str, concurrency: int, deadline_s: float = 30.0) -> dict:
@@ -303,11 +305,15 @@ def main() -> int:
     pages = load_pages(set(args.pages.split(",")), hostile=False)
     if args.only:
         pages = {k: v for k, v in pages.items() if k in args.only.split(",")}
-    hostile = {} if args.no_hostile else {k: v for k, v in load_pages({"example"}, True).items() if k in HANGS}
+    hostile = (
+        {} if args.no_hostile else {k: v for k, v in load_pages({"example"}, True).items() if k in HANGS}
+    )
     if args.only:
         hostile = {k: v for k, v in hostile.items() if k in args.only.split(",")}
-    print(f"{len(pages)} pages (+{len(hostile)} that hang), {args.realtime} real-time renders each, "
-          f"concurrency {args.concurrency}, load average at start {os.getloadavg()[0]:.2f}")
+    print(
+        f"{len(pages)} pages (+{len(hostile)} that hang), {args.realtime} real-time renders each, "
+        f"concurrency {args.concurrency}, load average at start {os.getloadavg()[0]:.2f}"
+    )
 
     started = time.monotonic()
     virtual = asyncio.run(render(pages, "virtual", args.concurrency))
@@ -317,8 +323,10 @@ def main() -> int:
         mark = machine_busy()
         t0 = time.monotonic()
         realtime.append(asyncio.run(render(pages, "realtime", args.concurrency)))
-        print(f"real time #{run + 1}: {time.monotonic() - t0:.1f} s, {busy_since(mark):.2f} CPUs busy "
-              f"(machine-wide, this render included)")
+        print(
+            f"real time #{run + 1}: {time.monotonic() - t0:.1f} s, {busy_since(mark):.2f} CPUs busy "
+            f"(machine-wide, this render included)"
+        )
     if hostile:
         # One at a time with a short deadline: they hold a core (or nothing at all) until it passes.
         t0 = time.monotonic()
@@ -336,8 +344,10 @@ def main() -> int:
     print()
     matched, known, unexplained = report(rows, args.threshold)
     lowest = min(row.score for row in rows)
-    print(f"RESULT pages={len(rows)} matched={matched} known={known} unexplained={unexplained} "
-          f"min_ssim={lowest:.4f} threshold={args.threshold}")
+    print(
+        f"RESULT pages={len(rows)} matched={matched} known={known} unexplained={unexplained} "
+        f"min_ssim={lowest:.4f} threshold={args.threshold}"
+    )
     return 0 if unexplained == 0 else 1
 
 
