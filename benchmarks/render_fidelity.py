@@ -57,7 +57,19 @@ THRESHOLD = 0.98
 HANGS = {"1510", "61", "1047"}
 
 #: Pages whose screenshots legitimately differ from real time, with the reason (see docs/rendering.md).
-KNOWN_DIFFERENCES: dict[str, str] = {}
+#: Each was looked at (the PNGs) and real time disagrees with itself about as much (`rt-self`).
+_RANDOM = "unseeded Math.random (seeded on the virtual clock): every real-time render draws other content"
+KNOWN_DIFFERENCES: dict[str, str] = {
+    "canvas_2d": f"{_RANDOM} (the 'random 0.xxxx' text), and a rotation driven by frame timestamps",
+    "raf_game_loop": "moves a fixed step per frame: real time drops frames as the machine is busy",
+    "10": f"{_RANDOM} (the initial Game of Life grid)",
+    "373": f"{_RANDOM} (the star field), planets turning on wall time",
+    "376": f"{_RANDOM} (the star field), orbits on wall time",
+    "397": "p5.js orbit on wall time: real-time renders differ by their capture latency",
+    "890": f"{_RANDOM} (the heart's particles)",
+    "950": f"{_RANDOM} (enemy spawns) and sprites moving every frame",
+    "1394": "PixiJS ticker animation on wall time: real-time renders differ by their capture latency",
+}
 
 
 # --- the measure ---------------------------------------------------------------------------------
