@@ -402,18 +402,6 @@ class VirtualClock:
         async with self.lock:
             return await self.cdp.send("HeadlessExperimental.beginFrame", params)
 
-    async def until_loaded(self) -> None:
-        """Run frames until the document's load event has fired. Asked of the page after each frame,
-        not awaited from Playwright's event: the event reaches Python after a wall-clock delay, during
-        which a busy or an idle machine pumped a different number of frames (152 or 153)."""
-        while True:
-            await self.frame()
-            reply = await self.cdp.send(
-                "Runtime.evaluate", {"expression": "document.readyState", "returnByValue": True}
-            )
-            if (reply.get("result") or {}).get("value") == "complete":
-                return
-
     async def run(self, seconds: float) -> None:
         """Advance page time by `seconds`: the frames of that span, none of them drawn. Counted in
         frames, not milliseconds: instants are rounded, so a span measured in ms could lose a frame
@@ -528,7 +516,8 @@ async def _drive_virtual(
             await _race(
                 page.goto(PAGE_URL, wait_until="commit", timeout=clock.ms()), crashed, clock.remaining()
             )
-            await _race(virtual.until_loaded(), crashed, clock.remaining())
+            load = page.wait_for_load_state("load", timeout=clock.ms())
+            await _race(virtual.until(load), crashed, clock.remaining())
         except PageCrashed:
             raise
         except Exception as exc:
