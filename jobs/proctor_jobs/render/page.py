@@ -110,6 +110,19 @@ VIRTUAL_TIME_SCRIPT = r"""
   } catch (e) {}
 })();
 """
+#: The per-script generic fonts Debian's `chromium` takes from Chrome's font settings and the old
+#: headless shell lacks (it falls back to Liberation for `sans-serif` in a `lang="zh-CN"` page, so the
+#: Latin text and line heights of CJK pages differed): read with CSS.getPlatformFontsForNode from
+#: `chromium` with fonts-noto-cjk; only these four scripts differ.
+CJK_FONT_FAMILIES = [
+    {"script": script, "fontFamilies": {"standard": sans, "sansSerif": sans, "serif": serif, **more}}
+    for script, sans, serif, more in (
+        ("Hans", "Noto Sans CJK SC", "Noto Serif CJK SC", {}),
+        ("Hant", "Noto Sans CJK TC", "Noto Serif CJK TC", {}),
+        ("Jpan", "Noto Sans CJK JP", "Noto Serif CJK JP", {"fixed": "Noto Sans Mono CJK JP"}),
+        ("Hang", "Noto Sans CJK KR", "Noto Serif CJK KR", {}),
+    )
+]
 #: Date.now() on the virtual clock starts here (2026-01-01T00:00:00Z) in every render.
 VIRTUAL_EPOCH_S = 1_767_225_600
 #: On the virtual clock, the quiet period after the load event that stands in for Playwright's
@@ -390,6 +403,7 @@ class VirtualClock:
         self.fps = fps
         self.lock = lock or asyncio.Lock()
         self.frames = 0
+        self.redraws = 0  # frames drawn at an instant already reached (full-page captures)
         self.elapsed_ms = 0
         self.base = 0.0
         self._expired = asyncio.Event()
@@ -404,9 +418,12 @@ class VirtualClock:
         )
         self.base = float(reply["virtualTimeTicksBase"])
 
-    async def frame(self, screenshot: dict[str, Any] | None = None, draw: bool = True) -> dict[str, Any]:
-        """The next frame: page time advances to its instant, then (unless `draw` is False) Chromium
-        runs the frame's animation callbacks and lifecycle."""
+    async def frame(
+        self, screenshot: dict[str, Any] | None = None, begin: bool = True, draw: bool = False
+    ) -> dict[str, Any]:
+        """The next frame: page time advances to its instant, then (unless `begin` is False) Chromium
+        runs the frame's animation callbacks and lifecycle; the frame is drawn only when captured
+        (`screenshot`) or when `draw` asks (a capture that waits for a drawn frame)."""
         target = self.instant(self.frames + 1)
         self._expired.clear()
         await self.cdp.send(
@@ -415,28 +432,38 @@ class VirtualClock:
         )
         await self._expired.wait()
         self.elapsed_ms, self.frames = target, self.frames + 1
-        if not draw:
+        if not begin:
             return {}
         params: dict[str, Any] = {"frameTimeTicks": self.base + target, "interval": 1000 / self.fps}
-        if screenshot is None:
-            params["noDisplayUpdates"] = True
-        else:
+        if screenshot is not None:
             params["screenshot"] = screenshot
+        elif not draw:
+            params["noDisplayUpdates"] = True
+        async with self.lock:
+            return await self.cdp.send("HeadlessExperimental.beginFrame", params)
+
+    async def redraw(self) -> dict[str, Any]:
+        """Draw a frame at the current instant (page time does not advance; the frame's animation
+        callbacks run again, at the same whole-millisecond timestamp)."""
+        self.redraws += 1
+        ticks = self.base + self.elapsed_ms + self.redraws * 0.001  # frame times must increase
+        params = {"frameTimeTicks": ticks, "interval": 1000 / self.fps}
         async with self.lock:
             return await self.cdp.send("HeadlessExperimental.beginFrame", params)
 
     async def run(self, seconds: float) -> None:
-        """Advance page time by `seconds`: the frames of that span, none of them drawn."""
-        end = self.elapsed_ms + round(seconds * 1000)
-        while self.instant(self.frames + 1) <= end:
+        """Advance page time by `seconds`: the frames of that span, none of them drawn. Counted in
+        frames, not milliseconds: instants are rounded, so a span measured in ms could lose a frame
+        (a 1 s interval after 533 ms ran to 1517, not 1533)."""
+        for _ in range(round(seconds * self.fps)):
             await self.frame()
 
-    async def until(self, awaitable, draw: bool = True):
+    async def until(self, awaitable, begin: bool = True):
         """Run frames until `awaitable` (a page load, a Playwright action) is done; its result."""
         task = asyncio.ensure_future(awaitable)
         try:
             while not task.done():
-                pump = asyncio.ensure_future(self.frame(draw=draw))
+                pump = asyncio.ensure_future(self.frame(begin=begin))
                 await asyncio.wait({task, pump}, return_when=asyncio.FIRST_COMPLETED)
                 if not pump.done():
                     await pump
@@ -530,18 +557,23 @@ async def _drive_virtual(
         raise RuntimeError("no DevTools session for the virtual clock")
     virtual = VirtualClock(cdp, settings.fps, frame_lock(page.context.browser))
     try:
+        fonts = cdp.send("Page.setFontFamilies", {"fontFamilies": {}, "forScripts": CJK_FONT_FAMILIES})
+        await _race(fonts, crashed, clock.remaining())
         await _race(virtual.start(), crashed, clock.remaining())
         try:
             # Committed while page time stands still: the document starts at virtual time 0.
             await _race(
                 page.goto(PAGE_URL, wait_until="commit", timeout=clock.ms()), crashed, clock.remaining()
             )
-            load = page.wait_for_load_state("load", timeout=clock.ms())
             # Page time runs while the document loads, but no frame is begun before the load event:
             # whether Chromium runs the animation callbacks of a frame begun while the document is
             # still being parsed depends on how far parsing got in real time (measured: a rAF
-            # counter one frame apart between an idle and a loaded run).
-            await _race(virtual.until(load, draw=False), crashed, clock.remaining())
+            # counter one frame apart between an idle and a loaded run). How many frames pass before
+            # the load event is seen still depends on real time (known limit, docs/rendering.md);
+            # holding page time at 0 until the load event is no way out: every corpus page then ran to its
+            # deadline.
+            load = page.wait_for_load_state("load", timeout=clock.ms())
+            await _race(virtual.until(load, begin=False), crashed, clock.remaining())
         except PageCrashed:
             raise
         except Exception as exc:
@@ -579,7 +611,6 @@ async def _drive_virtual(
 
 async def _shoot_virtual(page, settings, result: PageResult, clock: _Clock, crashed, virtual) -> None:
     """Draw the next frame and capture it (the page's full size, within the caps)."""
-    cdp = virtual.cdp
     width, height = settings.width, settings.height
     if settings.full_page:
         size = await _race(page.evaluate(SIZE_SCRIPT), crashed, clock.remaining())
@@ -591,16 +622,10 @@ async def _shoot_virtual(page, settings, result: PageResult, clock: _Clock, cras
         width = min(max(page_w, settings.width), settings.max_page_width)
         height = min(max(page_h, settings.height), settings.max_page_height)
     width = min(width, settings.max_page_width)
-    resized = (width, height) != (settings.width, settings.height)
-    metrics = {"deviceScaleFactor": 1, "mobile": False}
-    if resized:
-        # As Chromium's capture-beyond-viewport does: the frame is laid out and drawn at the page's size.
-        await _race(
-            cdp.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, **metrics}),
-            crashed,
-            clock.remaining(),
-        )
-    try:
+    if (width, height) != (settings.width, settings.height):
+        png = await _race(_capture_beyond_viewport(virtual, width, height), crashed, clock.remaining())
+        result.screenshots.append(png)
+    else:
         params = {"format": "png", "optimizeForSpeed": FAST_PNG}
         for _ in range(3):
             reply = await _race(virtual.frame(screenshot=params), crashed, clock.remaining())
@@ -609,12 +634,30 @@ async def _shoot_virtual(page, settings, result: PageResult, clock: _Clock, cras
                 break
         else:
             raise RuntimeError("Chromium drew no frame to capture")
-    finally:
-        if resized:
-            reset = {"width": settings.width, "height": settings.height, **metrics}
-            with contextlib.suppress(Exception):
-                await _race(cdp.send("Emulation.setDeviceMetricsOverride", reset), crashed, clock.remaining())
     await _read_counts(page, result, min(0.5, clock.remaining()))
+
+
+async def _capture_beyond_viewport(virtual: VirtualClock, width: int, height: int) -> bytes:
+    """A page larger than the viewport, captured as the real-time clock captures it: Chromium's
+    capture-beyond-viewport keeps the layout viewport (`100vh`, `position: fixed`) and paints the
+    whole document, which no emulation setting of the protocol does by itself. It needs frames: the
+    next frame of page time, then one redraw at that instant (the frame at the capture's size; always
+    one, so every render runs the same animation callbacks), more only if the capture still waits."""
+    clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
+    params = {"format": "png", "optimizeForSpeed": FAST_PNG, "captureBeyondViewport": True, "clip": clip}
+    capture = asyncio.ensure_future(virtual.cdp.send("Page.captureScreenshot", params))
+    try:
+        await virtual.frame(draw=True)
+        await virtual.redraw()
+        # Long enough for a large PNG on a busy machine: a further redraw is a last resort.
+        await asyncio.wait({capture}, timeout=5.0)
+        while not capture.done():
+            await virtual.redraw()
+            await asyncio.wait({capture}, timeout=5.0)
+        return base64.b64decode(capture.result()["data"])
+    finally:
+        if not capture.done():
+            capture.cancel()
 
 
 async def _read_counts(page, result: PageResult, timeout_s: float) -> None:
