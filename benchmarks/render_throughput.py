@@ -195,6 +195,21 @@ def process_kind(pid: int) -> str:
     return "python" if "python" in line else "other"
 
 
+
+def process_table() -> tuple[dict[int, int], dict[int, int]]:
+    """Every process's parent and own CPU ticks (user + system), from /proc."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry)] = int(fields[1])
+            ticks[int(entry)] = int(fields[11]) + int(fields[12])
+    return parents, ticks
+
 class ProcessSampler(threading.Thread):
     """CPU time per kind of process (see `process_kind`), read from /proc every 0.2 s: a process
     that exits between two readings loses its last 0.2 s (renderers live for a whole item), so the
@@ -214,16 +229,7 @@ class ProcessSampler(threading.Thread):
             self.done.wait(0.2)
 
     def read(self) -> None:
-        parents: dict[int, int] = {}
-        ticks: dict[int, int] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                parents[int(entry)] = int(fields[1])
-                ticks[int(entry)] = int(fields[11]) + int(fields[12])  # own user + system time
+        parents, ticks = process_table()
         stack = [os.getpid()]
         while stack:
             pid = stack.pop()

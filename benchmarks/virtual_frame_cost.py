@@ -24,23 +24,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from render_throughput import process_kind  # noqa: E402
+from render_throughput import process_kind, process_table  # noqa: E402
 
 PAGE = "<!doctype html><html><body><h1>still</h1></body></html>"
 
 
 def cpu_by_kind() -> dict[int, tuple[str, float]]:
     """CPU seconds of this process and its descendants, by pid: (kind, seconds)."""
-    parents: dict[int, int] = {}
-    used: dict[int, float] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents[int(entry)] = int(fields[1])
-            used[int(entry)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    parents, ticks = process_table()
+    used = {pid: t / os.sysconf("SC_CLK_TCK") for pid, t in ticks.items()}
     out, stack = {}, [os.getpid()]
     while stack:
         pid = stack.pop()

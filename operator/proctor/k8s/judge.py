@@ -148,18 +148,23 @@ def build_deployment(namespace: str, name: str, uid: str, spec: dict[str, Any]) 
     )
 
 
+def _child_metadata(namespace: str, name: str, uid: str) -> dict[str, Any]:
+    """The Service's and the NetworkPolicy's metadata: the judge's name, labels and owner."""
+    return {
+        "name": service_name(name),
+        "namespace": namespace,
+        "labels": judge_labels(name),
+        "ownerReferences": [owner_reference("proctor.dev/v1alpha1", "JudgeServer", name, uid)],
+    }
+
+
 def build_service(namespace: str, name: str, uid: str, spec: dict[str, Any]) -> dict[str, Any]:
     port = int(spec["vllm"].get("port", 8000))
     return with_spec_hash(
         {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": {
-                "name": service_name(name),
-                "namespace": namespace,
-                "labels": judge_labels(name),
-                "ownerReferences": [owner_reference("proctor.dev/v1alpha1", "JudgeServer", name, uid)],
-            },
+            "metadata": _child_metadata(namespace, name, uid),
             "spec": {
                 "selector": judge_selector(name),
                 "ports": [{"name": "http", "port": port, "targetPort": port}],
@@ -178,12 +183,7 @@ def build_judge_network_policy(namespace: str, name: str, uid: str, spec: dict[s
         {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
-            "metadata": {
-                "name": service_name(name),
-                "namespace": namespace,
-                "labels": judge_labels(name),
-                "ownerReferences": [owner_reference("proctor.dev/v1alpha1", "JudgeServer", name, uid)],
-            },
+            "metadata": _child_metadata(namespace, name, uid),
             "spec": {
                 "podSelector": {"matchLabels": judge_selector(name)},
                 "policyTypes": ["Ingress"],
