@@ -223,7 +223,13 @@ async def reconcile(
                 f"aggregating results failed, will retry: {exc}",
             )
         else:
-            new.update(_results_status(store, plan, summary, f"{name}-results", spec))
+            results = _results_status(store, plan, summary, f"{name}-results", spec)
+            if phase != "Succeeded":
+                # Scores of a failed run cover fewer items than it asked for: they stay in its summary
+                # and reports, beside the reason, never in status as if they were the run's.
+                partial = ("scores", "score", "scoreName", "judges")
+                results = {k: v for k, v in results.items() if k not in partial}
+            new.update(results)
             new["cost"] = status_cost(summary["cost"], final=True)
             if phase == "Succeeded" and not cache.results_artifact:  # partial results are no Artifact
                 await rt.cluster.create(_results_artifact(namespace, name, uid, store, plan))
