@@ -89,9 +89,6 @@ class Cluster:
         kind, ns = body["kind"], body["metadata"].get("namespace")
         creators = {
             "Job": lambda **kw: self.batch.create_namespaced_job(ns, body, **kw),
-            "Deployment": lambda **kw: self.apps.create_namespaced_deployment(ns, body, **kw),
-            "Service": lambda **kw: self.core.create_namespaced_service(ns, body, **kw),
-            "NetworkPolicy": lambda **kw: self.networking.create_namespaced_network_policy(ns, body, **kw),
             "Artifact": lambda **kw: self.custom.create_namespaced_custom_object(
                 "proctor.dev", "v1alpha1", ns, "artifacts", body, **kw
             ),
@@ -103,12 +100,8 @@ class Cluster:
             return False
 
     async def patch(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        patchers = {
-            "Job": self.batch.patch_namespaced_job,
-            "Deployment": self.apps.patch_namespaced_deployment,
-            "Service": self.core.patch_namespaced_service,
-            "NetworkPolicy": self.networking.patch_namespaced_network_policy,
-        }
+        # Jobs only: their suspend and parallelism are Proctor's to flip; every other child is applied.
+        patchers = {"Job": self.batch.patch_namespaced_job}
         await self._call("patch", kind, patchers[kind], name, namespace, patch)
 
     async def apply(self, body: dict[str, Any]) -> None:

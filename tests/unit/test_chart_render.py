@@ -21,12 +21,13 @@ from tests.unit.chart_support import CHART, REPO, find, helm, template_runner
 CLIENT_CALLS = {
     "create_namespaced_job": ("batch", "jobs", "create"),
     "patch_namespaced_job": ("batch", "jobs", "patch"),
-    "create_namespaced_deployment": ("apps", "deployments", "create"),
-    "patch_namespaced_deployment": ("apps", "deployments", "patch"),
-    "create_namespaced_service": ("", "services", "create"),
-    "patch_namespaced_service": ("", "services", "patch"),
-    "patch_namespaced_network_policy": ("networking.k8s.io", "networkpolicies", "patch"),
-    "create_namespaced_network_policy": ("networking.k8s.io", "networkpolicies", "create"),
+    # Cluster.apply: a server-side apply that makes a missing object is authorised as create too
+    "patch_namespaced_deployment": [("apps", "deployments", "patch"), ("apps", "deployments", "create")],
+    "patch_namespaced_service": [("", "services", "patch"), ("", "services", "create")],
+    "patch_namespaced_network_policy": [
+        ("networking.k8s.io", "networkpolicies", "patch"),
+        ("networking.k8s.io", "networkpolicies", "create"),
+    ],
     "create_namespaced_custom_object": ("proctor.dev", "artifacts", "create"),
     "create_namespaced_event": ("", "events", "create"),
     "list_namespaced_pod": ("", "pods", "list"),

@@ -76,16 +76,9 @@ def _wake_owner(body, namespace: str, memo: kopf.Memo) -> None:
             memo.wakers.wake(("EvalRun", namespace, ref.get("uid")))
 
 
+# One handler for the three kinds: kopf registers it once per decorator (per resource).
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
-async def deployment_event(body, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    _wake_owner(body, namespace, memo)
-
-
 @kopf.on.event("v1", "services", labels=MANAGED)
-async def service_event(body, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    _wake_owner(body, namespace, memo)
-
-
 @kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED)
-async def networkpolicy_event(body, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+async def child_event(body, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     _wake_owner(body, namespace, memo)

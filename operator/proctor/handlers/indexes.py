@@ -15,6 +15,7 @@ import kopf
 
 from proctor.api.common import GROUP, VERSION
 from proctor.k8s.names import MANAGED_BY, RUN_UID_LABEL
+from proctor.reconcile.children import observed_by_kind
 
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY["app.kubernetes.io/managed-by"]}
 
@@ -80,8 +81,4 @@ def jobs_of(index, namespace: str, uid: str) -> dict[str, dict[str, Any]]:
 
 def children_of(namespace: str, uid: str, **indexes) -> dict[tuple[str, str], dict[str, Any]]:
     """`children_of(ns, uid, Deployment=index, ...)`: one owner's children by (kind, name)."""
-    return {
-        (kind, obj["metadata"]["name"]): obj
-        for kind, index in indexes.items()
-        for obj in index.get((namespace, uid), ())
-    }
+    return observed_by_kind(**{kind: index.get((namespace, uid), ()) for kind, index in indexes.items()})

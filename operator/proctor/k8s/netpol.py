@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from proctor.k8s.jobs import WorkerContext
+from proctor.k8s.judge import judge_selector
 from proctor.k8s.names import (
     COMPONENT_LABEL,
     MANAGED_BY,
@@ -42,8 +43,6 @@ def build_network_policy(
         egress.append({"to": [{"ipBlock": {"cidr": c}} for c in ctx.config.store_egress_cidrs]})
     servers = ([(judge_server, judge_port)] if judge_server else []) + list(judge_servers or [])
     for server, port in dict.fromkeys(servers):
-        from proctor.k8s.judge import judge_selector
-
         rule: dict[str, Any] = {"to": [{"podSelector": {"matchLabels": judge_selector(server)}}]}
         if port:
             rule["ports"] = [{"protocol": "TCP", "port": port}]
