@@ -253,9 +253,12 @@ class BrowserFarm:
             browser = None
             try:
                 browser = await self._ensure_browser()
-                started = time.monotonic()  # the deadline counts from here, opening a context included
+                opening = time.monotonic()
                 # Bounded: a browser that dies while a context opens may never answer Playwright.
                 slot = await asyncio.wait_for(self._take_slot(browser, settings), settings.deadline_s)
+                # The page's deadline counts from here: opening a context is the machine's time (a
+                # cold or busy browser takes seconds), never charged to the answer.
+                started = time.monotonic()
             except Exception as exc:
                 if browser is not None and (isinstance(exc, TimeoutError) or not browser.is_connected()):
                     await self._replace(browser)
@@ -275,7 +278,8 @@ class BrowserFarm:
                     infrastructure=True,
                     reason=f"rendering failed: {type(exc).__name__}: {first}",
                 )
-            result.timings["waited_s"] = round(started - queued, 3)  # for a slot and the browser
+            result.timings["waited_s"] = round(opening - queued, 3)  # for a slot and the browser
+            result.timings["slot_s"] = round(started - opening, 3)  # opening the slot's context
             if not browser.is_connected():
                 # The browser died during this render (or was killed): not the page's doing.
                 result.infrastructure = True

@@ -107,7 +107,7 @@ async def render_in_slot(
     slot: Slot, html: str, libraries, settings: RenderSettings, extra=None, started: float | None = None
 ) -> PageResult:
     """Render one item in a slot; marks the slot unhealthy when it must not be reused. The deadline
-    counts from `started` (when the item got its slot), so opening the slot is inside it."""
+    counts from `started` (when the item's slot was open), so opening the slot is outside it."""
     result = PageResult()
     router = HermeticRouter(html, libraries, extra)
     result.network = router.log
