@@ -11,22 +11,34 @@ report.md and report.html show both.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from proctor.plan import Plan
+from proctor.plan import Plan, StagePlan
+from proctor_jobs.records import ItemRecord
 
 _SUMMED = ("calls", "prompt_tokens", "completion_tokens", "images", "image_pixels")
+_SHOWN = ("calls", "prompt_tokens", "completion_tokens", "images", "prompt_tokens_per_call")
 
 
-def run_estimate(plan: Plan, items: list[dict[str, Any]]) -> dict[str, Any]:
+def run_estimate(
+    plan: Plan, items: list[dict[str, Any]], records: Mapping[str, Mapping[str, ItemRecord]] | None = None
+) -> dict[str, Any]:
+    """Before any work; or, with the run's records (stage -> item id -> record), once its renders
+    are known: the judge's bill before it is paid (which items reach the judge, how many screenshots
+    each sends)."""
     from proctor_jobs.judge.estimate import judge_estimate
 
     stages: dict[str, dict[str, Any]] = {}
     for stage in plan.stages:
         entry: dict[str, Any] = {"items": stage.items}
         if stage.kind == "judge":
-            render = _render_config(plan, stage.upstream)
-            entry.update(judge_estimate(plan.benchmark, stage.config, items, render))
+            render = _render_stage(plan, stage.upstream)
+            rendered = None
+            if records is not None and render is not None:
+                rendered = records.get(render.name) or {}
+            config = render.config if render is not None else None
+            entry.update(judge_estimate(plan.benchmark, stage.config, items, config, rendered))
         if stage.skip_reason:
             entry["skipped"] = stage.skip_reason
         stages[stage.name] = entry
@@ -36,40 +48,51 @@ def run_estimate(plan: Plan, items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"stages": stages, "total": total}
 
 
-def _render_config(plan: Plan, upstream: str | None) -> dict[str, Any] | None:
-    """The render stage's configuration a judge stage reads from: its upstream, else the run's render
-    stage (several judges side by side all read the one render stage)."""
+def _render_stage(plan: Plan, upstream: str | None) -> StagePlan | None:
+    """The render stage a judge stage reads from: its upstream, else the run's render stage (several
+    judges side by side all read the one render stage)."""
     stages = [plan.stage(upstream)] if upstream else []
     stages += [s for s in plan.stages if s.kind == "render"]
-    return next((s.config for s in stages if s.kind == "render"), None)
+    return next((s for s in stages if s.kind == "render"), None)
 
 
-def beside_actual(estimate: dict[str, Any], cost: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per stage with model calls: estimate and actual of calls, prompt and completion tokens, images,
-    and the ratio actual / estimate of prompt tokens per call (tokens the server reported, plus those
-    estimated where it did not, which the cost keeps apart)."""
+def beside_actual(
+    estimate: dict[str, Any], cost: dict[str, Any], once_rendered: dict[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per stage with model calls: the estimate, the estimate once renders were known (when given) and
+    the actual of calls, prompt and completion tokens, images, and prompt tokens per call (tokens the
+    server reported, plus those estimated where it did not, which the cost keeps apart)."""
     out: dict[str, dict[str, Any]] = {}
     for name, guess in (estimate.get("stages") or {}).items():
         model = ((cost.get("stages") or {}).get(name) or {}).get("model")
         if "calls" not in guess or model is None:
             continue
+        rendered = ((once_rendered or {}).get("stages") or {}).get(name)
         estimated = model.get("usage_estimated") or {}
         prompt = model["prompt_tokens"] + int(estimated.get("prompt_tokens") or 0)
         completion = model["completion_tokens"] + int(estimated.get("completion_tokens") or 0)
         answered = max(1, int(model.get("answered_calls") or model["calls"]))
-        row = {
-            "calls": (guess["calls"], model["calls"]),
-            "prompt_tokens": (guess["prompt_tokens"], prompt),
-            "completion_tokens": (guess["completion_tokens"], completion),
-            "images": (guess["images"], model["images"]),
-            "prompt_tokens_per_call": (guess["prompt_tokens_per_call"], round(prompt / answered)),
+        actual = {
+            "calls": model["calls"],
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "images": model["images"],
+            "prompt_tokens_per_call": round(prompt / answered),
         }
-        out[name] = {key: {"estimate": e, "actual": a} for key, (e, a) in row.items()}
+        out[name] = {
+            key: {
+                "estimate": guess[key],
+                **({"once_rendered": rendered[key]} if rendered else {}),
+                "actual": value,
+            }
+            for key, value in actual.items()
+        }
     return out
 
 
 def estimate_lines(estimate: dict[str, Any], actual: dict[str, dict[str, Any]] | None = None) -> list[str]:
-    """A Markdown table of the estimate, with the actual beside it when the run has finished."""
+    """A Markdown table of the estimate, with the estimate once renders were known and the actual
+    beside it when the run has finished (`before → once rendered → actual`)."""
     lines = [
         "| stage | items | calls | prompt tokens | completion tokens | images | prompt tokens per call |",
         "|---|---|---|---|---|---|---|",
@@ -78,9 +101,9 @@ def estimate_lines(estimate: dict[str, Any], actual: dict[str, dict[str, Any]] |
         if "calls" not in stage:
             lines.append(f"| {name} | {stage['items']} | — | — | — | — | — |")
             continue
-        keys = ("calls", "prompt_tokens", "completion_tokens", "images", "prompt_tokens_per_call")
-        seen = (actual or {}).get(name)
-        cells = [f"{stage[k]:,}" + (f" → {seen[k]['actual']:,}" if seen else "") for k in keys]
+        seen = (actual or {}).get(name) or {}
+        figures = [(seen.get(k) or {"estimate": stage[k]}).values() for k in _SHOWN]
+        cells = [" → ".join(f"{v:,}" for v in values) for values in figures]
         label = name + (" (skipped in this run)" if stage.get("skipped") else "")
         lines.append(f"| {label} | {stage['items']} | " + " | ".join(cells) + " |")
     total = estimate.get("total") or {}

@@ -607,10 +607,12 @@ def _cost_section(summary: dict[str, Any]) -> str:
     if beside:
         keys = ("calls", "prompt_tokens", "completion_tokens", "images", "prompt_tokens_per_call")
         estimate_rows = [
-            [name, *(f"{side[k]['estimate']:,} → {side[k]['actual']:,}" for k in keys)]
+            [name, *(" → ".join(f"{v:,}" for v in side[k].values()) for k in keys)]
             for name, side in beside.items()
         ]
-        html += "<p>Estimated before the run (one call per item) → actual:</p>" + _table(
+        html += (
+            "<p>Estimated before the run (one call per item) → once the renders were known → actual:</p>"
+        ) + _table(
             ["stage", "calls", "prompt tokens", "completion tokens", "images", "prompt tokens per call"],
             estimate_rows,
         )

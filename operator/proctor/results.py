@@ -80,14 +80,22 @@ def measured_metrics(store: Store, plan: Plan) -> dict[str, dict[str, Any]]:
     return out
 
 
-def estimate_beside_actual(plan: Plan, items: list[dict[str, Any]], cost: dict[str, Any]) -> dict[str, Any]:
-    """The pre-run estimate and, per stage, the actual beside it; an estimate that cannot be made
+def estimate_beside_actual(
+    plan: Plan, items: list[dict[str, Any]], cost: dict[str, Any], records: dict[str, dict[str, ItemRecord]]
+) -> dict[str, Any]:
+    """The pre-run estimate, the estimate once the renders were known (`once_rendered`: the judge's
+    bill before it was paid) and, per stage, the actual beside them; an estimate that cannot be made
     (e.g. a tokenizer that cannot be fetched) is named, never a reason to lose the results."""
     try:
         estimate = run_estimate(plan, items)
+        once_rendered = run_estimate(plan, items, records)
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
-    return {**estimate, "beside_actual": beside_actual(estimate, cost)}
+    return {
+        **estimate,
+        "once_rendered": once_rendered,
+        "beside_actual": beside_actual(estimate, cost, once_rendered),
+    }
 
 
 def summarize(
@@ -126,7 +134,7 @@ def summarize(
         "env_errors": dict(Counter(env_errors.values())),
         **({"judges": panel} if panel else {}),
         "cost": cost,
-        "estimate": estimate_beside_actual(plan, items, cost),
+        "estimate": estimate_beside_actual(plan, items, cost, records),
         "inputs": plan.inputs,
         "warnings": plan.warnings,
         "notices": plan.notices,
@@ -230,8 +238,9 @@ def render_markdown(
             "",
             "## Estimate beside the actual",
             "",
-            "Estimated before the run from the prompt templates and the render size (one call per item); "
-            "`estimate → actual`.",
+            "Estimated before the run from the prompt templates and the render size (one call per item), "
+            "then once the renders were known (which items reach the judge, how many screenshots each "
+            "sends): `before → once rendered → actual`.",
             "",
             *estimate_lines(estimate, estimate.get("beside_actual")),
         ]

@@ -99,9 +99,12 @@ def test_example_run_survives_a_killed_judge_and_reports(tmp_path, judge_double_
     # The estimate made before the run (templates + render size, nothing rendered) is within 20% of
     # the tokens the judge counted; every item was judged once (the outage's retries carry no tokens).
     side = summary["estimate"]["beside_actual"]["judge"]
-    assert side["calls"]["estimate"] == items
+    assert side["calls"]["estimate"] == side["calls"]["once_rendered"] == items
     for key in ("prompt_tokens", "prompt_tokens_per_call", "images"):
-        assert abs(side[key]["actual"] / side[key]["estimate"] - 1) <= 0.2, (key, side[key])
+        for made in ("estimate", "once_rendered"):
+            assert abs(side[key]["actual"] / side[key][made] - 1) <= 0.2, (key, made, side[key])
+    # Once the renders were known, the screenshots each item sends are exact.
+    assert side["images"]["once_rendered"] == side["images"]["actual"]
     assert summary["cost"]["total"]["calls"] == cost["calls"]
     assert "## Cost" in (run_dir / "report.md").read_text()
 
@@ -159,10 +162,15 @@ def test_vision2code_example_gives_the_leaderboard_and_original_exports(tmp_path
     preflight, *rated = double.log()
     assert preflight["images"] == 0 and all(entry["images"] == 2 for entry in rated)
     assert len(rated) == len(evaluation["rows"]) - len(failed_renders)
-    # The estimate assumes every item reaches the judge (a failed render is rated 0 without a call, which
-    # is unknowable before rendering): its calls bound the actual, and each call's tokens are within 20%.
+    # Before the run every item is assumed to reach the judge (a failed render is rated 0 without a
+    # call, which is unknowable before rendering): its calls bound the actual. Once the renders are
+    # known (the judge's bill before it is paid) the calls are exact and the tokens within 20%.
     summary = json.loads((exports.parent / "summary.json").read_text())
     side = summary["estimate"]["beside_actual"]["judge"]
     assert side["calls"]["estimate"] == len(evaluation["rows"]) >= side["calls"]["actual"] == len(rated)
+    assert side["calls"]["once_rendered"] == side["calls"]["actual"]
+    assert side["images"]["once_rendered"] == side["images"]["actual"]
+    for key in ("prompt_tokens", "prompt_tokens_per_call"):
+        assert abs(side[key]["actual"] / side[key]["once_rendered"] - 1) <= 0.2, (key, side[key])
     per_call = side["prompt_tokens_per_call"]
     assert abs(per_call["actual"] / per_call["estimate"] - 1) <= 0.2, per_call

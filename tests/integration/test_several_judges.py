@@ -123,6 +123,13 @@ def test_two_judges_show_their_scores_and_agreement_and_a_third_judges_only(tmp_
     assert "## Judges" in report and "| bias ~ noise | all | 6 |" in report
     assert f"{pair['pearson']:.3f} [{pair['pearson_ci'][0]:.3f}, {pair['pearson_ci'][1]:.3f}]" in report
     assert "Agreement" in next(store.rglob("report.html")).read_text()
+    # Each judge's leaderboard file in the original's format, from its own ratings.
+    exports = next(store.rglob("summary.json")).parent / "exports"
+    own = json.loads(next(exports.glob("benchmark_eval__*.json")).read_text())
+    theirs = json.loads(next((exports / "judges/noise").glob("benchmark_eval__*.json")).read_text())
+    assert len(own["rows"]) == len(theirs["rows"]) == len(TASKS)
+    ratings = [[row["rating_final_0_to_5"] for row in f["rows"]] for f in (own, theirs)]
+    assert ratings[0] != ratings[1] and sum(ratings[0]) > sum(ratings[1])  # the biased judge's are higher
 
     # A third judge (and human ratings) added to the finished run: renders and both judges are reused.
     third = judge_double_process()

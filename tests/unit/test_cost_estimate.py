@@ -87,3 +87,47 @@ def test_proctor_run_estimate_prints_the_cost_and_does_no_work(tmp_path, capsys)
     assert judge["calls"] == 15 and judge["images"] == 30 and judge["skipped"]  # no judge given
     assert estimate["total"]["prompt_tokens"] == judge["prompt_tokens"] > 0
     assert not store.exists()  # nothing planned into a store, nothing rendered
+
+
+def test_once_rendered_only_items_that_reach_the_judge_are_counted_with_the_screenshots_they_send():
+    from proctor_jobs.records import ok
+
+    items = ab_items([PAGE, PAGE, PAGE])
+    spec = {"judge": {"url": "http://judge/v1"}, "render": {"screenshots": 3}}
+    plan, _ = plan_run(get_benchmark("artifactsbench"), spec, items, "runs/x/y/z")
+    render = {
+        "t0": ok("t0", "render", data={"extraction": {"kind": "html"}, "screenshots": ["a", "b", "c"]}),
+        # a page that hung after one screenshot
+        "t1": ok("t1", "render", data={"extraction": {"kind": "html"}, "screenshots": ["a"]}),
+        # t2 has no render record: judged on its text alone
+    }
+    before = run_estimate(plan, items)["stages"]["judge"]
+    known = run_estimate(plan, items, {"render": render})["stages"]["judge"]
+    assert before["images"] == 9 and before["renders"] == "assumed"
+    assert known["calls"] == 3 and known["images"] == 4 and known["renders"] == "known"
+
+
+def test_once_rendered_a_vision2code_sample_whose_render_failed_costs_no_call():
+    from proctor_jobs.records import ok
+
+    items = [
+        {"id": f"s{i}", "sample_id": f"s{i}", "source_dataset": "ChartQA", "reference_size": [400, 300]}
+        for i in range(3)
+    ]
+    the_spec = {"judge": {"url": "http://judge/v1"}}
+    plan, _ = plan_run(get_benchmark("vision2code"), the_spec, items, "runs/x/y/z")
+    render = {
+        "s0": ok("s0", "render", data={}, evidence={"image": "k0"}),
+        "s1": ok("s1", "render", data={"failure": "syntax_or_truncation"}),
+        "s2": ok("s2", "render", data={}),  # no image drawn
+    }
+    known = run_estimate(plan, items, {"render": render})["stages"]["judge"]
+    before = run_estimate(plan, items)["stages"]["judge"]
+    assert before["calls"] == 3 and known["calls"] == 1 and known["images"] == 2
+    assert known["prompt_tokens_per_call"] == before["prompt_tokens_per_call"]
+    model = {"calls": 1, "prompt_tokens": 900, "completion_tokens": 50, "images": 2}
+    cost = {"stages": {"judge": {"model": model}}}
+    side = beside_actual(run_estimate(plan, items), cost, run_estimate(plan, items, {"render": render}))
+    assert side["judge"]["calls"] == {"estimate": 3, "once_rendered": 1, "actual": 1}
+    lines = "\n".join(estimate_lines(run_estimate(plan, items), side))
+    assert "3 → 1 → 1" in lines

@@ -277,3 +277,33 @@ def test_a_run_waits_for_its_human_ratings_artifact():
     assert blocker.reason == "ArtifactNotFound" and blocker.message.startswith("spec.humanRatings:")
     ready = {"status": {"phase": "Ready", "sha256": "abc"}}
     assert input_blockers(the_spec, {"ratings": ready}, {}, False) == []
+
+
+def test_each_judge_gets_the_original_output_files_of_its_own_verdicts():
+    import json
+
+    def verdicts(stage, scores):
+        return {
+            f"t{i}": ok(f"t{i}", stage, score=s, data={"score_text": str(s), "reply": f"{stage} says {s}"})
+            for i, s in enumerate(scores)
+        }
+
+    bench = get_benchmark("artifactsbench")
+    the_spec = spec(additionalJudges=[{"name": "b", "url": "u"}])
+    judged = {
+        "render": {f"t{i}": ok(f"t{i}", "render") for i in range(3)},
+        "judge": verdicts("judge", [10, 20, 30]),
+        "judge-b": verdicts("judge-b", [40, 50, 60]),
+    }
+    exports = bench.exports(items(3), judged, the_spec)
+    [first] = [name for name in exports if "/" not in name]
+    assert sorted(exports) == sorted([first, f"judges/b/{first}"])
+
+    def verdicts_in(name):
+        rows = [json.loads(line) for line in exports[name].decode().splitlines()]
+        return [sorted(v for k, v in row.items() if k.endswith(("_ans", "_reason"))) for row in rows]
+
+    assert verdicts_in(first)[0] == ["10", "judge says 10"]
+    assert verdicts_in(f"judges/b/{first}")[2] == ["60", "judge-b says 60"]
+    # a judge with no records yet (added to a finished run, not yet run) has no files yet
+    assert list(bench.exports(items(3), {**judged, "judge-b": {}}, the_spec)) == [first]

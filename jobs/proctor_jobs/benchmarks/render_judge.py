@@ -72,4 +72,16 @@ class RenderThenJudge(Benchmark):
         return _load(self.scoring).aggregate(items, records, spec)
 
     def exports(self, items, records, spec):
-        return _load(self.scoring).exports(items, records, spec)
+        """The original's output files, as a one-judge run of the primary judge; with several judges,
+        each additional judge's own under `judges/<name>/` (its records as the run's only judge)."""
+        from proctor_jobs.judge.panel import PRIMARY_STAGE, judge_entries, judge_spec
+
+        scoring = _load(self.scoring)
+        out = scoring.exports(items, records, spec)
+        for entry in judge_entries(spec)[1:]:
+            if entry.stage == PRIMARY_STAGE or not records.get(entry.stage):
+                continue
+            only = {**records, "judge": records[entry.stage]}
+            for name, data in scoring.exports(items, only, judge_spec(spec, entry)).items():
+                out[f"judges/{entry.name}/{name}"] = data
+        return out

@@ -35,24 +35,29 @@ def _parse(reply: str) -> tuple[float, str]:
     return parsed
 
 
+def screenshots_to_send(upstream: ItemRecord | None, limit: int | None) -> tuple[list[str], str | None]:
+    """The screenshots to send (at most `limit`), or none and why the item is judged on text alone.
+    Pure: the cost estimate made once renders are known counts with it too."""
+    if upstream is None:
+        return [], "no render record"
+    if upstream.status != "ok":
+        return [], f"render {upstream.status}: {upstream.reason or 'no reason given'}"
+    extraction = upstream.data.get("extraction") or {}
+    keys = list(upstream.data.get("screenshots") or [])
+    if extraction.get("kind") == "none":
+        return [], f"nothing renderable: {extraction.get('reason') or 'no HTML or SVG found'}"
+    if not keys:
+        return [], "the render produced no screenshots"
+    if limit is not None:
+        keys = keys[:limit]
+    return keys, None
+
+
 class ArtifactsBenchJudge(JudgeProcessor):
     accepts_failed_upstream = True  # judged on its text, as the original does
 
     def screenshot_keys(self, upstream: ItemRecord | None) -> tuple[list[str], str | None]:
-        """The screenshots to send, or none and why the item is judged on text alone."""
-        if upstream is None:
-            return [], "no render record"
-        if upstream.status != "ok":
-            return [], f"render {upstream.status}: {upstream.reason or 'no reason given'}"
-        extraction = upstream.data.get("extraction") or {}
-        keys = list(upstream.data.get("screenshots") or [])
-        if extraction.get("kind") == "none":
-            return [], f"nothing renderable: {extraction.get('reason') or 'no HTML or SVG found'}"
-        if not keys:
-            return [], "the render produced no screenshots"
-        if self.config.screenshots is not None:
-            keys = keys[: self.config.screenshots]
-        return keys, None
+        return screenshots_to_send(upstream, self.config.screenshots)
 
     async def process(
         self, item: dict[str, Any], upstream: ItemRecord | None, ctx: StageContext

@@ -10,15 +10,22 @@ What cannot be known before the run is assumed, and said so in the estimate:
 - one call per item (retries add to the actual), and a reply of REPLY_TOKENS (or `maxTokens`);
 - with a candidate model (`spec.candidate`) the answers do not exist yet: the prompt is estimated
   without them, and every answer is assumed to render.
+
+Once the renders are known (`rendered`: the render stage's records), the estimate is the judge's bill
+before it is paid: which items reach the judge and how many screenshots each sends are read from the
+records, with the same pure functions the judge stages decide by; tokens per call and reply length
+are still estimated.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from proctor_jobs.judge.config import JudgeConfig
 from proctor_jobs.judge.images import text_part
 from proctor_jobs.judge.usage import method, prompt_tokens
+from proctor_jobs.records import ItemRecord
 
 #: a typical reply of each benchmark's judge, in tokens: ArtifactsBench's judges walk the checklist
 #: item by item before the score; Vision2Code's rater returns a JSON object with per-category rationales
@@ -27,7 +34,10 @@ DEFAULT_REPLY_TOKENS = 500
 
 
 def artifactsbench_request(
-    item: dict[str, Any], judge: JudgeConfig, render: dict[str, Any] | None
+    item: dict[str, Any],
+    judge: JudgeConfig,
+    render: dict[str, Any] | None,
+    rendered: Mapping[str, ItemRecord] | None = None,
 ) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
     from proctor_jobs.judge import artifactsbench_prompt as P
     from proctor_jobs.judge.tokens import truncate
@@ -41,12 +51,17 @@ def artifactsbench_request(
     messages.append({"role": "user", "content": [text_part(prompt)]})
     render = render or {}
     answer = item.get("answer")
+    if rendered is not None:
+        from proctor_jobs.judge.artifactsbench import screenshots_to_send
+
+        count = len(screenshots_to_send(rendered.get(item["id"]), judge.screenshots)[0])
     # (no answer yet: a candidate model will write it, and it is assumed to render)
-    if answer is not None and extract(answer, render.get("profile", "fixed")).kind == "none":
+    elif answer is not None and extract(answer, render.get("profile", "fixed")).kind == "none":
         return messages, []  # judged on its text alone, as the stage does
-    count = int(render.get("screenshots", 3))
-    if judge.screenshots is not None:
-        count = min(count, judge.screenshots)
+    else:
+        count = int(render.get("screenshots", 3))
+        if judge.screenshots is not None:
+            count = min(count, judge.screenshots)
     viewport = render.get("viewport") or {}
     size = _sent_size(int(viewport.get("width", 1280)), int(viewport.get("height", 720)), judge)
     return messages, [size] * count
@@ -87,25 +102,35 @@ def _sent_size(width: int, height: int, judge: JudgeConfig) -> tuple[int, int]:
 
 
 def judge_estimate(
-    benchmark: str, judge_config: dict[str, Any], items: list[dict[str, Any]], render: dict[str, Any] | None
+    benchmark: str,
+    judge_config: dict[str, Any],
+    items: list[dict[str, Any]],
+    render: dict[str, Any] | None,
+    rendered: Mapping[str, ItemRecord] | None = None,
 ) -> dict[str, Any]:
-    """A judge stage's expected calls, tokens and images over `items` (one call per item)."""
+    """A judge stage's expected calls, tokens and images over `items`: one call per item, or, with
+    the render records (`rendered`, by item id), one per item that will reach the judge."""
     judge = JudgeConfig.from_dict(judge_config)
     reply = REPLY_TOKENS.get(benchmark, DEFAULT_REPLY_TOKENS)
     if judge.max_tokens:
         reply = min(reply, judge.max_tokens)
-    prompt = images = pixels = 0
+    prompt = images = pixels = calls = 0
     for item in items:
         if benchmark == "artifactsbench":
-            messages, sizes = artifactsbench_request(item, judge, render)
+            messages, sizes = artifactsbench_request(item, judge, render, rendered)
         elif benchmark == "vision2code":
+            if rendered is not None:
+                from proctor_jobs.judge.vision2code import render_failure
+
+                if render_failure(rendered.get(item["id"])):
+                    continue  # rated 0 without a call, as the stage does
             messages, sizes = vision2code_request(item, judge)
         else:
             raise ValueError(f"no judge request estimate for benchmark {benchmark!r}")
+        calls += 1
         prompt += prompt_tokens(messages, sizes, judge.tokenizer)
         images += len(sizes)
         pixels += sum(w * h for w, h in sizes)
-    calls = len(items)
     return {
         "items": len(items),
         "calls": calls,
@@ -115,4 +140,5 @@ def judge_estimate(
         "image_pixels": pixels,
         "prompt_tokens_per_call": round(prompt / calls) if calls else 0,
         "method": method(judge.tokenizer),
+        "renders": "assumed" if rendered is None else "known",
     }

@@ -27,6 +27,14 @@ from proctor_jobs.render.images import inspect_candidate
 _NOT_METADATA = {"id", "answer", "reference_image", "reference_key", "renderer", "generated", "code"}
 
 
+def render_failure(upstream: ItemRecord | None) -> str | None:
+    """Why a sample is rated 0 without a call (its render failed or drew no image), else None. Pure:
+    the cost estimate made once renders are known counts with it too."""
+    if upstream is None:
+        return "no_output_image"
+    return upstream.data.get("failure") or (None if upstream.evidence.get("image") else "no_output_image")
+
+
 def reference_metadata(item: dict[str, Any]) -> dict[str, Any]:
     if isinstance(item.get("metadata"), dict):
         return dict(item["metadata"])
@@ -58,9 +66,8 @@ class Vision2CodeJudge(JudgeProcessor):
         reference_key = item.get("reference_key") or ""
         base = {"rubric_resolved_from": dataset, "similarity": render.get("similarity")}
 
-        failure = render.get("failure")
-        if failure or not candidate_key:
-            detail = failure or "no_output_image"
+        detail = render_failure(upstream)
+        if detail:
             result = R.render_failure_rating(
                 rubric, version, detail, inspect_candidate(None), reference_key, candidate_key, source
             )

@@ -70,9 +70,7 @@ def _expected(expect: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in expect.items())
 
 
-async def run_render_cases(
-    cases: list[dict], *, canary_port: int, scratch: pathlib.Path
-) -> list[dict]:
+async def run_render_cases(cases: list[dict], *, canary_port: int, scratch: pathlib.Path) -> list[dict]:
     """Render every case at once through one render stage (one browser); one result dict per case."""
     scratch = pathlib.Path(scratch)
     store = FilesystemStore(scratch / "store")
