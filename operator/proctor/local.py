@@ -296,15 +296,46 @@ def execute(
 
 
 def _kill_workers(pool: cf.ProcessPoolExecutor) -> None:
-    """Stop now: SIGKILL the workers (their sandboxes and browsers die with them) and drop the queue."""
+    """Stop now: SIGKILL the workers and every process they started, and drop the queue.
+
+    The sandboxes and browsers also die with their worker (parent-death signals), but a child still
+    starting when its worker is killed has not asked for that yet: it would live on, holding the
+    terminal's output open and the machine's CPU."""
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    tree = [pid for process in processes if process.pid for pid in descendants(process.pid)]
     for process in processes:
         with contextlib.suppress(Exception):
             process.kill()
+    for pid in tree:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         with contextlib.suppress(Exception):
             process.join(1.0)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` now (children first), read from /proc; empty where /proc says nothing."""
+    found: list[int] = []
+    queue = [pid]
+    while queue:
+        parent = queue.pop(0)
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as handle:
+                    children = [int(c) for c in handle.read().split()]
+            except (OSError, ValueError):
+                continue
+            for child in children:
+                if child not in found:
+                    found.append(child)
+                    queue.append(child)
+    return found
 
 
 def _run_shards(pool, run, stages, pending, outcomes, errors, on_progress, poll_s) -> None:

@@ -193,6 +193,23 @@ def test_s3_wrong_secret_is_refused(s3, monkeypatch, tmp_path):
         store.put_bytes("x", b"1")
 
 
+def session_processes(session: int) -> list[str]:
+    """The command lines of the processes still in `session` (the run and everything it started,
+    sandboxes in their own namespaces included: a session id is kept across them)."""
+    left = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[3]) == session and fields[0] != "Z":
+                left.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120])
+        except (OSError, ValueError):
+            continue
+    return left
+
+
 def test_ctrl_c_stops_within_two_seconds_with_one_line_and_the_rerun_resumes(tmp_path):
     store = tmp_path / "store"
     cmd = [sys.executable, "-m", "proctor", "run", str(EXAMPLE / "evalrun.yaml"), "--store", str(store)]
@@ -207,8 +224,14 @@ def test_ctrl_c_stops_within_two_seconds_with_one_line_and_the_rerun_resumes(tmp
     assert proc.poll() is None, "the run ended before it could be interrupted"
     started = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=30)
+    exited = time.monotonic() - started
+    # Nothing it started outlives it (a sandbox left running would hold the terminal and the CPU).
+    while (left := session_processes(proc.pid)) and time.monotonic() - started < exited + 1.0:
+        time.sleep(0.05)
+    assert not left, f"processes outlived the interrupted run: {left}"
     out, err = proc.communicate(timeout=30)
-    assert time.monotonic() - started < 2.0
+    assert exited < 2.0
     assert proc.returncode == 130
     assert "Traceback" not in err and "Traceback" not in out
     assert [line for line in err.splitlines() if line.strip()] == [
