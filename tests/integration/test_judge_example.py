@@ -61,22 +61,33 @@ def finish(proc: subprocess.Popen, timeout: float = 600) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def test_example_run_survives_a_killed_judge_and_reports(tmp_path, judge_double_process):
-    double = judge_double_process(latency_s=0.3, capacity=2)
-    store = tmp_path / "store"
-    proc = proctor_run(double.url, store)
-    deadline = time.monotonic() + 400
-    while time.monotonic() < deadline and proc.poll() is None:
-        stats = double.stats()
-        if stats["outcomes"].get("ok", 0) >= 5 and stats["in_flight"] > 0:
-            break  # kill it with requests in flight
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before the judge could be killed"
-    double.kill()
-    time.sleep(3.0)
-    double.start()  # same port, so the same run
-    result = finish(proc)
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory):
+    """The example run once, with its judge killed mid-run and restarted: the judge's and the render
+    stage's tests read the same run (it is the suite's longest local run)."""
+    from tests.doubles.judge_server import JudgeDoubleProcess
 
+    double = JudgeDoubleProcess(0, latency_s=0.3, capacity=2).start()
+    try:
+        store = tmp_path_factory.mktemp("artifactsbench-example") / "store"
+        proc = proctor_run(double.url, store)
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline and proc.poll() is None:
+            stats = double.stats()
+            if stats["outcomes"].get("ok", 0) >= 5 and stats["in_flight"] > 0:
+                break  # kill it with requests in flight
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before the judge could be killed"
+        double.kill()
+        time.sleep(3.0)
+        double.start()  # same port, so the same run
+        yield double, store, finish(proc)
+    finally:
+        double.kill()
+
+
+def test_example_run_survives_a_killed_judge_and_reports(example_run):
+    double, store, result = example_run
     items = result["counts"]["total"]
     assert result["phase"] == "Succeeded" and items >= 30
     # The same numbers a run without a judge outage gives (the double's scores are a function of the
@@ -174,3 +185,56 @@ def test_vision2code_example_gives_the_leaderboard_and_original_exports(tmp_path
         assert abs(side[key]["actual"] / side[key]["once_rendered"] - 1) <= 0.2, (key, side[key])
     per_call = side["prompt_tokens_per_call"]
     assert abs(per_call["actual"] / per_call["estimate"] - 1) <= 0.2, per_call
+
+
+HOSTILE_IDS = {
+    "1510": "endless loop",
+    "61": "alert loop",
+    "1600": "window.open spam",
+    "1047": "200 MB DOM",
+    "1716": "outside requests",
+    "325": "navigation away",
+    "1337": "meta refresh",
+}
+
+
+def test_the_example_run_records_every_item_and_every_hostile_answer_within_its_deadline(example_run):
+    """The render stage's "Done when" on the same run: every item recorded with its evidence, every
+    hostile answer ended within its deadline (`deadlineSeconds: 30` in the example)."""
+    from proctor.plan import read_plan
+    from proctor_jobs.store.fs import FilesystemStore
+    from proctor_jobs.worker import load_shard_records
+
+    _, store_dir, result = example_run
+    store = FilesystemStore(store_dir)
+    plan = read_plan(store, result["run_prefix"])
+    deadline = float(plan.stage("render").config["deadline_s"])
+    records = {}
+    for index in range(plan.stage("render").shards):
+        records.update(load_shard_records(store, plan.layout, "render", index))
+    assert len(records) == 42
+    for item_id, rec in records.items():
+        assert rec.status in ("ok", "failed"), item_id
+        kind = rec.data["extraction"]["kind"]
+        if kind == "none":
+            assert store.exists(rec.evidence["console"]), item_id
+            continue
+        assert store.exists(rec.evidence["html"]) and store.exists(rec.evidence["console"]), item_id
+        assert isinstance(rec.data["blocked_requests"], list) and rec.data["timings"].get("total_s"), item_id
+        if rec.status == "ok":
+            # 3 screenshots; fewer only when the page ran out of time, and then the record says so
+            shots = len(rec.data["screenshots"])
+            assert shots == 3 or (1 <= shots < 3 and "deadline" in rec.reason), (item_id, shots, rec.reason)
+        else:
+            assert rec.reason and rec.data["extraction"]["kind"] == "html", item_id  # the judge reads it
+    for item_id, what in HOSTILE_IDS.items():
+        rec = records[item_id]
+        assert rec.duration_s < deadline + 20, f"{what} took {rec.duration_s} s"
+    assert records["1716"].status == "ok" and len(records["1716"].data["blocked_requests"]) >= 4
+    assert records["325"].data["navigations_blocked"] >= 1 and records["1337"].data["reloads_blocked"] >= 1
+    assert records["1600"].data["popups"] >= 100
+    for item_id in ("1510", "61", "1047"):
+        assert records[item_id].status == "failed" and "deadline" in records[item_id].reason
+    report = store.get_text(plan.layout.report_md)
+    for item_id in records:
+        assert f"| {item_id} |" in report

@@ -15,15 +15,6 @@ from proctor_jobs.worker import load_shard_records, run_shard
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_TASKS = REPO / "tests/fixtures/artifactsbench/tasks.jsonl"
-HOSTILE_IDS = {
-    "1510": "endless loop",
-    "61": "alert loop",
-    "1600": "window.open spam",
-    "1047": "200 MB DOM",
-    "1716": "outside requests",
-    "325": "navigation away",
-    "1337": "meta refresh",
-}
 
 
 @pytest.fixture(autouse=True)
@@ -137,49 +128,5 @@ def test_the_faithful_profile_records_what_the_original_would_show(tmp_path):
     assert rec.data["page_errors"] == 0 and len(rec.data["screenshots"]) == 3
 
 
-def test_the_example_run_records_every_item_and_every_hostile_answer_within_its_deadline(tmp_path):
-    """The issue's "Done when", through local mode on the real example (deadline shortened to 20 s)."""
-    from proctor.local import execute, prepare
-
-    deadline = 20.0
-    example = REPO / "examples/artifactsbench/evalrun.yaml"
-    overrides = {"render": {"deadlineSeconds": deadline, "concurrency": 6}}
-    local = prepare(example, str(tmp_path / "store"), overrides=overrides)
-    assert any("no judge configured" in n for n in local.plan.notices)
-    result = execute(local, workers=2)
-    assert result.phase == "Succeeded" and result.total == 42
-    store, layout = local.store, local.plan.layout
-    records = {}
-    for index in range(local.plan.stage("render").shards):
-        records.update(load_shard_records(store, layout, "render", index))
-    assert len(records) == 42
-    for item_id, rec in records.items():
-        assert rec.status in ("ok", "failed"), item_id
-        kind = rec.data["extraction"]["kind"]
-        if kind == "none":
-            assert store.exists(rec.evidence["console"]), item_id
-            continue
-        assert store.exists(rec.evidence["html"]) and store.exists(rec.evidence["console"]), item_id
-        assert isinstance(rec.data["blocked_requests"], list) and rec.data["timings"].get("total_s"), item_id
-        if rec.status == "ok":
-            # 3 screenshots; fewer only when the page ran out of time, and then the record says so
-            shots = len(rec.data["screenshots"])
-            assert shots == 3 or (1 <= shots < 3 and "deadline" in rec.reason), (item_id, shots, rec.reason)
-        else:
-            assert rec.reason and rec.data["extraction"]["kind"] == "html", item_id  # the judge reads it
-    for item_id, what in HOSTILE_IDS.items():
-        rec = records[item_id]
-        assert rec.duration_s < deadline + 20, f"{what} took {rec.duration_s} s"
-    assert records["1716"].status == "ok" and len(records["1716"].data["blocked_requests"]) >= 4
-    assert records["325"].data["navigations_blocked"] >= 1 and records["1337"].data["reloads_blocked"] >= 1
-    assert records["1600"].data["popups"] >= 100
-    for item_id in ("1510", "61", "1047"):
-        assert records[item_id].status == "failed" and "deadline" in records[item_id].reason
-
-    report = store.get_text(layout.report_md)
-    for item_id in records:
-        assert f"| {item_id} |" in report
-    assert "no judge configured" in report
-
-    again = execute(prepare(example, str(tmp_path / "store"), overrides=overrides), workers=2)
-    assert (again.processed, again.reused) == (0, 42)
+# The example run's render records (every item, every hostile answer within its deadline) are checked
+# on the run tests/integration/test_judge_example.py makes: one run of the example for both.
