@@ -132,7 +132,7 @@ podman run --rm --network none "$base" python -c 'import sys, venv; print("stand
 
 # ---- Operator and worker images ---------------------------------------------------------------------
 # The content hash: the Dockerfile, every file the build context holds (.dockerignore: pyproject.toml,
-# README.md, operator/, jobs/ without caches) and the base version.
+# README.md, images/requirements.py, operator/, jobs/ without caches) and the base version.
 context_hash() {
   local dockerfile="$1"
   (
@@ -140,7 +140,7 @@ context_hash() {
     {
       printf 'base %s\n' "$base_version"
       sha256sum "$dockerfile"
-      find pyproject.toml README.md operator jobs -type f \
+      find pyproject.toml README.md images/requirements.py operator jobs -type f \
         -not -path '*/__pycache__/*' -not -name '*.pyc' -not -path '*.egg-info/*' -print0 \
         | LC_ALL=C sort -z | xargs -0 sha256sum
     } | sha256sum | cut -c1-12
