@@ -159,3 +159,62 @@ def test_two_judges_score_side_by_side_and_a_third_added_later_judges_only(
     }
     assert stages["render"]["metadata"]["uid"] == render_uid  # the renders were not redone
     assert {j["name"] for j in again["judges"]} == {"bias", "noise", "plain"}
+
+
+def test_two_runs_sharing_a_judge_stay_within_its_budget_at_every_moment(
+    kube, operator, judge_double_process, tmp_path
+):
+    """Two runs on one JudgeServer (maxConcurrency 3: two requests for runs, one for the operator's
+    checks). Split at planning time, the run planned alone kept two requests in flight and the next
+    took two more; granted from what is free, the second run's judge Job waits and says so."""
+    double = judge_double_process(latency_s=1.0)
+    kube.apply(
+        {
+            "apiVersion": "proctor.dev/v1alpha1",
+            "kind": "JudgeServer",
+            "metadata": {"name": "shared"},
+            "spec": {"external": {"baseUrl": double.url, "model": "judge-double"}, "maxConcurrency": 3},
+        }
+    )
+    kube.wait_phase("judgeserver", "shared", ("Ready",), timeout=60)
+    tasks, answers = inline_records(tmp_path)
+    names = ("share-a", "share-b")
+    for name in names:
+        kube.apply(
+            {
+                "apiVersion": "proctor.dev/v1alpha1",
+                "kind": "EvalRun",
+                "metadata": {"name": name},
+                "spec": {
+                    "benchmark": {"format": "vision2code", "source": {"inline": tasks}},
+                    "answers": {"format": "vision2code", "source": {"inline": answers}},
+                    "judge": {"serverRef": {"name": "shared"}, "backoffSeconds": 0.05},
+                    "sharding": {"shardSize": 1},
+                    "parallelism": 2,
+                },
+            }
+        )
+    waited: set[str] = set()
+
+    def both_finished() -> bool:
+        for name in names:
+            conditions = (kube.get("evalrun", name) or {}).get("status", {}).get("conditions") or []
+            if any(c.get("reason") == "WaitingForJudgeBudget" for c in conditions):
+                waited.add(name)
+        return all(kube.phase("evalrun", name) in ("Succeeded", "Failed") for name in names)
+
+    assert wait_for(both_finished, 300, "both runs finished")
+    for name in names:
+        assert kube.phase("evalrun", name) == "Succeeded"
+    stats = double.stats()
+    assert images_judged(double) == 2 * JUDGED
+    assert stats["peak_in_flight"] <= 3, stats  # the runs' requests and the operator's check together
+    assert len(waited) == 1, waited  # the later run's judge Job waited for the earlier one's
+    grants = []
+    for name in names:
+        [job] = kube.items("jobs", f"proctor.dev/run={name},proctor.dev/stage=judge")
+        grants.append(json.loads(job["metadata"]["annotations"]["proctor.dev/judge-grant"]))
+        env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["PROCTOR_JUDGE_CONCURRENCY"] == str(grants[-1]["perWorker"])
+        assert job["spec"]["parallelism"] <= grants[-1]["pods"]
+    assert all(g["server"] == "shared" and g["perWorker"] * g["pods"] <= 2 for g in grants)

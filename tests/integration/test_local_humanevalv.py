@@ -212,7 +212,10 @@ def session_processes(session: int) -> list[str]:
 
 def test_ctrl_c_stops_within_two_seconds_with_one_line_and_the_rerun_resumes(tmp_path):
     store = tmp_path / "store"
-    cmd = [sys.executable, "-m", "proctor", "run", str(EXAMPLE / "evalrun.yaml"), "--store", str(store)]
+    # SIGUSR1 makes it print every thread's stack: what it was doing, should it be slow to stop
+    entry = "import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+    entry += "from proctor.cli import main; sys.exit(main())"
+    cmd = [sys.executable, "-c", entry, "run", str(EXAMPLE / "evalrun.yaml"), "--store", str(store)]
     # its own session: Ctrl-C in a terminal signals the whole foreground process group, workers too
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
@@ -224,14 +227,18 @@ def test_ctrl_c_stops_within_two_seconds_with_one_line_and_the_rerun_resumes(tmp
     assert proc.poll() is None, "the run ended before it could be interrupted"
     started = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)
-    proc.wait(timeout=30)
+    try:
+        proc.wait(timeout=2.0)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGUSR1)  # the stacks go to its stderr, shown below on failure
+        proc.wait(timeout=30)
     exited = time.monotonic() - started
     # Nothing it started outlives it (a sandbox left running would hold the terminal and the CPU).
     while (left := session_processes(proc.pid)) and time.monotonic() - started < exited + 1.0:
         time.sleep(0.05)
     assert not left, f"processes outlived the interrupted run: {left}"
     out, err = proc.communicate(timeout=30)
-    assert exited < 2.0
+    assert exited < 2.0, f"stopped after {exited:.1f} s; its threads then:\n{err[-6000:]}"
     assert proc.returncode == 130
     assert "Traceback" not in err and "Traceback" not in out
     assert [line for line in err.splitlines() if line.strip()] == [

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Any
 
 from proctor_jobs.benchmarks.base import StageContext, StageProcessor
 from proctor_jobs.judge.client import Completion, JudgeClient
 from proctor_jobs.judge.config import JudgeConfig
 from proctor_jobs.judge.usage import method, prompt_tokens, text_tokens
+
+#: requests in flight the operator granted this worker pod (`proctor.reconcile.budget`)
+GRANTED_CONCURRENCY_ENV = "PROCTOR_JUDGE_CONCURRENCY"
 
 
 class JudgeProcessor(StageProcessor):
@@ -19,6 +23,11 @@ class JudgeProcessor(StageProcessor):
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = JudgeConfig.from_dict(config)
+        # On a cluster the operator grants this Job's pods their share of a JudgeServer's budget when it
+        # creates the Job (shared with the other runs at every moment): never more than that.
+        granted = os.environ.get(GRANTED_CONCURRENCY_ENV, "")
+        if granted.isdigit() and int(granted) > 0:
+            self.config.concurrency = min(self.config.concurrency, int(granted))
         # A quarter more items than endpoint slots (at least 4): they prepare their request (load
         # screenshots, build the prompt) while others are in flight, so a freed slot is refilled at
         # once — without holding the images of many more items in memory than can be sent.

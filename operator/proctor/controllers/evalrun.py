@@ -22,18 +22,19 @@ from proctor.controllers.services import RunCache, Services
 from proctor.cost import live_cost, status_cost
 from proctor.inputs import InputError, fetch_source, human_table, load_bundle, store_bundle, validate_bundle
 from proctor.k8s.jobs import WorkerContext
-from proctor.k8s.names import label_value, stage_job_name
+from proctor.k8s.names import STAGE_LABEL, label_value, stage_job_name
 from proctor.k8s.netpol import build_network_policy
 from proctor.metrics import RunMetrics, sum_shard_metrics
 from proctor.plan import Plan, plan_run, read_plan, write_plan
 from proctor.plan.planner import added_stages, extend_plan, write_stage_manifests
 from proctor.reconcile import evalrun as logic
+from proctor.reconcile.budget import grant, held, runs_budget, waiting_message, with_grant
 from proctor.reconcile.children import Observed, stale_children
 from proctor.reconcile.conditions import Blocker, set_condition
 from proctor.reconcile.tenancy import TenancyPolicy, tenancy_blockers
 from proctor.results import write_results
 from proctor_jobs.benchmarks import get_benchmark
-from proctor_jobs.judge.panel import judge_entries
+from proctor_jobs.judge.panel import entry_for_stage, is_judge_stage, judge_entries
 from proctor_jobs.layout import RunLayout
 from proctor_jobs.scoring.judges import flat_scores
 from proctor_jobs.store import KeyNotFound, Store
@@ -55,12 +56,13 @@ async def reconcile(
     runs: dict[str, dict[str, Any]],
     post_event,
     children: Observed | None = None,
+    namespace_jobs: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
     """One pass over one EvalRun. Returns the status to patch, or None when nothing changed.
 
     Everything observed comes in as arguments (kopf's indexes, in the daemon): the namespace's
-    Artifacts, JudgeServers and EvalRuns by name, this run's Jobs by name, and its other children
-    (the NetworkPolicy) by (kind, name)."""
+    Artifacts, JudgeServers and EvalRuns by name, this run's Jobs by name, its other children (the
+    NetworkPolicy) by (kind, name), and every Job of the namespace (the judge grants other runs hold)."""
     meta, status = body["metadata"], dict(body.get("status") or {})
     namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
     generation = meta.get("generation")
@@ -162,6 +164,18 @@ async def reconcile(
                 await rt.cluster.apply(child)
         items = await _items_for_item_jobs(cache, store, plan)
         create, patches = logic.desired_children(plan, ctx, items, jobs)
+        create, budget_waits = await _grant_judge_jobs(
+            rt, namespace, spec, plan, judges, create, namespace_jobs or list(jobs.values())
+        )
+        if budget_waits or any(c.get("type") == "JudgeBudget" for c in conditions):
+            conditions = set_condition(
+                conditions,
+                "JudgeBudget",
+                not budget_waits,
+                "WaitingForJudgeBudget" if budget_waits else "Granted",
+                "; ".join(budget_waits) or "every judge Job holds its share of its judge server's budget",
+                generation,
+            )
         for job in create:
             if await rt.cluster.create(job):
                 log.info(
@@ -396,6 +410,45 @@ def _tenancy_blockers(rt: Services, namespace: str, spec, benchmark_format: str 
         code_execution_namespaces=tuple(config.tenancy_code_execution_namespaces),
     )
     return tenancy_blockers(spec, namespace, kinds, policy)
+
+
+async def _grant_judge_jobs(
+    rt: Services,
+    namespace: str,
+    spec: dict[str, Any],
+    plan: Plan,
+    judges: dict[str, dict[str, Any]],
+    create: list[dict[str, Any]],
+    namespace_jobs: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The Jobs to create, each judge Job of a JudgeServer with its grant (`reconcile/budget.py`), and
+    why any judge Job waits. Under one lock: two runs never take the same free requests."""
+    out, waits = [], []
+    async with rt.judge_grant_lock:
+        for job in create:
+            stage = (job["metadata"].get("labels") or {}).get(STAGE_LABEL, "")
+            entry = entry_for_stage(spec, stage) if is_judge_stage(stage) else None
+            server = judges.get(entry.server_ref) if entry is not None and entry.server_ref else None
+            if server is None:
+                out.append(job)
+                continue
+            ref = server["metadata"]["name"]
+            pending = rt.judge_grants.setdefault((namespace, ref), {})
+            for name in {j["metadata"]["name"] for j in namespace_jobs} & set(pending):
+                del pending[name]  # the index shows it now
+            budget = runs_budget(
+                int((server.get("spec") or {}).get("maxConcurrency", 32)),
+                int((server.get("status") or {}).get("readyReplicas") or 1),
+            )
+            in_use = held(ref, namespace_jobs, pending)
+            wanted = int(plan.stage(stage).config.get("concurrency") or 1)
+            granted = grant(ref, budget, in_use, wanted, int(job["spec"].get("parallelism", 1)))
+            if granted is None:
+                waits.append(waiting_message(ref, budget, in_use))
+                continue
+            pending[job["metadata"]["name"]] = granted
+            out.append(with_grant(job, granted))
+    return out, waits
 
 
 def _judge_names(spec: dict[str, Any]) -> dict[str, str]:

@@ -43,6 +43,10 @@ class Services:
     bundles: dict[str, Any] = field(default_factory=dict)
     _stores: dict[tuple, Store] = field(default_factory=dict)
     _store_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: judge grants made by this process that kopf's Job index may not show yet, by (namespace, judge
+    #: server) then Job name; granting holds the lock, so two runs never take the same free requests
+    judge_grants: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    judge_grant_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def post_event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         try:

@@ -25,7 +25,7 @@ from proctor.api.common import GROUP, VERSION
 from proctor.cluster import NotFound, NotLeading
 from proctor.controllers.services import JudgeCache, RunCache
 from proctor.handlers import wake
-from proctor.handlers.indexes import by_name, children_of, jobs_of
+from proctor.handlers.indexes import by_name, children_of, jobs_in, jobs_of
 from proctor.reconcile.evalrun import TERMINAL
 
 log = logging.getLogger("proctor.daemons")
@@ -176,6 +176,7 @@ async def evalrun_daemon(
             by_name(evalruns_by_namespace, namespace),
             post,
             children_of(namespace, uid, NetworkPolicy=networkpolicies_by_owner),
+            jobs_in(jobs_by_run, namespace),
         )
 
     key = ("EvalRun", namespace, uid)

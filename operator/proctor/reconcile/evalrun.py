@@ -15,6 +15,7 @@ from proctor.api.immutability import MUTABLE, forbidden_changes
 from proctor.k8s.jobs import WorkerContext, build_item_job, build_stage_job
 from proctor.k8s.names import ITEM_INDEX_LABEL, STAGE_LABEL, item_job_name, stage_job_name
 from proctor.plan import Plan
+from proctor.reconcile.budget import grant_of
 from proctor.reconcile.conditions import Blocker, same_conditions, set_condition
 from proctor_jobs.judge.panel import PRIMARY_STAGE, JudgeEntry, judge_entries
 
@@ -174,6 +175,9 @@ def desired_children(plan: Plan, ctx: WorkerContext, items: list[dict[str, Any]]
         if observed_suspend != want_suspend and (not queued or ctx.spec.get("suspend")):
             changes["suspend"] = want_suspend
         want_parallelism = min(parallelism, int(job["spec"]["completions"]))
+        granted = grant_of(seen)
+        if granted is not None:  # a judge Job's pods x requests stay within its grant
+            want_parallelism = min(want_parallelism, granted.pods)
         if int((seen.get("spec") or {}).get("parallelism", want_parallelism)) != want_parallelism:
             changes["parallelism"] = want_parallelism
         if changes:
