@@ -1,5 +1,3 @@
-import sys
+from proctor.cli import run
 
-from proctor.cli import main
-
-sys.exit(main())
+run()

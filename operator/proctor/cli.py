@@ -4,6 +4,7 @@ heavy dependencies only when it runs, so `proctor --help` is instant and needs n
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from types import ModuleType
 
@@ -90,8 +91,25 @@ def main(argv: list[str] | None = None) -> int:
             "\ninterrupted: nothing written so far is lost; run the same command again to resume",
             file=sys.stderr,
         )
-        return 130
+        return INTERRUPTED
+
+
+#: the exit status of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports it)
+INTERRUPTED = 130
+
+
+def run() -> None:
+    """The `proctor` command: `main`, then exit. Stopped by Ctrl-C, it exits at once: the workers are
+    already killed (with everything they started) and every record is written whole, so nothing is
+    left to wait for — the interpreter's exit would otherwise join the killed workers and the pool's
+    threads, which a busy machine can keep for seconds."""
+    code = main()
+    if code == INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -283,6 +283,7 @@ def execute(
     outcomes: list[ShardOutcome] = []
     errors: list[str] = []
     context = multiprocessing.get_context("spawn")  # the parent has threads (progress display)
+    _start_quiet_resource_tracker()
     pool = cf.ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context, initializer=_init_worker)
     try:
         _run_shards(pool, run, stages, pending, outcomes, errors, on_progress, poll_s)
@@ -293,6 +294,24 @@ def execute(
     if on_progress:
         _report_progress(store, plan, on_progress)
     return _result(run, outcomes, errors)
+
+
+def _start_quiet_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with its stderr on /dev/null. A run stopped by Ctrl-C
+    exits at once (`proctor.cli.run`), without the pool's clean-up: the tracker then removes the pool's
+    semaphores itself, as it should, but would also print a warning about each over the one line the
+    user is promised."""
+    from multiprocessing import resource_tracker
+
+    stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        resource_tracker.ensure_running()
+    finally:
+        os.dup2(stderr, 2)
+        os.close(stderr)
+        os.close(devnull)
 
 
 def _kill_workers(pool: cf.ProcessPoolExecutor) -> None:

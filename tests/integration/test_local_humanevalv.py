@@ -214,7 +214,7 @@ def test_ctrl_c_stops_within_two_seconds_with_one_line_and_the_rerun_resumes(tmp
     store = tmp_path / "store"
     # SIGUSR1 makes it print every thread's stack: what it was doing, should it be slow to stop
     entry = "import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
-    entry += "from proctor.cli import main; sys.exit(main())"
+    entry += "from proctor.cli import run; run()"
     cmd = [sys.executable, "-c", entry, "run", str(EXAMPLE / "evalrun.yaml"), "--store", str(store)]
     # its own session: Ctrl-C in a terminal signals the whole foreground process group, workers too
     proc = subprocess.Popen(
