@@ -11,16 +11,24 @@ from pathlib import Path
 from proctor.local import descendants
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
 def test_descendants_finds_grandchildren_that_left_their_parent_running():
     # A shell with a background grandchild: killing the shell alone would leave `sleep` running.
     shell = subprocess.Popen(["sh", "-c", "sleep 60 & sleep 60 & wait"])
     try:
+        def sleeping() -> list[int]:  # a child is `sh` until it has exec'd `sleep`
+            return [pid for pid in descendants(shell.pid) if _cmdline(pid).startswith("sleep")]
+
         deadline = time.monotonic() + 5
-        while len(found := descendants(shell.pid)) < 2 and time.monotonic() < deadline:
+        while len(sleeping()) < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert len(found) == 2
-        for pid in found:
-            assert Path(f"/proc/{pid}/cmdline").read_text().startswith("sleep")
+        assert len(sleeping()) == 2 == len(descendants(shell.pid))
         assert shell.pid in descendants(os.getpid())
     finally:
         for pid in [shell.pid, *descendants(shell.pid)]:
