@@ -193,6 +193,11 @@ def test_s3_wrong_secret_is_refused(s3, monkeypatch, tmp_path):
         store.put_bytes("x", b"1")
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def session_processes(session: int) -> list[str]:
     """The command lines of the processes still in `session` (the run and everything it started,
     sandboxes in their own namespaces included: a session id is kept across them)."""
@@ -216,9 +221,16 @@ def test_ctrl_c_stops_within_two_seconds_with_one_line_and_the_rerun_resumes(tmp
     entry = "import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
     entry += "from proctor.cli import run; run()"
     cmd = [sys.executable, "-c", entry, "run", str(EXAMPLE / "evalrun.yaml"), "--store", str(store)]
-    # its own session: Ctrl-C in a terminal signals the whole foreground process group, workers too
+    # its own session: Ctrl-C in a terminal signals the whole foreground process group, workers too;
+    # and SIGINT deliverable, as from a terminal (the test process may have inherited it ignored or
+    # blocked, and a child inherits both: the run would then never see the Ctrl-C)
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_interruptible,
     )
     records = lambda: list(store.glob("runs/*/*/*/oracle/items/*/*.json"))  # noqa: E731
     deadline = time.monotonic() + 120
