@@ -157,11 +157,9 @@ def run_shard(
 
     # Compact: one file per finished shard, in manifest order. Item records stay as the audit trail.
     rows = [existing[item["id"]].to_dict() for item in manifest.items if item["id"] in existing]
-    # The final progress first: the results file marks the shard finished, and whoever sees it
-    # finished must find its final counts (a finished run's status keeps the counts it read then).
-    progress.write(force=True, done=len(rows) == outcome.total)
     if len(rows) == outcome.total:
         store.put_jsonl(layout.results(stage, index), rows)
+    progress.write(force=True, done=len(rows) == outcome.total)
     return outcome
 
 

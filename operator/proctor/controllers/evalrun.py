@@ -586,6 +586,10 @@ def _read_progress(store: Store, plan: Plan, cache):
                 continue
             if index in done and record.get("done"):
                 cache.finished_progress[(stage.name, index)] = record
+            elif index in done:
+                # Its results file exists but its final progress (written just after) is not read
+                # yet: finished at the next pass, so a run never ends with the counts read before.
+                done.discard(index)
             records.append(record)
         progress[stage.name] = records
         metrics[stage.name] = sum_shard_metrics([r.get("metrics") or {} for r in records])
