@@ -114,16 +114,15 @@ def judge_estimate(
     reply = REPLY_TOKENS.get(benchmark, DEFAULT_REPLY_TOKENS)
     if judge.max_tokens:
         reply = min(reply, judge.max_tokens)
+    if benchmark == "vision2code" and rendered is not None:
+        from proctor_jobs.judge.vision2code import render_failure
     prompt = images = pixels = calls = 0
     for item in items:
         if benchmark == "artifactsbench":
             messages, sizes = artifactsbench_request(item, judge, render, rendered)
         elif benchmark == "vision2code":
-            if rendered is not None:
-                from proctor_jobs.judge.vision2code import render_failure
-
-                if render_failure(rendered.get(item["id"])):
-                    continue  # rated 0 without a call, as the stage does
+            if rendered is not None and render_failure(rendered.get(item["id"])):
+                continue  # rated 0 without a call, as the stage does
             messages, sizes = vision2code_request(item, judge)
         else:
             raise ValueError(f"no judge request estimate for benchmark {benchmark!r}")

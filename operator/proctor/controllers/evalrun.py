@@ -424,6 +424,7 @@ async def _grant_judge_jobs(
     """The Jobs to create, each judge Job of a JudgeServer with its grant (`reconcile/budget.py`), and
     why any judge Job waits. Under one lock: two runs never take the same free requests."""
     out, waits = [], []
+    indexed = {j["metadata"]["name"] for j in namespace_jobs}
     async with rt.judge_grant_lock:
         for job in create:
             stage = (job["metadata"].get("labels") or {}).get(STAGE_LABEL, "")
@@ -434,7 +435,7 @@ async def _grant_judge_jobs(
                 continue
             ref = server["metadata"]["name"]
             pending = rt.judge_grants.setdefault((namespace, ref), {})
-            for name in {j["metadata"]["name"] for j in namespace_jobs} & set(pending):
+            for name in indexed & set(pending):
                 del pending[name]  # the index shows it now
             budget = runs_budget(
                 int((server.get("spec") or {}).get("maxConcurrency", 32)),
