@@ -58,6 +58,17 @@ class RunLayout:
         return f"{self.prefix}/summary.json"
 
     @property
+    def aggregate_request(self) -> str:
+        """What the operator asks of a run's aggregate Job (phase, reason, spec): in the cluster the
+        summary and reports are made there, not in the operator's process."""
+        return f"{self.prefix}/aggregate/request.json"
+
+    @property
+    def aggregate_done(self) -> str:
+        """Written by the aggregate Job after the summary: the id of the request it answered."""
+        return f"{self.prefix}/aggregate/done.json"
+
+    @property
     def report_md(self) -> str:
         return f"{self.prefix}/report.md"
 

@@ -19,6 +19,7 @@ COMMANDS = [
     "worker",
     "operator",
     "ingest",
+    "aggregate",
     "cache",
     "report",
     "compare",
@@ -33,6 +34,7 @@ def command_modules() -> list[ModuleType]:
     """The subcommand modules in COMMANDS order, imported by name in code (not from strings), so the
     import contracts see every module the CLI can reach."""
     from proctor.commands import (
+        aggregate,
         agreement,
         cache,
         compare,
@@ -50,7 +52,7 @@ def command_modules() -> list[ModuleType]:
     )
 
     every = (agreement, cache, compare, crds, docs, doctor, ingest, judge, operator, report, run, selftest)
-    by_name = {m.__name__.rpartition(".")[2]: m for m in (*every, validate, worker)}
+    by_name = {m.__name__.rpartition(".")[2]: m for m in (*every, aggregate, validate, worker)}
     return [by_name[name] for name in COMMANDS]
 
 

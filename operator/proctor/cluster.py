@@ -60,6 +60,9 @@ class Cluster:
         #: the Lease (or was frozen past its renew deadline) writes nothing, even mid-pass
         self.may_write = None
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="k8s-api")
+        # Events and status patches report what happened; on their own threads, twenty runs' reports
+        # never hold up the next run's Job creation on a busy API server.
+        self._report_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="k8s-report")
         self.core = client.CoreV1Api(api_client)
         self.batch = client.BatchV1Api(api_client)
         self.apps = client.AppsV1Api(api_client)
@@ -75,8 +78,10 @@ class Cluster:
         kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
         try:
             # API calls get their own threads: queued behind slow store I/O, a Job create would wait.
+            reports = resource == "Event" or resource.endswith("/status")
+            executor = self._report_executor if reports else self._executor
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+            return await loop.run_in_executor(executor, functools.partial(fn, *args, **kwargs))
         except ApiException as exc:
             if exc.status == 409:
                 raise Conflict(f"{resource} already exists") from None

@@ -18,8 +18,18 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict, SettingsError
 from pydantic_settings.sources.utils import parse_env_vars
@@ -43,6 +53,53 @@ Quantity = Annotated[str, BeforeValidator(_quantity)]
 
 class ConfigError(ValueError):
     """A setting the operator cannot use; the message names each variable and what is wrong."""
+
+
+#: a namespace's name (a DNS label) and a Secret's (a DNS subdomain), as Kubernetes accepts them
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+NamespaceName = Annotated[str, Field(pattern=_DNS_LABEL, max_length=63)]
+
+
+class NamespaceStore(BaseModel):
+    """One namespace's own store (`PROCTOR_STORE_NAMESPACES`, chart `store.namespaces`): its runs and
+    Artifacts default to `url`, and the operator, worker and ingest pods use the Secret
+    `credentialsSecret` of that namespace (never the operator's). Unset endpoint/region/addressing
+    fall back to the operator's."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    url: str = Field(description="s3://bucket/prefix (endpoint, region, addressing are fields of their own)")
+    credentials_secret: str = Field(
+        alias="credentialsSecret",
+        pattern=_DNS_SUBDOMAIN,
+        max_length=253,
+        description="a Secret in that namespace with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
+    )
+    endpoint: str | None = Field(None, pattern=r"^https?://", description="S3 endpoint URL")
+    region: str | None = Field(None, min_length=1, description="S3 region")
+    addressing: Literal["auto", "path", "virtual"] | None = Field(None, description="S3 addressing style")
+
+    @field_validator("url")
+    @classmethod
+    def _s3_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment or " " in value:
+            raise ValueError(f"expected s3://bucket/prefix without a query string, not {value!r}")
+        return value.rstrip("/")
+
+
+def _s3_place(url: str, endpoint: str | None) -> tuple[str, str, str]:
+    """(endpoint, bucket, prefix) of an s3:// URL: where its keys live."""
+    parts = urlsplit(url)
+    return endpoint or "", parts.netloc, parts.path.strip("/")
+
+
+def _within(inner: tuple[str, str, str], outer: tuple[str, str, str]) -> bool:
+    """Whether every key under `inner` is also under `outer` (same endpoint and bucket, nested prefix)."""
+    return inner[:2] == outer[:2] and (
+        not outer[2] or inner[2] == outer[2] or inner[2].startswith(outer[2] + "/")
+    )
 
 
 def setting(default: Any, *env: str, doc: str, **bounds: Any) -> Any:
@@ -104,6 +161,18 @@ class OperatorConfig(BaseSettings):
         "PROCTOR_STORE_CREDENTIALS_SECRET",
         doc="a Secret in each run's namespace with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for worker pods",
     )
+    store_namespaces: dict[NamespaceName, NamespaceStore] = setting(
+        {},
+        "PROCTOR_STORE_NAMESPACES",
+        doc='JSON map: namespace -> its own store {"url": "s3://bucket/prefix", "credentialsSecret": '
+        '"name", optional "endpoint", "region", "addressing"}; its runs and Artifacts use that store '
+        "and that namespace's Secret (spec.storage still overrides)",
+    )
+    store_per_namespace_required: bool = setting(
+        False,
+        "PROCTOR_STORE_PER_NAMESPACE_REQUIRED",
+        doc="refuse (Pending, NotAllowed) a run in a namespace without an entry in PROCTOR_STORE_NAMESPACES",
+    )
     store_egress_cidrs: list[str] = setting(
         [],
         "PROCTOR_STORE_EGRESS_CIDRS",
@@ -128,6 +197,23 @@ class OperatorConfig(BaseSettings):
         "PROCTOR_INGEST_COMMAND",
         doc="JSON list: how an ingest Job validates and stores a large Artifact source",
         min_length=1,
+    )
+    aggregate_command: list[str] = setting(
+        ["proctor", "aggregate"],
+        "PROCTOR_AGGREGATE_COMMAND",
+        doc="JSON list: how a run's aggregate Job writes its summary, reports and records",
+        min_length=1,
+    )
+    ingest_max_bytes: int = setting(
+        512 * 1024 * 1024,
+        "PROCTOR_INGEST_MAX_BYTES",
+        doc="largest S3 or HTTP source an ingest Job reads (streamed, refused past it)",
+        gt=0,
+    )
+    ingest_memory: Quantity = setting(
+        "2Gi",
+        "PROCTOR_INGEST_MEMORY",
+        doc="memory limit of ingest pods (the source is held once parsed: allow a few times maxBytes)",
     )
     runtime_class_name: str | None = setting(
         None, "PROCTOR_RUNTIME_CLASS", doc="runtime class of every worker pod (e.g. gvisor)"
@@ -196,6 +282,13 @@ class OperatorConfig(BaseSettings):
         doc="a progress-only status patch at most this often (phase changes go out at once)",
         ge=0,
     )
+    status_patches_per_second: float = setting(
+        1.0,
+        "PROCTOR_STATUS_PATCHES_PER_SECOND",
+        doc="progress-only status patches of a namespace's active runs together, at most this many a "
+        "second (with many runs each one's interval grows, so API load does not grow with them)",
+        gt=0,
+    )
     leader_election_namespace: str = setting(
         "",
         "PROCTOR_LEADER_ELECTION_NAMESPACE",
@@ -253,6 +346,32 @@ class OperatorConfig(BaseSettings):
         # A bad CIDR would otherwise surface as a refused NetworkPolicy for every run.
         for cidr in value:
             ipaddress.ip_network(cidr, strict=False)
+        return value
+
+    @field_validator("store_namespaces")
+    @classmethod
+    def _stores_apart(cls, value: dict[str, NamespaceStore], info: ValidationInfo) -> Any:
+        # A namespace's Secret may reach everything under its store's prefix: two namespaces sharing
+        # (or nesting) a prefix, or one overlapping the default store (every other namespace's runs
+        # and Artifacts), would reach each other's data.
+        endpoint = info.data.get("store_endpoint")
+        default = str(info.data.get("store_url") or "")
+        shared = _s3_place(default.split("?")[0], endpoint) if default.startswith("s3://") else None
+        names = sorted(value)
+        for i, name in enumerate(names):
+            place = _s3_place(value[name].url, value[name].endpoint or endpoint)
+            if shared is not None and (_within(shared, place) or _within(place, shared)):
+                raise ValueError(
+                    f"{name}: {value[name].url} overlaps the operator's default store ({default}); "
+                    "a namespace's store must be apart from every other namespace's data"
+                )
+            for other in names[i + 1 :]:
+                there = _s3_place(value[other].url, value[other].endpoint or endpoint)
+                if _within(place, there) or _within(there, place):
+                    raise ValueError(
+                        f"{name} and {other} share a store ({value[name].url}, {value[other].url}); "
+                        "each namespace needs a prefix of its own"
+                    )
         return value
 
     @classmethod

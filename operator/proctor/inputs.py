@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from proctor.api.common import Source
 from proctor_jobs.benchmarks import BENCHMARK_FORMATS, FormatError, get_benchmark
@@ -27,8 +27,27 @@ IMAGE_FIELDS = ("diagram", "image", "reference_image", "image_path")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 
 
+#: the largest S3 or HTTP source read (the operator's `ingest.maxBytes`, `proctor ingest --max-bytes`)
+MAX_SOURCE_BYTES = 512 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024
+
+
 class InputError(ValueError):
     """An input cannot be read or is invalid; the message names the source, record and field."""
+
+    reason = "InvalidRecord"
+
+
+class SourceTooLarge(InputError):
+    """A source's body passed the size cap: refused without reading the rest."""
+
+    reason = "SourceTooLarge"
+
+    def __init__(self, what: str, max_bytes: int) -> None:
+        super().__init__(
+            f"{what}: larger than {max_bytes:,} bytes, the most a source may hold "
+            "(the operator's ingest.maxBytes; `proctor ingest --max-bytes`)"
+        )
 
 
 @dataclass
@@ -46,7 +65,7 @@ class Bundle:
         return len(self.records)
 
 
-def parse_records(data: bytes | str, source: str, place: str = "") -> Records:
+def parse_records(data: bytes | bytearray | str, source: str, place: str = "") -> Records:
     """Records from a JSON array, a single JSON object, or JSON Lines (errors name the 1-based line).
 
     JSON Lines records carry their line numbers (`Records.lines`: "line 3", or "FILE line 3" with
@@ -54,7 +73,7 @@ def parse_records(data: bytes | str, source: str, place: str = "") -> Records:
     UTF-8 (a Latin-1 file, raw `\\xff`, a lone surrogate) but still JSON once decoded with
     replacement characters is kept, with the reason in `Records.unreadable` (index -> reason naming
     the line and byte offset): an answer then fails alone, anything else is refused."""
-    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+    raw = data if isinstance(data, bytes | bytearray) else data.encode("utf-8", "surrogatepass")
     stripped = raw.strip()
     if not stripped:
         return Records()
@@ -180,8 +199,15 @@ def fetch_source(
     config_maps: ConfigMapLookup | None = None,
     base_dir: Path | None = None,
     allow_files: bool = True,
+    max_bytes: int = MAX_SOURCE_BYTES,
+    allow_network: bool = True,
 ) -> list[dict[str, Any]]:
-    """The raw records of a source (not yet validated)."""
+    """The raw records of a source (not yet validated). S3 and HTTP bodies are streamed and hashed
+    while they arrive, and refused once they pass `max_bytes`, so a huge or endless URL costs at most
+    that much memory. The operator passes `allow_network=False`: what a tenant names over the network
+    is fetched by an ingest Job, never in the operator's process."""
+    if not allow_network and (source.s3 is not None or source.http is not None):
+        raise InputError(f"{label}: S3 and HTTP sources are fetched by an ingest Job, not by the operator")
     if source.inline is not None:
         return list(source.inline)
     if source.config_map is not None:
@@ -202,13 +228,13 @@ def fetch_source(
     if source.s3 is not None:
         bucket, _, key = source.s3.uri.removeprefix("s3://").partition("/")
         try:
-            data = open_store(f"s3://{bucket}").get_bytes(key)
+            with open_store(f"s3://{bucket}").open_read(key) as stream:
+                data, _ = read_capped(stream, max_bytes, f"{label}: {source.s3.uri}")
         except StoreError as exc:
             raise InputError(f"{label}: {exc}") from None
         return parse_records(data, source.s3.uri)
     if source.http is not None:
-        data = http_get(source.http.url, label)
-        digest = hashlib.sha256(data).hexdigest()
+        data, digest = http_get(source.http.url, label, max_bytes)
         if digest != source.http.sha256:
             raise InputError(f"{label}: {source.http.url} has sha256 {digest}, expected {source.http.sha256}")
         return parse_records(data, source.http.url)
@@ -242,13 +268,32 @@ def _inline_images(record: dict[str, Any], base: Path) -> None:
             record[name] = base64.b64encode((base / value).read_bytes()).decode()
 
 
-def http_get(url: str, label: str, attempts: int = 4, timeout: float = 60.0) -> bytes:
-    """GET with retries and exponential backoff: downloads fail transiently more often than not."""
+def read_capped(stream: BinaryIO, max_bytes: int, what: str) -> tuple[bytearray, str]:
+    """(the body, its sha256), read in chunks and hashed as they arrive; SourceTooLarge past `max_bytes`."""
+    digest, body = hashlib.sha256(), bytearray()
+    while chunk := stream.read(CHUNK_BYTES):
+        if len(body) + len(chunk) > max_bytes:
+            raise SourceTooLarge(what, max_bytes)
+        digest.update(chunk)
+        body += chunk
+    return body, digest.hexdigest()
+
+
+def http_get(
+    url: str, label: str, max_bytes: int = MAX_SOURCE_BYTES, attempts: int = 4, timeout: float = 60.0
+) -> tuple[bytearray, str]:
+    """(body, sha256) of a GET, streamed under `max_bytes`, with retries and exponential backoff:
+    downloads fail transiently more often than not; a body over the cap is refused at once."""
     delay = 1.0
     for attempt in range(1, attempts + 1):
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response:
-                return response.read()
+                declared = response.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise SourceTooLarge(f"{label}: {url} (Content-Length {declared})", max_bytes)
+                return read_capped(response, max_bytes, f"{label}: {url}")
+        except SourceTooLarge:
+            raise
         except Exception as exc:
             if attempt == attempts:
                 raise InputError(f"{label}: cannot download {url} after {attempts} attempts: {exc}") from None

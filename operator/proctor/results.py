@@ -177,6 +177,19 @@ def write_results(
     return summary, records
 
 
+def finish_run(
+    store: Store, plan: Plan, spec: dict[str, Any], run: dict[str, str], phase: str, reason: str, message: str
+) -> dict[str, Any]:
+    """summary, reports and records.jsonl of a finished run; a Failed one says why in `run`. What the
+    cluster's aggregate Job does (`proctor aggregate`)."""
+    if phase != "Succeeded":
+        run = {**run, "reason": reason, "message": message}
+    summary, records = write_results(store, plan, spec, run, phase)
+    rows = [rec.to_dict() for stage_records in records.values() for rec in stage_records.values()]
+    store.put_jsonl(f"{plan.run_prefix}/records.jsonl", rows)
+    return summary
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1000 else f"{value:.1f}"

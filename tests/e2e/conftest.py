@@ -93,6 +93,7 @@ class OperatorProcess:
             "PROCTOR_STORE_CREDENTIALS_SECRET": "proctor-store",
             "PROCTOR_WORKER_COMMAND": json.dumps([PYTHON, "-m", "proctor_jobs.worker"]),
             "PROCTOR_INGEST_COMMAND": json.dumps([PYTHON, "-m", "proctor", "ingest"]),
+            "PROCTOR_AGGREGATE_COMMAND": json.dumps([PYTHON, "-m", "proctor", "aggregate"]),
             "PROCTOR_RESYNC_SECONDS": "1",
             "PROCTOR_JUDGE_RESYNC_SECONDS": "1",
             "PROCTOR_JUDGE_RECHECK_SECONDS": "2",

@@ -122,6 +122,7 @@ def helm_release(k8s, s3) -> Iterator[Release]:
         "worker": {
             "command": [PYTHON, "-m", "proctor_jobs.worker"],
             "ingestCommand": [PYTHON, "-m", "proctor", "ingest"],
+            "aggregateCommand": [PYTHON, "-m", "proctor", "aggregate"],
         },
     }
     values_file = Path(k8s.workdir) / f"helm-values-{suffix}.yaml"

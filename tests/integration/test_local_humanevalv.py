@@ -38,9 +38,13 @@ def last_json(proc: subprocess.CompletedProcess) -> dict:
 
 
 def test_first_run_scores_then_a_rerun_processes_nothing(tmp_path):
+    """Also: the example's hostile answers (one tries to write outside its sandbox) left no trace."""
+    escape = Path("/tmp/proctor-escaped-the-sandbox")
+    escape.unlink(missing_ok=True)
     store = tmp_path / "store"
     first = last_json(proctor("run", str(EXAMPLE / "evalrun.yaml"), "--store", str(store), "--json"))
     assert first["phase"] == "Succeeded"
+    assert not escape.exists()
     assert first["scores"] == EXPECTED_N6
     assert first["counts"] == {"total": 72, "processed": 72, "reused": 0, "failed": 0}
     run_dir = store / first["run_prefix"]
@@ -52,16 +56,6 @@ def test_first_run_scores_then_a_rerun_processes_nothing(tmp_path):
     second = last_json(proctor("run", str(EXAMPLE / "evalrun.yaml"), "--store", str(store), "--json"))
     assert second["counts"] == {"total": 72, "processed": 0, "reused": 72, "failed": 0}
     assert second["scores"] == EXPECTED_N6
-
-
-def test_hostile_answers_left_no_trace_on_the_host(tmp_path):
-    escape = Path("/tmp/proctor-escaped-the-sandbox")
-    escape.unlink(missing_ok=True)
-    result = last_json(
-        proctor("run", str(EXAMPLE / "evalrun.yaml"), "--store", str(tmp_path / "s"), "--json")
-    )
-    assert result["phase"] == "Succeeded"
-    assert not escape.exists()
 
 
 def test_single_sample_predictions_report_pass_at_1(tmp_path):

@@ -117,9 +117,16 @@ FULL_VALUES = {
         "region": "eu-west-1",
         "addressing": "path",
         "credentialsSecret": "evals-store",
-        "credentials": {"create": True, "accessKeyId": "AKIA", "secretAccessKey": "s3cr3t"},
+        "credentials": {
+            "create": True,
+            "copyToWatchedNamespaces": True,
+            "accessKeyId": "AKIA",
+            "secretAccessKey": "s3cr3t",
+        },
+        "namespaces": {"team-a": {"url": "s3://evals-team-a/prod", "credentialsSecret": "team-a-store"}},
         "egressCIDRs": ["10.0.12.0/24"],
     },
+    "tenancy": {"requireNamespaceStore": True},
     "worker": {
         "images": {"default": "registry.example/worker:dev", "render": "registry.example/render:dev"},
         "command": ["/opt/proctor/bin/proctor-worker"],
@@ -242,6 +249,9 @@ def test_every_value_reaches_the_operators_configuration(helm_template, tmp_path
     assert (config.store_region, config.store_addressing) == ("eu-west-1", "path")
     assert config.store_credentials_secret == "evals-store"
     assert config.store_egress_cidrs == ["10.0.12.0/24"]
+    assert config.store_namespaces["team-a"].url == "s3://evals-team-a/prod"
+    assert config.store_namespaces["team-a"].credentials_secret == "team-a-store"
+    assert config.store_per_namespace_required is True
     assert config.images == {
         "default": "registry.example/worker:dev",
         "render": "registry.example/render:dev",
@@ -273,7 +283,8 @@ def test_every_value_reaches_the_operators_configuration(helm_template, tmp_path
     assert container["image"] == "registry.example/proctor-operator:dev"
     assert {"--metrics-port=9090", "--liveness-port=9091", "--verbose"} <= set(container["args"])
     assert {"secretRef": {"name": "evals-store"}} in container["envFrom"]
-    # The Secret is created where the operator and each watched namespace's workers read it.
+    # The Secret is created where the operator reads it and, copyToWatchedNamespaces being set, in each
+    # watched namespace (tests/unit/test_namespace_stores.py: only the release namespace by default).
     secrets = find(docs, "Secret", "evals-store")
     assert sorted(s["metadata"]["namespace"] for s in secrets) == ["proctor-system", "team-a", "team-b"]
     [monitor] = find(docs, "ServiceMonitor")

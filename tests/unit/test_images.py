@@ -258,9 +258,12 @@ def test_chart_entrypoints_answer_help(helm_template):
     [config] = find(docs, "ConfigMap", "t-proctor")
     worker = json.loads(config["data"]["PROCTOR_WORKER_COMMAND"])
     ingest = json.loads(config["data"]["PROCTOR_INGEST_COMMAND"])
+    aggregate = json.loads(config["data"]["PROCTOR_AGGREGATE_COMMAND"])
     assert worker == ["proctor-worker"] and ingest == ["proctor", "ingest"]
+    assert aggregate == ["proctor", "aggregate"]
     assert "--stage" in _runs_help(worker).stdout
     assert "--source" in _runs_help(ingest).stdout
+    assert "--run" in _runs_help(aggregate).stdout
 
 
 @pytest.mark.parametrize(

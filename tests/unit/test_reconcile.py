@@ -395,6 +395,14 @@ def test_conditions_keep_transition_time_until_status_flips():
     assert flipped[0]["status"] == "True"
 
 
+def test_many_active_runs_share_one_rate_of_progress_patches():
+    from proctor.reconcile.evalrun import progress_interval
+
+    assert progress_interval(10, active_runs=1, patches_per_second=1) == 10  # a few runs: the base
+    assert progress_interval(10, active_runs=20, patches_per_second=1) == 20  # twenty: 1 patch/s in all
+    assert progress_interval(10, active_runs=200, patches_per_second=4) == 50
+
+
 def test_status_is_sent_at_once_for_a_phase_change_and_at_most_every_interval_for_progress_alone():
     from proctor.reconcile.evalrun import status_to_send, terminal_status
 

@@ -6,11 +6,12 @@ either nothing or the whole object, never a partial one, so a record is final on
 
 from __future__ import annotations
 
+import io
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 class StoreError(Exception):
@@ -70,6 +71,11 @@ class Store(ABC):
     def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
         """Upload a local file. Backends override this to stream large files."""
         self.put_bytes(key, Path(path).read_bytes(), content_type)
+
+    def open_read(self, key: str) -> BinaryIO:
+        """A readable stream of an object (close it, or use it in `with`); raises KeyNotFound.
+        Backends override this to stream, so a large object need not be held whole."""
+        return io.BytesIO(self.get_bytes(key))
 
     def get_file(self, key: str, path: Path) -> None:
         """Download an object to a local file (written atomically)."""

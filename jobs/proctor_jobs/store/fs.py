@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from proctor_jobs.store.base import KeyNotFound, Store, check_key
 
@@ -56,6 +57,12 @@ class FilesystemStore(Store):
     def get_bytes(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise KeyNotFound(key) from None
+
+    def open_read(self, key: str) -> BinaryIO:
+        try:
+            return self._path(key).open("rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise KeyNotFound(key) from None
 

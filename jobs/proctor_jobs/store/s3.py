@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
 from proctor_jobs.store.base import KeyNotFound, Store, StoreError, check_key
@@ -89,6 +90,13 @@ class S3Store(Store):
             return obj["Body"].read()
         except Exception as exc:
             raise _store_error(exc, key) from exc
+
+    def open_read(self, key: str) -> BinaryIO:
+        try:
+            obj = self._client.get_object(Bucket=self.location.bucket, Key=self._key(key))
+        except Exception as exc:
+            raise _store_error(exc, key) from exc
+        return obj["Body"]  # botocore's StreamingBody: read(n) streams, close() frees the connection
 
     def exists(self, key: str) -> bool:
         try:

@@ -44,6 +44,8 @@ def build_ingest_job(
         result,
         "--label",
         f"Artifact {meta['namespace']}/{meta['name']}",
+        "--max-bytes",
+        str(rt.config.ingest_max_bytes),
     ]
     container: dict[str, Any] = {
         "name": "ingest",
@@ -61,6 +63,10 @@ def build_ingest_job(
             "runAsNonRoot": True,
         },
         "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "256Mi"},
+            "limits": {"memory": rt.config.ingest_memory},
+        },
     }
     if secret:
         container["envFrom"] = [{"secretRef": {"name": secret}}]
@@ -139,7 +145,9 @@ async def reconcile(
                 run_store, key = results_of
                 records = run_store.get_jsonl(key)
             else:
-                records = fetch_source(source, label, lambda n, k: config_maps[(n, k)], allow_files=False)
+                records = fetch_source(
+                    source, label, lambda n, k: config_maps[(n, k)], allow_files=False, allow_network=False
+                )
             bundle = validate_bundle(spec["type"], spec["format"], records, label)
             return bundle, store_bundle(store, bundle)
 
@@ -149,7 +157,7 @@ async def reconcile(
         except InputError as exc:
             new = invalid_status(status, "InvalidRecord", str(exc), generation)
     else:
-        url, env, secret = rt.store_settings(None)
+        url, env, secret = rt.store_settings(None, namespace=namespace)
         key = ingest_result_key(namespace, name, meta["uid"], generation)
         outcome = await asyncio.to_thread(store.get_json_or, key)
         if outcome is None:

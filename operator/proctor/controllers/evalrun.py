@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import json
 import logging
 import time
 from typing import Any
@@ -21,8 +22,8 @@ from proctor.api.common import Source
 from proctor.controllers.services import RunCache, Services
 from proctor.cost import live_cost, status_cost
 from proctor.inputs import InputError, fetch_source, human_table, load_bundle, store_bundle, validate_bundle
-from proctor.k8s.jobs import WorkerContext
-from proctor.k8s.names import STAGE_LABEL, label_value, stage_job_name
+from proctor.k8s.jobs import AGGREGATE_COMPONENT, WorkerContext, build_aggregate_job
+from proctor.k8s.names import COMPONENT_LABEL, STAGE_LABEL, label_value, stage_job_name
 from proctor.k8s.netpol import build_network_policy
 from proctor.metrics import RunMetrics, sum_shard_metrics
 from proctor.plan import Plan, plan_run, read_plan, write_plan
@@ -32,7 +33,6 @@ from proctor.reconcile.budget import grant, held, runs_budget, waiting_message, 
 from proctor.reconcile.children import Observed, stale_children
 from proctor.reconcile.conditions import Blocker, set_condition
 from proctor.reconcile.tenancy import TenancyPolicy, tenancy_blockers
-from proctor.results import write_results
 from proctor_jobs.benchmarks import get_benchmark
 from proctor_jobs.judge.panel import entry_for_stage, is_judge_stage, judge_entries
 from proctor_jobs.layout import RunLayout
@@ -65,6 +65,8 @@ async def reconcile(
     NetworkPolicy) by (kind, name), and every Job of the namespace (the judge grants other runs hold)."""
     meta, status = body["metadata"], dict(body.get("status") or {})
     namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+    aggregate_jobs = {n: j for n, j in jobs.items() if _is_aggregate(j)}
+    jobs = {n: j for n, j in jobs.items() if n not in aggregate_jobs}  # the stages' Jobs
     generation = meta.get("generation")
     pass_started = time.monotonic()
     try:
@@ -76,10 +78,16 @@ async def reconcile(
         _publish(rt, uid, namespace, name, status, cache)
         return None
 
+    refused_here = _tenancy_blockers(rt, namespace, spec, _benchmark_format(spec, artifacts))
+    # S3 and HTTP sources given in place are fetched by an ingest Job, for an Artifact the run owns
+    # (not for a run the admin's gates refuse: nothing is created for it).
+    spec, fetched = logic.source_artifacts(spec, namespace, name, uid)
+    for child in fetched if not refused_here else []:
+        if child["metadata"]["name"] not in artifacts:
+            await rt.cluster.create(child)
     benchmark_format = _benchmark_format(spec, artifacts)
     needs_judge = any(entry.server_ref for entry in judge_entries(spec))
-    blockers = logic.input_blockers(spec, artifacts, judges, needs_judge)
-    blockers = _tenancy_blockers(rt, namespace, spec, benchmark_format) + blockers
+    blockers = refused_here + logic.input_blockers(spec, artifacts, judges, needs_judge)
     try:
         store = await rt.store_for(namespace, spec.get("storage"))
     except Exception as exc:  # a missing credentials Secret, an unreachable endpoint: say so and wait
@@ -164,6 +172,9 @@ async def reconcile(
                 await rt.cluster.apply(child)
         items = await _items_for_item_jobs(cache, store, plan)
         create, patches = logic.desired_children(plan, ctx, items, jobs)
+        if cache.finishing or _ready_reason(status) == "Aggregating":
+            # The run is over: a Failed run's suspended Jobs stay suspended while it is aggregated.
+            create, patches = [], []
         create, budget_waits = await _grant_judge_jobs(
             rt, namespace, spec, plan, judges, create, namespace_jobs or list(jobs.values())
         )
@@ -225,17 +236,36 @@ async def reconcile(
         for job_name in logic.jobs_to_stop(job_states):
             await rt.cluster.patch("Job", namespace, job_name, {"spec": {"suspend": True}})
     if phase in ("Succeeded", "Failed") and plan is not None and status.get("phase") != phase:
+        # The summary and reports are made by the run's aggregate Job, in a worker pod (they read what
+        # answers' code wrote and hold the images it made); this pass reads the summary once it is done.
+        who = {"name": name, "namespace": namespace}
+        request = logic.aggregate_request(plan, spec, who, phase, reason, message)
+        summary = None
         try:
-            summary = await asyncio.to_thread(
-                _finish, store, plan, spec, {"name": name, "namespace": namespace}, phase, reason, message
-            )
-        except Exception as exc:
-            rt.state.error("EvalRun", "AggregationFailed")
-            phase, reason, message = (
-                "Running",
-                "Aggregating",
-                f"aggregating results failed, will retry: {exc}",
-            )
+            summary = await asyncio.to_thread(_aggregated_summary, store, plan, request["id"])
+        except Exception as exc:  # the store is unreachable: the next pass reads it again
+            log.warning("%s/%s: cannot read the aggregate's outcome: %s", namespace, name, exc)
+        if summary is None:
+            cache.finishing = True
+            ctx = _worker_context(rt, namespace, name, uid, spec, plan)
+            job = build_aggregate_job(ctx, request["id"])
+            observed = aggregate_jobs.get(job["metadata"]["name"])
+            if observed is None:
+                await asyncio.to_thread(store.put_json, plan.layout.aggregate_request, request)
+                await rt.cluster.create(job)
+            if observed is not None and logic.job_state(observed)[0] == "Failed":
+                rt.state.error("EvalRun", "AggregationFailed")
+                phase, reason = "Failed", "AggregationFailed"
+                message = (
+                    f"{message}; no summary or report: the aggregate Job {job['metadata']['name']} failed "
+                    f"({logic.job_state(observed)[1]}), see its pod's log"
+                    if message
+                    else f"the aggregate Job {job['metadata']['name']} failed: see its pod's log"
+                )
+            else:
+                final = phase
+                phase, reason = "Running", "Aggregating"
+                message = f"the run is {final}: its aggregate Job writes the summary and reports"
         else:
             results = _results_status(store, plan, summary, f"{name}-results", spec)
             if phase != "Succeeded":
@@ -276,7 +306,11 @@ async def reconcile(
         ),
     )
     since = time.monotonic() - cache.last_status_patch
-    if not logic.status_to_send(status, new, since, rt.config.status_interval_seconds):
+    active = sum(1 for r in runs.values() if (r.get("status") or {}).get("phase") not in logic.TERMINAL)
+    interval = logic.progress_interval(
+        rt.config.status_interval_seconds, active, rt.config.status_patches_per_second
+    )
+    if not logic.status_to_send(status, new, since, interval):
         return None
     cache.last_status_patch = time.monotonic()
     return new
@@ -385,7 +419,11 @@ async def _input_bundle(rt: Services, namespace, ref, role, artifacts, store: St
 
     def ingest():
         records = fetch_source(
-            source, f"spec.{role}.source", lambda n, k: config_maps[(n, k)], allow_files=False
+            source,
+            f"spec.{role}.source",
+            lambda n, k: config_maps[(n, k)],
+            allow_files=False,
+            allow_network=False,
         )
         bundle = validate_bundle(role, ref["format"], records, f"spec.{role}")
         store_bundle(store, bundle)
@@ -403,13 +441,7 @@ def _tenancy_blockers(rt: Services, namespace: str, spec, benchmark_format: str 
         except Exception:  # an unknown format or a bad spec: the input checks say so
             kinds = []
     config = rt.config
-    policy = TenancyPolicy(
-        allowed_image_prefixes=tuple(config.tenancy_allowed_image_prefixes),
-        allow_privileged=config.tenancy_allow_privileged,
-        allowed_runtime_classes=tuple(config.tenancy_allowed_runtime_classes),
-        code_execution_namespaces=tuple(config.tenancy_code_execution_namespaces),
-    )
-    return tenancy_blockers(spec, namespace, kinds, policy)
+    return tenancy_blockers(spec, namespace, kinds, TenancyPolicy.from_config(config))
 
 
 async def _grant_judge_jobs(
@@ -515,7 +547,7 @@ async def _add_judges(
 
 
 def _worker_context(rt: Services, namespace, name, uid, spec, plan: Plan) -> WorkerContext:
-    url, env, secret = rt.store_settings(spec.get("storage"))
+    url, env, secret = rt.store_settings(spec.get("storage"), namespace=namespace)
     judge_key = (spec.get("judge") or {}).get("apiKeySecretRef") or spec.get("apiKeySecretRef")
     # Each additional judge's Job gets its own key (or the run's), never another judge's.
     stage_keys = {
@@ -597,16 +629,29 @@ def _read_progress(store: Store, plan: Plan, cache):
     return progress, finished, metrics
 
 
-def _finish(
-    store: Store, plan: Plan, spec, run: dict[str, str], phase: str, reason: str, message: str
-) -> dict[str, Any]:
-    """summary, reports and records.jsonl of a finished run; a Failed one says why in `run`."""
-    if phase != "Succeeded":
-        run = {**run, "reason": reason, "message": message}
-    summary, records = write_results(store, plan, spec, run, phase)
-    rows = [rec.to_dict() for stage_records in records.values() for rec in stage_records.values()]
-    store.put_jsonl(f"{plan.run_prefix}/records.jsonl", rows)
-    return summary
+def _ready_reason(status: dict[str, Any]) -> str | None:
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    return (ready or {}).get("reason")
+
+
+def _is_aggregate(job: dict[str, Any]) -> bool:
+    return (job.get("metadata") or {}).get("labels", {}).get(COMPONENT_LABEL) == AGGREGATE_COMPONENT
+
+
+#: the most of a summary the operator reads (it is small: scores, counts, costs; items live elsewhere)
+MAX_SUMMARY_BYTES = 4 * 1024 * 1024
+
+
+def _aggregated_summary(store: Store, plan: Plan, request_id: str) -> dict[str, Any] | None:
+    """The summary the aggregate Job wrote for this request, or None while it has not."""
+    done = store.get_json_or(plan.layout.aggregate_done)
+    if not done or done.get("id") != request_id:
+        return None
+    with store.open_read(plan.layout.summary) as stream:
+        data = stream.read(MAX_SUMMARY_BYTES + 1)
+    if len(data) > MAX_SUMMARY_BYTES:
+        raise ValueError(f"{plan.layout.summary} is larger than {MAX_SUMMARY_BYTES} bytes")
+    return json.loads(data)
 
 
 def _results_status(

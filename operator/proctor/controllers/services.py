@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 from proctor.cluster import Cluster, NotFound
 from proctor.config import OperatorConfig
 from proctor.metrics import OperatorState
+from proctor.reconcile.stores import resolve_store
 from proctor_jobs.store import Store, open_store
 
 
@@ -27,6 +27,7 @@ class RunCache:
     last_status_patch: float = 0.0  # monotonic time of the last progress-only status patch
     unwritten: Any = None  # (manifests, items) planned but not yet in the store
     judges_checked: bool = False  # the plan has a stage for every judge the spec names
+    finishing: bool = False  # over, its aggregate Job asked for: its Jobs stay as they are
 
 
 @dataclass
@@ -56,32 +57,13 @@ class Services:
 
             logging.getLogger("proctor.events").warning("cannot post event %s: %s", reason, exc)
 
-    def store_settings(self, storage: dict[str, Any] | None) -> tuple[str, dict[str, str], str | None]:
-        """(store URL for workers, env for workers, credentials Secret name) for a run's storage spec."""
-        storage = storage or {}
-        base = self.config.store_url
-        if storage.get("bucket"):
-            base = f"s3://{storage['bucket']}/{storage.get('prefix', 'proctor').strip('/')}"
-        endpoint = storage.get("endpoint") or self.config.store_endpoint
-        region = storage.get("region") or self.config.store_region
-        addressing = storage.get("addressing") or self.config.store_addressing
-        env = {}
-        query = {}
-        if endpoint:
-            env["AWS_ENDPOINT_URL"] = endpoint
-            query["endpoint"] = endpoint
-        if region:
-            env["AWS_REGION"] = region
-            env["AWS_DEFAULT_REGION"] = region
-            query["region"] = region
-        if addressing and addressing != "auto":
-            env["PROCTOR_S3_ADDRESSING"] = addressing
-            query["addressing"] = addressing
-        url = f"{base}?{urlencode(query)}" if query and base.startswith("s3://") else base
-        secret = (storage.get("credentialsSecretRef") or {}).get(
-            "name"
-        ) or self.config.store_credentials_secret
-        return url, env, secret
+    def store_settings(
+        self, storage: dict[str, Any] | None, namespace: str | None = None
+    ) -> tuple[str, dict[str, str], str | None]:
+        """(store URL for workers, env for workers, credentials Secret name) for a run's storage spec
+        in `namespace` (its entry in the operator's store.namespaces applies; None: none does)."""
+        settings = resolve_store(self.config, namespace, storage)
+        return settings.url, settings.env, settings.secret
 
     def open_store(self, url: str) -> Store:
         """A store by URL, cached: a boto3 client costs memory and start-up time; one per bucket."""
@@ -91,22 +73,24 @@ class Services:
         return self._stores[key]
 
     async def store_for(self, namespace: str, storage: dict[str, Any] | None) -> Store:
-        """The store a run writes to, with the credentials its spec names (read once, then cached)."""
-        url, _, secret = self.store_settings(storage)
-        explicit = (storage or {}).get("credentialsSecretRef")
-        key = (url, namespace if explicit else None, secret if explicit else None)
+        """The store of a run (or, with `storage` None, an Artifact) in `namespace`, with the credentials
+        its spec or its namespace's store entry names (that namespace's Secret, read once, then cached
+        per store, namespace and Secret)."""
+        settings = resolve_store(self.config, namespace, storage)
+        url, secret = settings.url, settings.operator_secret
+        key = (url, namespace if secret else None, secret)
         if key in self._stores:
             return self._stores[key]
         # One client per store, created once: building a boto3 client takes a second and ~15 MB, and
         # twenty runs arriving together must not build twenty.
         async with self._store_lock:
             if key not in self._stores:
-                if explicit:
+                if secret:
                     try:
                         creds = await self.cluster.secret_data(namespace, secret)
                     except NotFound:
                         raise NotFound(
-                            f"Secret {namespace}/{secret} (spec.storage.credentialsSecretRef) not found"
+                            f"Secret {namespace}/{secret} ({settings.secret_from}) not found"
                         ) from None
                     self._stores[key] = await asyncio.to_thread(_s3_with_credentials, url, creds)
                 else:

@@ -20,6 +20,7 @@ from proctor.k8s.names import (
     MANAGED_BY,
     QUEUE_LABEL,
     STAGE_LABEL,
+    dns_label,
     item_job_name,
     owner_reference,
     run_labels,
@@ -120,13 +121,14 @@ def _pod_template(
     tolerations: list[dict] | None = None,
     model_key: bool = False,
     stage: str = "",
+    command: list[str] | None = None,
 ) -> dict[str, Any]:
     pod_security, container_security = _pod_security(ctx, privileged)
     container: dict[str, Any] = {
         "name": "worker",
         "image": image,
         "imagePullPolicy": ctx.config.image_pull_policy,
-        "command": list(ctx.config.worker_command),
+        "command": list(command or ctx.config.worker_command),
         "args": args,
         "env": _env(ctx, model_key, stage) + (env or []),
         "resources": resources if resources is not None else _resources(ctx),
@@ -209,6 +211,41 @@ def build_stage_job(ctx: WorkerContext, stage: str, kind: str, shards: int) -> d
     if deadline:
         job_spec["activeDeadlineSeconds"] = int(deadline)
     return _job(ctx, stage_job_name(ctx.run_name, stage), labels, job_spec)
+
+
+#: the component label of a run's aggregate Job (not a stage: the run's phase does not count it)
+AGGREGATE_COMPONENT = "aggregate"
+#: an aggregate Job that has not finished in this long has failed (its pod could not even start)
+AGGREGATE_DEADLINE_SECONDS = 900
+
+
+def aggregate_job_name(run_name: str, request_id: str) -> str:
+    return dns_label(run_name, "aggregate", request_id[:8])
+
+
+def build_aggregate_job(ctx: WorkerContext, request_id: str) -> dict[str, Any]:
+    """The Job that writes a finished run's summary, reports and records (`proctor aggregate`): the
+    records it reads were written by answers' code and the reports hold their images, so this runs in
+    a worker pod, confined like the stages, never in the operator. One per request: a run that is
+    finished again (a judge added) gets a new one."""
+    labels = {**run_labels(ctx.run_name, ctx.run_uid), COMPONENT_LABEL: AGGREGATE_COMPONENT}
+    job_spec: dict[str, Any] = {
+        "completions": 1,
+        "parallelism": 1,
+        "backoffLimit": 2,
+        "activeDeadlineSeconds": AGGREGATE_DEADLINE_SECONDS,
+        "podFailurePolicy": _failure_policy(),
+        "template": _pod_template(
+            ctx,
+            labels,
+            ctx.config.image_for("default"),  # Proctor's own image, not one the run names
+            ["--store", ctx.store_url, "--run", ctx.run_prefix],
+            command=list(ctx.config.aggregate_command),
+        ),
+    }
+    job = _job(ctx, aggregate_job_name(ctx.run_name, request_id), labels, job_spec)
+    job["metadata"]["labels"].pop(QUEUE_LABEL, None)  # the run was admitted; its report need not queue
+    return job
 
 
 def build_item_job(

@@ -8,18 +8,66 @@ unit-tested without a cluster.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from proctor.api.immutability import MUTABLE, forbidden_changes
 from proctor.k8s.jobs import WorkerContext, build_item_job, build_stage_job
-from proctor.k8s.names import ITEM_INDEX_LABEL, STAGE_LABEL, item_job_name, stage_job_name
+from proctor.k8s.names import (
+    ITEM_INDEX_LABEL,
+    STAGE_LABEL,
+    dns_label,
+    item_job_name,
+    owner_reference,
+    run_labels,
+    stage_job_name,
+)
 from proctor.plan import Plan
 from proctor.reconcile.budget import grant_of
 from proctor.reconcile.conditions import Blocker, same_conditions, set_condition
 from proctor_jobs.judge.panel import PRIMARY_STAGE, JudgeEntry, judge_entries
 
 TERMINAL = ("Succeeded", "Failed")
+
+
+#: source kinds the operator never fetches itself: an ingest Job does, for an Artifact
+FETCHED_SOURCES = ("s3", "http")
+#: the Artifact type of each input role (human ratings are checked as strictly as a benchmark)
+ROLE_TYPES = {"benchmark": "benchmark", "answers": "answers", "humanRatings": "benchmark"}
+
+
+def source_artifacts(
+    spec: dict[str, Any], namespace: str, name: str, uid: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(the spec with each S3/HTTP source given in place replaced by a reference to an Artifact, those
+    Artifacts). The run owns them, so they go with it; an ingest Job fetches each, as for any Artifact,
+    and the same evalrun.yaml works in the cluster and in `proctor run`."""
+    spec = dict(spec)
+    children = []
+    for role, type_ in ROLE_TYPES.items():
+        ref = spec.get(role) or {}
+        source = ref.get("source") or {}
+        if not any(source.get(kind) for kind in FETCHED_SOURCES):
+            continue
+        child = dns_label(name, role.lower(), "source")
+        children.append(
+            {
+                "apiVersion": "proctor.dev/v1alpha1",
+                "kind": "Artifact",
+                "metadata": {
+                    "name": child,
+                    "namespace": namespace,
+                    "labels": run_labels(name, uid),
+                    "ownerReferences": [owner_reference("proctor.dev/v1alpha1", "EvalRun", name, uid)],
+                },
+                "spec": {"type": type_, "format": ref.get("format") or "jsonl", "source": source},
+            }
+        )
+        kept = {k: v for k, v in ref.items() if k not in ("source", "format")}
+        spec[role] = {**kept, "artifactRef": {"name": child}}
+    return spec, children
 
 
 def input_blockers(
@@ -322,6 +370,21 @@ def run_phase(
     return "Running", "JobsRunning", "stage Jobs are running"
 
 
+def aggregate_request(
+    plan: Plan, spec: dict[str, Any], run: dict[str, str], phase: str, reason: str, message: str
+) -> dict[str, Any]:
+    """What a finished run's aggregate Job is asked to write. Its id names one outcome of one plan
+    (the phase, the reason and the stages as planned, not the message's wording), so the same
+    finish asks once, and a run finished again with a judge added asks anew."""
+    identity = {
+        "phase": phase,
+        "reason": reason,
+        "stages": [[s.name, s.config_hash, s.shards] for s in plan.active_stages],
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    return {"id": digest, "run": run, "phase": phase, "reason": reason, "message": message, "spec": spec}
+
+
 def jobs_to_stop(job_states: dict[str, tuple[str, str]]) -> list[str]:
     """A Failed run's Jobs that still hold pods (running, or waiting for an upstream shard that will
     never come): suspended, which ends their pods and keeps their records and status."""
@@ -340,6 +403,13 @@ def progress_only(old: dict[str, Any], new: dict[str, Any]) -> bool:
     moving = ("progress", "stages", "cost", "kopf", "conditions")
     same = all(old.get(k) == new.get(k) for k in set(old) | set(new) if k not in moving)
     return same and same_conditions(old.get("conditions") or [], new.get("conditions") or [])
+
+
+def progress_interval(base_s: float, active_runs: int, patches_per_second: float) -> float:
+    """Seconds between one run's progress-only status patches: `base_s`, or longer when many runs are
+    active, so that together they send at most `patches_per_second` (Prometheus metrics, computed at
+    scrape time, stay live either way)."""
+    return max(base_s, active_runs / patches_per_second)
 
 
 def status_to_send(old: dict[str, Any], new: dict[str, Any], since_last_s: float, interval_s: float) -> bool:

@@ -2,16 +2,20 @@
 
 Whoever may create an EvalRun chooses pods that run in the namespace: their images, environment,
 runtime class, whether they are privileged and whether answers' code is executed there. The chart's
-`tenancy` values (operator settings `PROCTOR_TENANCY_*`) narrow that; a run that asks for more is held
+`tenancy` values (operator settings `PROCTOR_TENANCY_*`, and `PROCTOR_STORE_PER_NAMESPACE_REQUIRED`:
+every run's namespace must have a store of its own) narrow that; a run that asks for more is held
 `Pending` with reason `NotAllowed` and a message naming the field — never started and then failed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proctor.reconcile.conditions import Blocker
+
+if TYPE_CHECKING:
+    from proctor.config import OperatorConfig
 
 #: environment a run may never set on its pods: Proctor's own switches (the sandbox tier, commands),
 #: store credentials, and what changes how the interpreter or the dynamic loader loads code
@@ -29,6 +33,22 @@ class TenancyPolicy:
     allowed_runtime_classes: tuple[str, ...] = ()
     #: namespaces where answers' code may run ("*": every watched namespace)
     code_execution_namespaces: tuple[str, ...] = ("*",)
+    #: when runs must use a store of their namespace's own (tenancy.requireNamespaceStore): the
+    #: namespaces that have one (the operator's store.namespaces); None: not required
+    namespace_stores: frozenset[str] | None = None
+
+    @classmethod
+    def from_config(cls, config: OperatorConfig) -> TenancyPolicy:
+        """The gates the operator's settings (`PROCTOR_TENANCY_*`, `PROCTOR_STORE_*`) set."""
+        return cls(
+            allowed_image_prefixes=tuple(config.tenancy_allowed_image_prefixes),
+            allow_privileged=config.tenancy_allow_privileged,
+            allowed_runtime_classes=tuple(config.tenancy_allowed_runtime_classes),
+            code_execution_namespaces=tuple(config.tenancy_code_execution_namespaces),
+            namespace_stores=(
+                frozenset(config.store_namespaces) if config.store_per_namespace_required else None
+            ),
+        )
 
 
 def _images(spec: dict[str, Any]) -> list[tuple[str, str]]:
@@ -44,6 +64,12 @@ def tenancy_blockers(
 ) -> list[Blocker]:
     """Why this run may not run here (empty when it may); `stages`: the benchmark's stage names."""
     refused: list[str] = []
+    if policy.namespace_stores is not None and namespace not in policy.namespace_stores:
+        refused.append(
+            f"namespace {namespace!r} has no store of its own (the operator's store.namespaces); "
+            "the operator's settings (tenancy.requireNamespaceStore) refuse runs in such a namespace "
+            "until the admin gives it one"
+        )
     if policy.allowed_image_prefixes:
         for field, image in _images(spec):
             if not image.startswith(policy.allowed_image_prefixes):
