@@ -116,7 +116,12 @@ def helm_release(k8s, s3) -> Iterator[Release]:
             "region": s3.region,
             "addressing": "path",
             "credentialsSecret": STORE_SECRET,
-            "credentials": {"create": True, "accessKeyId": s3.access_key, "secretAccessKey": s3.secret_key},
+            "credentials": {
+                "create": True,
+                "copyToWatchedNamespaces": True,  # one team: the runs' namespace gets the same keys
+                "accessKeyId": s3.access_key,
+                "secretAccessKey": s3.secret_key,
+            },
         },
         # The test kubelet ignores images and runs commands on the host: this venv's Python.
         "worker": {

@@ -64,7 +64,8 @@ def test_a_frozen_leader_is_replaced_within_the_lease_and_never_writes_again(k8s
         run = kube.wait_phase("evalrun", "failover", ("Succeeded", "Failed"), timeout=240)
         assert run["status"]["phase"] == "Succeeded", run["status"]
         assert writes(b) > 0
-        assert len(kube.items("jobs", "proctor.dev/run=failover")) == 1  # b adopted a's Job, no duplicate
+        # b adopted a's Job, no duplicate
+        assert len(kube.items("jobs", "proctor.dev/run=failover,proctor.dev/component=worker")) == 1
 
         os.kill(a.proc.pid, signal.SIGCONT)
         time.sleep(6)  # several resync intervals: a would write now if it still believed it led

@@ -96,7 +96,8 @@ def test_two_judges_score_side_by_side_and_a_third_added_later_judges_only(
 
     # One Job per judge, each with its own endpoint in its shard manifests and its own key.
     jobs = {
-        j["metadata"]["labels"]["proctor.dev/stage"]: j for j in kube.items("jobs", "proctor.dev/run=panel")
+        j["metadata"]["labels"]["proctor.dev/stage"]: j
+        for j in kube.items("jobs", "proctor.dev/run=panel,proctor.dev/component=worker")
     }
     assert set(jobs) == {"render", "judge", "judge-noise"}
 
@@ -155,7 +156,8 @@ def test_two_judges_score_side_by_side_and_a_third_added_later_judges_only(
     assert images_judged(plain) == JUDGED
     assert images_judged(biased) == images_judged(noisy) == JUDGED  # nobody else asked again
     stages = {
-        j["metadata"]["labels"]["proctor.dev/stage"]: j for j in kube.items("jobs", "proctor.dev/run=panel")
+        j["metadata"]["labels"]["proctor.dev/stage"]: j
+        for j in kube.items("jobs", "proctor.dev/run=panel,proctor.dev/component=worker")
     }
     assert stages["render"]["metadata"]["uid"] == render_uid  # the renders were not redone
     assert {j["name"] for j in again["judges"]} == {"bias", "noise", "plain"}

@@ -123,7 +123,12 @@ def release(k8s, s3, real_node, real_node_network, proctor_env_dir) -> Iterator[
             "region": s3.region,
             "addressing": "path",
             "credentialsSecret": "proctor-store",
-            "credentials": {"create": True, "accessKeyId": s3.access_key, "secretAccessKey": s3.secret_key},
+            "credentials": {
+                "create": True,
+                "copyToWatchedNamespaces": True,  # one team: the runs' namespace gets the same keys
+                "accessKeyId": s3.access_key,
+                "secretAccessKey": s3.secret_key,
+            },
         },
         "worker": {
             "repository": WORKER.rsplit(":", 1)[0],
