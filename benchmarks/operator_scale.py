@@ -188,8 +188,11 @@ class Bench:
         line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
         return int(line.split()[1]) / 1024
 
-    def jobs(self) -> list[dict]:
-        return json.loads(self.kubectl("-n", NAMESPACE, "get", "jobs", "-o", "json"))["items"]
+    def jobs(self, component: str = "worker") -> list[dict]:
+        """The namespace's Jobs of one component: `worker` (the stages') or `aggregate` (one per run,
+        once it is over)."""
+        selector = f"proctor.dev/component={component}"
+        return json.loads(self.kubectl("-n", NAMESPACE, "get", "jobs", "-l", selector, "-o", "json"))["items"]
 
     def phases(self, names: list[str]) -> dict[str, str]:
         items = json.loads(self.kubectl("-n", NAMESPACE, "get", "evalruns", "-o", "json"))["items"]
@@ -230,7 +233,11 @@ class Bench:
         time.sleep(3)  # let the final status patches and events land in the audit log
         requests = self.operator_requests() - before
         jobs = [j for j in self.jobs() if j["metadata"]["labels"].get("proctor.dev/run") in names]
+        aggregates = [
+            j for j in self.jobs("aggregate") if j["metadata"]["labels"].get("proctor.dev/run") in names
+        ]
         return {
+            "aggregates": len(aggregates),
             "label": label,
             "runs": len(runs),
             "items": items,
@@ -290,7 +297,8 @@ def main() -> None:
     for r in results:
         print(
             f"{r['label']}: {r['runs']} run(s), {r['items']} items, {r['jobs']} Jobs created "
-            f"({r['jobs'] / r['runs']:.1f} per run, 1 stage each); all Jobs {r['jobs_s']:.2f} s after apply; "
+            f"({r['jobs'] / r['runs']:.1f} per run, 1 stage each; and {r['aggregates']} aggregate Jobs once "
+            f"over); all stage Jobs {r['jobs_s']:.2f} s after apply; "
             f"Succeeded after {r['done_s']:.1f} s; {r['requests']} operator API requests = "
             f"{r['per_item']:.4f} per item"
         )

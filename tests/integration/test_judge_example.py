@@ -233,8 +233,12 @@ def test_the_example_run_records_every_item_and_every_hostile_answer_within_its_
     assert records["1716"].status == "ok" and len(records["1716"].data["blocked_requests"]) >= 4
     assert records["325"].data["navigations_blocked"] >= 1 and records["1337"].data["reloads_blocked"] >= 1
     assert records["1600"].data["popups"] >= 100
-    for item_id in ("1510", "61", "1047"):
+    for item_id in ("1510", "61"):
         assert records[item_id].status == "failed" and "deadline" in records[item_id].reason
+    # The 200 MB DOM is ended by whichever limit it meets first: the deadline, or on a loaded machine
+    # the renderer's memory cap (seen in CI at 35 s, past the 30 s deadline but within its grace).
+    bomb = records["1047"]
+    assert bomb.status == "failed" and ("deadline" in bomb.reason or "renderer process died" in bomb.reason)
     report = store.get_text(plan.layout.report_md)
     for item_id in records:
         assert f"| {item_id} |" in report
