@@ -8,61 +8,22 @@ process of the test, so its peak memory (VmHWM) is read from /proc.
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
 
 import pytest
 
+from tests.doubles.big_source import TWO_GB, BigSource
 from tests.e2e.conftest import wait_for
 
 pytestmark = pytest.mark.e2e
 
-TWO_GB = 2 * 1024**3
 CAP = 512 * 1024 * 1024  # the operator's default ingest.maxBytes
-LINE = b'{"qid": "q", "predictions": ["def solution():\\n    return 1\\n"]}\n'
-
-
-class _Source(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.sent: dict[str, int] = {}
-        self.done = threading.Event()
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"  # the endless body ends when the server closes: no length needed
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        if self.path == "/declared.jsonl":
-            self.send_header("Content-Length", str(TWO_GB))
-        self.end_headers()
-        chunk, sent = LINE * 8192, 0
-        try:
-            while sent < TWO_GB:
-                self.wfile.write(chunk)
-                sent += len(chunk)
-        except OSError:  # the reader hung up
-            pass
-        self.server.sent[self.path] = self.server.sent.get(self.path, 0) + sent
-        if self.path == "/endless.jsonl":
-            self.server.done.set()
 
 
 @pytest.fixture
-def big_source() -> Iterator[_Source]:
-    server = _Source()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def big_source() -> Iterator[BigSource]:
+    with BigSource() as source:
+        yield source
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -72,7 +33,6 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 def test_a_two_gigabyte_http_source_never_reaches_the_operators_memory(kube, operator, big_source):
-    base = f"http://127.0.0.1:{big_source.server_address[1]}"
     kube.apply(
         {
             "apiVersion": "proctor.dev/v1alpha1",
@@ -81,7 +41,7 @@ def test_a_two_gigabyte_http_source_never_reaches_the_operators_memory(kube, ope
             "spec": {
                 "type": "answers",
                 "format": "humanevalv",
-                "source": {"http": {"url": f"{base}/endless.jsonl", "sha256": "0" * 64}},
+                "source": {"http": {"url": big_source.url("/endless.jsonl"), "sha256": "0" * 64}},
             },
         }
     )
@@ -94,7 +54,7 @@ def test_a_two_gigabyte_http_source_never_reaches_the_operators_memory(kube, ope
             "spec": {
                 "benchmark": {
                     "format": "humanevalv",
-                    "source": {"http": {"url": f"{base}/declared.jsonl", "sha256": "0" * 64}},
+                    "source": {"http": {"url": big_source.url("/declared.jsonl"), "sha256": "0" * 64}},
                 },
                 "answers": {"artifactRef": {"name": "endless"}},
             },
@@ -104,7 +64,7 @@ def test_a_two_gigabyte_http_source_never_reaches_the_operators_memory(kube, ope
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert status["phase"] == "Invalid" and ready["reason"] == "SourceTooLarge", status
     assert "larger than 536,870,912 bytes" in status["message"]
-    assert big_source.done.wait(30)
+    assert big_source.done("/endless.jsonl").wait(30)
     streamed = big_source.sent["/endless.jsonl"]
     assert CAP <= streamed < TWO_GB // 2, f"{streamed:,} bytes sent: the ingest read to its cap and stopped"
     assert kube.items("jobs", "proctor.dev/component=ingest"), "an ingest Job fetched it"

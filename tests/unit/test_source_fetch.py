@@ -7,9 +7,7 @@ stands in for S3 where the store's streaming read is what is tested.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,83 +17,39 @@ from proctor.api.common import Source
 from proctor.inputs import InputError, SourceTooLarge, fetch_source, http_get, read_capped
 from proctor.reconcile.evalrun import source_artifacts
 from proctor_jobs.store import open_store
-
-RECORDS = b'{"qid": "a", "x": 1}\n{"qid": "b", "x": 2}\n'
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    sent: dict[str, int]
-    finished: threading.Event
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"  # no Content-Length on /endless: the body ends when the server closes
-
-    def log_message(self, *args) -> None:  # quiet
-        pass
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        if self.path == "/records.jsonl":
-            self.send_header("Content-Length", str(len(RECORDS)))
-            self.end_headers()
-            self.wfile.write(RECORDS)
-            return
-        if self.path == "/declared-huge":
-            self.send_header("Content-Length", str(2 * 1024**3))
-        self.end_headers()
-        chunk = b'{"qid": "x"}\n' * 4096
-        sent = 0
-        try:
-            while sent < 2 * 1024**3:
-                self.wfile.write(chunk)
-                sent += len(chunk)
-        except OSError:  # the client hung up: what a cap should make it do
-            pass
-        self.server.sent[self.path] = sent
-        self.server.finished.set()
+from tests.doubles.big_source import SMALL, TWO_GB, BigSource
 
 
 @pytest.fixture
-def server() -> Iterator[_Server]:
-    srv = _Server(("127.0.0.1", 0), _Handler)
-    srv.sent, srv.finished = {}, threading.Event()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-
-
-def _url(srv: _Server, path: str) -> str:
-    return f"http://127.0.0.1:{srv.server_address[1]}{path}"
+def server() -> Iterator[BigSource]:
+    with BigSource() as source:
+        yield source
 
 
 def test_an_http_body_is_hashed_as_it_arrives(server):
-    body, digest = http_get(_url(server, "/records.jsonl"), "t")
-    assert bytes(body) == RECORDS and digest == hashlib.sha256(RECORDS).hexdigest()
-    source = Source.model_validate({"http": {"url": _url(server, "/records.jsonl"), "sha256": digest}})
+    body, digest = http_get(server.url("/small.jsonl"), "t")
+    assert bytes(body) == SMALL and digest == hashlib.sha256(SMALL).hexdigest()
+    source = Source.model_validate({"http": {"url": server.url("/small.jsonl"), "sha256": digest}})
     assert [r["qid"] for r in fetch_source(source, "Artifact ns/a")] == ["a", "b"]
 
 
 def test_an_endless_http_body_is_cut_at_the_cap(server):
     cap = 8 * 1024 * 1024
     with pytest.raises(SourceTooLarge) as err:
-        http_get(_url(server, "/endless"), "Artifact ns/big", max_bytes=cap)
+        http_get(server.url("/endless"), "Artifact ns/big", max_bytes=cap)
     assert "larger than 8,388,608 bytes" in str(err.value) and "Artifact ns/big" in str(err.value)
     assert err.value.reason == "SourceTooLarge"
-    assert server.finished.wait(10), "the server still sends: the client did not hang up"
-    assert server.sent["/endless"] < 2 * 1024**3 // 4, "the download went on past the cap"
+    assert server.done("/endless").wait(10), "the server still sends: the client did not hang up"
+    assert server.sent["/endless"] < TWO_GB // 4, "the download went on past the cap"
 
 
 def test_a_declared_length_over_the_cap_is_refused_before_the_body(server):
     with pytest.raises(SourceTooLarge, match="Content-Length 2147483648"):
-        http_get(_url(server, "/declared-huge"), "t", max_bytes=1024 * 1024)
+        http_get(server.url("/declared-huge"), "t", max_bytes=1024 * 1024)
 
 
 def test_a_wrong_sha256_names_the_url_and_both_digests(server):
-    source = Source.model_validate({"http": {"url": _url(server, "/records.jsonl"), "sha256": "0" * 64}})
+    source = Source.model_validate({"http": {"url": server.url("/small.jsonl"), "sha256": "0" * 64}})
     with pytest.raises(InputError, match=r"has sha256 \w+, expected 0000"):
         fetch_source(source, "Artifact ns/a")
 
@@ -112,7 +66,7 @@ def test_an_s3_object_is_streamed_under_the_cap(tmp_path: Path, monkeypatch):
 
 def test_the_operator_never_fetches_a_network_source(server):
     for source in (
-        {"http": {"url": _url(server, "/records.jsonl"), "sha256": "0" * 64}},
+        {"http": {"url": server.url("/small.jsonl"), "sha256": "0" * 64}},
         {"s3": {"uri": "s3://bucket/tasks.jsonl"}},
     ):
         with pytest.raises(InputError, match="fetched by an ingest Job"):

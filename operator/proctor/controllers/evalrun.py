@@ -31,7 +31,7 @@ from proctor.plan.planner import added_stages, extend_plan, write_stage_manifest
 from proctor.reconcile import evalrun as logic
 from proctor.reconcile.budget import grant, held, runs_budget, waiting_message, with_grant
 from proctor.reconcile.children import Observed, stale_children
-from proctor.reconcile.conditions import Blocker, set_condition
+from proctor.reconcile.conditions import Blocker, get_condition, problem_condition, set_condition
 from proctor.reconcile.tenancy import TenancyPolicy, tenancy_blockers
 from proctor_jobs.benchmarks import get_benchmark
 from proctor_jobs.judge.panel import entry_for_stage, is_judge_stage, judge_entries
@@ -151,15 +151,10 @@ async def reconcile(
         "; ".join(b.message for b in blockers) or "benchmark, answers and judge are ready",
         generation,
     )
-    if refused or any(c.get("type") == "SpecApplied" for c in conditions):
-        conditions = set_condition(
-            conditions,
-            "SpecApplied",
-            not refused,
-            "SpecFrozen" if refused else "SpecApplied",
-            "; ".join(refused) or "the run follows its spec",
-            generation,
-        )
+    follows = "the run follows its spec"
+    conditions = problem_condition(
+        conditions, "SpecApplied", refused, "SpecFrozen", "SpecApplied", follows, generation
+    )
     stages: list[logic.StageProgress] = []
     all_finished = False
     job_states: dict[str, tuple[str, str]] = {}
@@ -172,21 +167,22 @@ async def reconcile(
                 await rt.cluster.apply(child)
         items = await _items_for_item_jobs(cache, store, plan)
         create, patches = logic.desired_children(plan, ctx, items, jobs)
-        if cache.finishing or _ready_reason(status) == "Aggregating":
+        ready = get_condition(status.get("conditions"), "Ready") or {}
+        if cache.finishing or ready.get("reason") == "Aggregating":
             # The run is over: a Failed run's suspended Jobs stay suspended while it is aggregated.
             create, patches = [], []
         create, budget_waits = await _grant_judge_jobs(
             rt, namespace, spec, plan, judges, create, namespace_jobs or list(jobs.values())
         )
-        if budget_waits or any(c.get("type") == "JudgeBudget" for c in conditions):
-            conditions = set_condition(
-                conditions,
-                "JudgeBudget",
-                not budget_waits,
-                "WaitingForJudgeBudget" if budget_waits else "Granted",
-                "; ".join(budget_waits) or "every judge Job holds its share of its judge server's budget",
-                generation,
-            )
+        conditions = problem_condition(
+            conditions,
+            "JudgeBudget",
+            budget_waits,
+            "WaitingForJudgeBudget",
+            "Granted",
+            "every judge Job holds its share of its judge server's budget",
+            generation,
+        )
         for job in create:
             if await rt.cluster.create(job):
                 log.info(
@@ -247,7 +243,6 @@ async def reconcile(
             log.warning("%s/%s: cannot read the aggregate's outcome: %s", namespace, name, exc)
         if summary is None:
             cache.finishing = True
-            ctx = _worker_context(rt, namespace, name, uid, spec, plan)
             job = build_aggregate_job(ctx, request["id"])
             observed = aggregate_jobs.get(job["metadata"]["name"])
             if observed is None:
@@ -627,11 +622,6 @@ def _read_progress(store: Store, plan: Plan, cache):
         progress[stage.name] = records
         metrics[stage.name] = sum_shard_metrics([r.get("metrics") or {} for r in records])
     return progress, finished, metrics
-
-
-def _ready_reason(status: dict[str, Any]) -> str | None:
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
-    return (ready or {}).get("reason")
 
 
 def _is_aggregate(job: dict[str, Any]) -> bool:

@@ -49,6 +49,24 @@ def get_condition(conditions: list[dict[str, Any]], type_: str) -> dict[str, Any
     return next((c for c in conditions or [] if c.get("type") == type_), None)
 
 
+def problem_condition(
+    conditions: list[dict[str, Any]],
+    type_: str,
+    problems: list[str],
+    problem_reason: str,
+    ok_reason: str,
+    ok_message: str,
+    generation: int | None = None,
+) -> list[dict[str, Any]]:
+    """`type_` False with the problems while there are any, True with `ok_message` once they are gone;
+    absent until the first problem, so an object that never had one does not carry the condition."""
+    if not problems and get_condition(conditions, type_) is None:
+        return conditions
+    reason = problem_reason if problems else ok_reason
+    message = "; ".join(problems) or ok_message
+    return set_condition(conditions, type_, not problems, reason, message, generation)
+
+
 def same_conditions(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
     """Equal ignoring timestamps: a status patch is only worth sending when something changed."""
 

@@ -26,7 +26,7 @@ from proctor.k8s.names import (
 )
 from proctor.plan import Plan
 from proctor.reconcile.budget import grant_of
-from proctor.reconcile.conditions import Blocker, same_conditions, set_condition
+from proctor.reconcile.conditions import Blocker, get_condition, same_conditions, set_condition
 from proctor_jobs.judge.panel import PRIMARY_STAGE, JudgeEntry, judge_entries
 
 TERMINAL = ("Succeeded", "Failed")
@@ -134,7 +134,7 @@ def _judge_blocker(entry: JudgeEntry, judges: dict[str, dict[str, Any]]) -> Bloc
         return None
     detail = status.get("message") or status.get("phase", "Pending")
     # The judge's own reason (e.g. CalibrationFailed), so the run says why it waits.
-    why = next((c.get("reason") for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    why = (get_condition(status.get("conditions"), "Ready") or {}).get("reason")
     shown = f" ({why})" if why else ""
     named = "" if entry.stage == PRIMARY_STAGE else f" (judge {entry.name!r})"
     return Blocker("JudgeNotReady", f"JudgeServer {ref!r}{named} is not ready{shown}: {detail}")
