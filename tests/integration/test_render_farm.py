@@ -143,6 +143,12 @@ PAGES = {
         f"<script src='{CDNJS}/react-dom/18.2.0/umd/react-dom.production.min.js'></script>"
         "<script src='https://fonts.googleapis.com/nothing.js'></script>",
     ),
+    # Chromium never fires the load event of a document that starts a navigation while it loads (the
+    # navigation is answered 204 and cancelled): the render must go on once the document is complete.
+    "navigates_while_loading": page(
+        "document.getElementById('f').submit(); const t = Date.now(); while (Date.now() - t < 500) {}",
+        body="<h1>x</h1><form id='f' action='https://example.com/form' method='post'></form>",
+    ),
     "blank": "<html><body></body></html>",
     "tall": page(body="<div style='height:40000px;background:linear-gradient(red,blue)'></div>"),
     "longer_than_the_viewport": page(
@@ -233,6 +239,13 @@ def test_popups_dialogs_and_navigations_are_contained(rendered):
     assert refresh.status == "ok" and refresh.network.reloads_blocked >= 1 and len(refresh.screenshots) == 3
     refresh_away, _ = rendered["results"]["meta_refresh_away"]
     assert refresh_away.network.navigations_blocked == ["https://example.com/"]
+
+
+def test_a_page_that_navigates_while_it_loads_is_still_rendered(rendered):
+    result, _ = rendered["results"]["navigates_while_loading"]
+    assert result.status == "ok", result.reason
+    assert len(result.screenshots) == 3 and not is_blank(result.screenshots[0])
+    assert result.network.navigations_blocked == ["https://example.com/form"]
 
 
 def test_libraries_come_from_the_cache_with_semver_and_the_rest_is_blocked(rendered):
