@@ -3,6 +3,10 @@ pyproject.toml — so an image installs its dependencies in a layer of their own
 pyproject.toml changes, not on every change to Proctor's code.
 
     python images/requirements.py pyproject.toml render judge > requirements.txt
+    python images/requirements.py pyproject.toml --only operator > requirements.txt
+
+`--only`: the named extras without the project's own dependencies (the operator image: its extra
+names everything the control plane imports, and nothing a worker needs).
 """
 
 from __future__ import annotations
@@ -12,11 +16,11 @@ import sys
 import tomllib
 
 
-def requirements(pyproject: dict, extras: list[str]) -> list[str]:
+def requirements(pyproject: dict, extras: list[str], core: bool = True) -> list[str]:
     project = pyproject["project"]
     optional = project.get("optional-dependencies", {})
     own = re.compile(rf"^{re.escape(project['name'])}\[(?P<extras>[^\]]+)\]$")
-    out: list[str] = list(project.get("dependencies", []))
+    out: list[str] = list(project.get("dependencies", [])) if core else []
     pending, seen = list(extras), set()
     while pending:
         extra = pending.pop(0)
@@ -35,5 +39,8 @@ def requirements(pyproject: dict, extras: list[str]) -> list[str]:
 
 
 if __name__ == "__main__":
+    arguments = sys.argv[2:]
+    only = "--only" in arguments
     with open(sys.argv[1], "rb") as handle:
-        print("\n".join(requirements(tomllib.load(handle), sys.argv[2:])))
+        extras = [a for a in arguments if a != "--only"]
+        print("\n".join(requirements(tomllib.load(handle), extras, core=not only)))

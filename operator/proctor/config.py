@@ -204,6 +204,12 @@ class OperatorConfig(BaseSettings):
         doc="JSON list: how a run's aggregate Job writes its summary, reports and records",
         min_length=1,
     )
+    calibrate_command: list[str] = setting(
+        ["proctor", "judge", "check"],
+        "PROCTOR_CALIBRATE_COMMAND",
+        doc="JSON list: how a JudgeServer's calibration Job asks the judge the calibration items",
+        min_length=1,
+    )
     ingest_max_bytes: int = setting(
         512 * 1024 * 1024,
         "PROCTOR_INGEST_MAX_BYTES",

@@ -309,7 +309,7 @@ class PodWorker(threading.Thread):
             if c.proc is not None:
                 code = c.proc.poll()
                 if code is not None:
-                    self._exited(c, 128 - code if code < 0 else code)
+                    self._exited(c, 128 - code if code < 0 else code, message=self._termination_message(c))
         if self.terminal:  # an init container failed for good: stop the sidecars, and done
             self.kill_all(grace=self._grace())
             return
@@ -495,7 +495,26 @@ class PodWorker(threading.Thread):
             if sub and not target.exists():
                 target.mkdir(parents=True, exist_ok=True)
             mounts[mount["mountPath"]] = target
+        # The termination message file: a host file per container, read when it exits (as the kubelet
+        # mounts one into the container and reads it back).
+        message = self._termination_file(c)
+        message.parent.mkdir(parents=True, exist_ok=True)
+        message.unlink(missing_ok=True)
+        mounts[c.spec.get("terminationMessagePath") or "/dev/termination-log"] = message
         return mounts
+
+    def _termination_file(self, c: Container) -> Path:
+        return self.dir / "termination" / c.name
+
+    def _termination_message(self, c: Container) -> str | None:
+        """What the container wrote to its termination message file: at most 4096 bytes, as the kubelet
+        keeps (`terminationMessagePolicy: File`)."""
+        try:
+            with open(self._termination_file(c), "rb") as handle:
+                text = handle.read(4096).decode(errors="replace")
+        except OSError:
+            return None
+        return text or None
 
     def _signal(self, c: Container, sig: int) -> None:
         if c.proc is not None:

@@ -94,6 +94,7 @@ class OperatorProcess:
             "PROCTOR_WORKER_COMMAND": json.dumps([PYTHON, "-m", "proctor_jobs.worker"]),
             "PROCTOR_INGEST_COMMAND": json.dumps([PYTHON, "-m", "proctor", "ingest"]),
             "PROCTOR_AGGREGATE_COMMAND": json.dumps([PYTHON, "-m", "proctor", "aggregate"]),
+            "PROCTOR_CALIBRATE_COMMAND": json.dumps([PYTHON, "-m", "proctor", "judge", "check"]),
             "PROCTOR_RESYNC_SECONDS": "1",
             "PROCTOR_JUDGE_RESYNC_SECONDS": "1",
             "PROCTOR_JUDGE_RECHECK_SECONDS": "2",

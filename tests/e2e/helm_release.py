@@ -128,6 +128,7 @@ def helm_release(k8s, s3) -> Iterator[Release]:
             "command": [PYTHON, "-m", "proctor_jobs.worker"],
             "ingestCommand": [PYTHON, "-m", "proctor", "ingest"],
             "aggregateCommand": [PYTHON, "-m", "proctor", "aggregate"],
+            "calibrateCommand": [PYTHON, "-m", "proctor", "judge", "check"],
         },
     }
     values_file = Path(k8s.workdir) / f"helm-values-{suffix}.yaml"

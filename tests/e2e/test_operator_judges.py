@@ -97,6 +97,10 @@ def test_a_blind_judge_is_held_back_by_calibration_and_a_run_waiting_on_it_says_
     assert "without looking at the" in status["message"]  # what the judge said
     assert status["calibration"]["state"] == "Failed" and status["calibration"]["items"] == 7
     assert "vision2code/chartqa-exact" in status["calibration"]["failedItems"]
+    # A calibration Job of the JudgeServer asked, not the operator's process.
+    [job] = kube.items("jobs", "proctor.dev/component=calibration")
+    assert job["metadata"]["name"] == status["calibration"]["job"]
+    assert job["metadata"]["ownerReferences"][0]["name"] == "blind-judge"
     # It asked the benchmarks' prompts with their images, after the one-image functional check.
     asked = judge.log()
     assert any('"Overall Score"' in r["text"] and r["images"] == 1 for r in asked)
@@ -129,6 +133,7 @@ def test_a_blind_judge_is_held_back_by_calibration_and_a_run_waiting_on_it_says_
     urllib.request.urlopen(request, timeout=10).read()
     ready = kube.wait_phase("judgeserver", "blind-judge", ("Ready",), timeout=120)
     assert ready["status"]["calibration"]["state"] == "Passed"
+    assert ready["status"]["calibration"]["attempt"] >= 2  # a new Job asked again
     assert "calibration passed: 7 of 7" in ready["status"]["message"]
     final = kube.wait_phase("evalrun", "on-blind-judge", ("Succeeded", "Failed"), timeout=240)
     assert final["status"]["scores"] == EXPECTED_N6

@@ -144,6 +144,61 @@ def test_the_operator_image_runs_as_non_root_on_a_read_only_root_and_answers_hea
         podman("rm", "--force", "--time=0", name, check=False)
 
 
+DATA_PLANE = ("openai", "PIL", "numpy", "pylint", "tokenizers", "matplotlib", "playwright", "scipy", "httpx")
+
+
+def test_the_operator_image_holds_only_the_control_plane_and_still_plans_every_example(tmp_path):
+    """No model client, image, numeric or lint library in the operator image (calibration, aggregation
+    and reports run in Jobs on the worker image), and what the operator does with a run — read its
+    manifest and inputs, plan it with its benchmark's adapter — works without them, for all four
+    benchmarks (`proctor validate` makes `proctor run`'s checks and plans each EvalRun)."""
+    config = require_image(OPERATOR)
+    uid = image_uid(config)
+    probe = (
+        "import importlib.util, json; print(json.dumps({m: bool(importlib.util.find_spec(m)) for m in %r}))"
+    )
+    found = podman(
+        "run", "--rm", *hardened(uid), "--entrypoint=python", OPERATOR, "-c", probe % (DATA_PLANE,)
+    )
+    assert json.loads(found.stdout) == dict.fromkeys(DATA_PLANE, False), found.stdout
+    for module in ("kopf", "kubernetes", "boto3", "aiohttp", "prometheus_client", "pydantic_settings"):
+        podman("run", "--rm", *hardened(uid), "--entrypoint=python", OPERATOR, "-c", f"import {module}")
+    tmp = owned_dir(tmp_path / "tmp", uid)
+    manifests = sorted(str(p.relative_to(EXAMPLES)) for p in EXAMPLES.glob("*/evalrun.yaml"))
+    assert len(manifests) >= 4, manifests
+    done = podman(
+        "run", "--rm", *hardened(uid), f"--volume={tmp}:/tmp", f"--volume={EXAMPLES}:/examples:ro",
+        "--workdir=/examples", "--env=HOME=/tmp", OPERATOR, "validate", *manifests,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, (
+        f"proctor validate in the operator image: {done.stdout[-3000:]}{done.stderr[-3000:]}"
+    )
+    planned = podman(
+        "run", "--rm", *hardened(uid), f"--volume={tmp}:/tmp", f"--volume={EXAMPLES}:/examples:ro",
+        "--workdir=/examples", "--env=HOME=/tmp", "--entrypoint=python", OPERATOR, "-c", PLAN_EVERY_EXAMPLE,
+        *manifests, timeout=300, check=False,
+    )  # fmt: skip
+    assert planned.returncode == 0, f"planning in the operator image: {planned.stderr[-3000:]}"
+    assert sorted(planned.stdout.split()) == manifests
+
+
+#: What the operator does with an EvalRun before its first Job: resolve its inputs, plan it (the
+#: benchmark adapter's stages and shards).
+PLAN_EVERY_EXAMPLE = """
+import sys
+from pathlib import Path
+from proctor.local import resolve
+from proctor.plan import plan_run
+from proctor_jobs.benchmarks import get_benchmark
+for path in sys.argv[1:]:
+    run = resolve(Path(path))
+    plan, _ = plan_run(get_benchmark(run.benchmark), run.spec, run.items, "runs/t/u1", run.inputs, [])
+    assert plan.stages, path
+    print(path)
+"""
+
+
 # ---- worker --------------------------------------------------------------------------------------
 
 
@@ -283,7 +338,6 @@ def test_a_worker_pod_as_the_operator_builds_it_is_hardened_on_the_real_node(k8s
     """The render stage's Job pod template from the operator's own builder, run by the real kubelet,
     containerd and runc in the worker image: the hardening the template asks for holds inside."""
     from proctor.config import OperatorConfig
-
 
     require_image(WORKER)
     report = run_worker_pod(

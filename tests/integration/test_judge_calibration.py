@@ -1,21 +1,20 @@
 """Judge calibration against the judge test double: its modes (blind, bias, noise, usage), `proctor judge
-check` passing a seeing judge and failing a blind one, and the operator's background calibration holding
-a blind judge back with reason CalibrationFailed."""
+check` passing a seeing judge and failing a blind one, and the verdict the calibration Job leaves for the
+operator (a blind judge held back, a seeing one passed)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from proctor.controllers import calibration as operator_calibration
-from proctor.reconcile.judgeserver import CheckResult
+from proctor.reconcile.judgeserver import calibration_verdict
 from proctor_jobs.judge.calibration import calibrate, load_set
 from proctor_jobs.judge.limits import forget_endpoints
 
@@ -128,49 +127,40 @@ def test_judge_check_against_a_model_the_server_does_not_serve_fails(judge_doubl
     assert "does not exist" in out.stdout and "FAIL" in out.stdout
 
 
-def gate_until_decided(url: str, spec: dict, key: tuple[str, str, str], timeout: float = 120.0):
-    """Call the operator's calibration gate as reconcile does, every few tenths of a second, until the
-    calibration has a verdict."""
-
-    async def loop():
-        check = CheckResult(True, "model 'judge-double' answered a one-image chat completion", True)
-        seen = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            verdict, status = operator_calibration.calibration_gate(
-                key, spec, url, "judge-double", None, check, retry_seconds=3600
-            )
-            seen.append(verdict.reason if not verdict.ok else "ok")
-            if status["state"] in ("Passed", "Failed"):
-                return verdict, status, seen
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"no calibration verdict within {timeout} s: {seen[-5:]}")
-
-    return asyncio.run(loop())
+def verdict_of(url: str, tmp_path: Path, *args: str):
+    """Run the calibration Job's command (`proctor judge check --result-file`, as the Job runs it) and
+    read its termination message the way the operator does."""
+    result = tmp_path / "termination-log"
+    result.unlink(missing_ok=True)
+    out = judge_check(url, "--model", "judge-double", "--result-file", str(result), *args)
+    message = result.read_text()
+    assert len(message.encode()) <= 4096  # a Kubernetes termination message's limit
+    return calibration_verdict(message, "Complete" if out.returncode == 0 else "Failed"), out
 
 
-def test_the_operator_holds_a_blind_judge_back_and_lets_a_seeing_one_be_ready(judge_double):
-    spec = {"external": {"baseUrl": "x", "model": "judge-double"}, "calibration": {"enabled": True}}
+def test_the_calibration_jobs_verdict_holds_a_blind_judge_back_and_lets_a_seeing_one_pass(
+    judge_double, tmp_path
+):
     blind = judge_double(blind=True)
-    key = ("ns", "blind", "uid-1")
-    verdict, status, seen = gate_until_decided(blind.url, spec, key)
-    assert seen[0] == "Calibrating"
-    assert not verdict.ok and verdict.reason == "CalibrationFailed"
-    assert verdict.message.startswith("calibration failed on 6 of 7 items: ")
-    assert "artifactsbench/calculator scored 50, expected 55-100" in verdict.message
-    assert '("Test-double rating without looking at the images.")' in verdict.message
-    assert "test-double verdict without looking at the screen" in verdict.message
-    assert status["state"] == "Failed" and status["items"] == 7
-    assert "vision2code/chartqa-exact" in status["failedItems"]
-    operator_calibration.forget(key)
+    verdict, out = verdict_of(blind.url, tmp_path)
+    assert out.returncode == 1 and not verdict["passed"]
+    assert verdict["message"].startswith("calibration failed on 6 of 7 items: ")
+    assert "artifactsbench/calculator scored 50, expected 55-100" in verdict["message"]
+    assert '("Test-double rating without looking at the images.")' in verdict["message"]
+    assert "test-double verdict without looking at the screen" in verdict["message"]
+    assert verdict["items"] == 7 and "vision2code/chartqa-exact" in verdict["failed"]
 
     seeing = judge_double()
-    key = ("ns", "seeing", "uid-2")
-    verdict, status, _ = gate_until_decided(seeing.url, spec, key)
-    assert verdict.ok and "calibration passed: 7 of 7" in verdict.message
-    assert status["state"] == "Passed" and status["failedItems"] == []
-    operator_calibration.forget(key)
+    verdict, out = verdict_of(seeing.url, tmp_path)
+    assert out.returncode == 0 and verdict["passed"], verdict
+    assert verdict["message"] == "calibration passed: 7 of 7 items inside their bands"
+    assert verdict["failed"] == []
 
-    off = {**spec, "calibration": {"enabled": False}}
-    check = CheckResult(True, "served", True)
-    assert operator_calibration.calibration_gate(key, off, seeing.url, "m", None, check, 1) == (check, None)
+
+def test_a_calibration_that_cannot_run_says_why_and_never_passes(tmp_path):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/v1"
+    verdict, out = verdict_of(url, tmp_path, "--benchmark", "vision2code")
+    assert out.returncode != 0 and not verdict["passed"]
+    assert verdict["message"], verdict

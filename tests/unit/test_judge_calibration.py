@@ -170,3 +170,185 @@ def test_a_run_waiting_on_a_judge_says_the_judges_reason():
     assert blocker.reason == "JudgeNotReady"
     assert blocker.message.startswith("JudgeServer 'j' is not ready (CalibrationFailed): calibration failed")
     assert "vision2code/bar-exact scored 2.5" in blocker.message
+
+
+# --- the calibration Job and the operator's reading of it --------------------------------------------
+
+
+def _config():
+    from proctor.config import OperatorConfig
+
+    return OperatorConfig()
+
+
+def test_the_calibration_job_is_a_hardened_worker_pod_holding_only_the_judges_own_key():
+    from proctor.k8s.judge import build_calibration_job
+
+    config = _config()
+    job = build_calibration_job(
+        "team",
+        "judge",
+        "uid-1",
+        endpoint="https://api.example/v1",
+        model="m",
+        choice="all",
+        attempt=2,
+        api_key={"name": "judge-key", "key": "token"},
+        config=config,
+    )
+    assert job["metadata"]["name"].startswith("judge-calibrate-") and job["metadata"]["name"].endswith("-2")
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "JudgeServer"
+    assert job["metadata"]["labels"]["proctor.dev/component"] == "calibration"
+    assert job["spec"]["backoffLimit"] == 0 and job["spec"]["ttlSecondsAfterFinished"] > 0
+    pod = job["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert pod["automountServiceAccountToken"] is False and pod["securityContext"]["runAsNonRoot"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["image"] == config.image_for("default")  # Proctor's worker image, not the operator's
+    assert container["command"] == ["proctor", "judge", "check"]
+    assert (
+        container["args"][container["args"].index("--result-file") + 1] == container["terminationMessagePath"]
+    )
+    keys = [e for e in container["env"] if "valueFrom" in e]
+    assert keys == [
+        {
+            "name": "PROCTOR_JUDGE_API_KEY",
+            "valueFrom": {"secretKeyRef": {"name": "judge-key", "key": "token"}},
+        }
+    ]
+    assert "envFrom" not in container  # no store credentials: it writes nowhere
+
+
+def test_a_vllm_judge_lets_its_calibration_job_in():
+    from proctor.k8s.judge import build_judge_network_policy
+
+    policy = build_judge_network_policy("team", "judge", "uid", {"vllm": {"model": "m"}})
+    allowed = [peer["podSelector"]["matchLabels"] for peer in policy["spec"]["ingress"][0]["from"]]
+    assert any(labels.get("proctor.dev/component") == "calibration" for labels in allowed)
+
+
+def test_which_attempt_is_current_and_which_verdict_stands():
+    from proctor.reconcile.judgeserver import current_calibration
+
+    passed = {"fingerprint": "f", "attempt": 3, "state": "Passed", "time": "2026-01-01T00:00:00Z"}
+    failed = {**passed, "state": "Failed"}
+    at = 1767225600.0  # 2026-01-01T00:00:00Z
+    assert current_calibration(None, "f", at, 60) == (1, None)
+    assert current_calibration(passed, "f", at + 10**6, 60) == (3, passed)  # holds for its fingerprint
+    assert current_calibration(passed, "g", at, 60) == (1, None)  # a new endpoint, model or set: ask again
+    assert current_calibration(failed, "f", at + 59, 60) == (3, failed)
+    assert current_calibration(failed, "f", at + 60, 60) == (4, None)  # retried by a new Job
+    assert current_calibration({**passed, "state": "Running"}, "f", at, 60) == (3, None)
+
+
+@pytest.mark.parametrize(
+    ("message", "outcome", "passed", "says"),
+    [
+        (
+            '{"passed": true, "items": 7, "failed": [], "message": "calibration passed"}',
+            "Complete",
+            True,
+            "passed",
+        ),
+        (
+            '{"passed": false, "items": 7, "failed": ["a/b"], "message": "failed on 1"}',
+            "Failed",
+            False,
+            "on 1",
+        ),
+        # The Job failed (killed, out of time) although its verdict says passed: not calibrated.
+        (
+            '{"passed": true, "items": 7, "failed": [], "message": "calibration passed"}',
+            "Failed",
+            False,
+            "passed",
+        ),
+        (None, "Failed", False, "failed before it gave a verdict"),
+        ("Traceback (most recent call last)", "Failed", False, "failed before it gave a verdict"),
+        ("[1, 2]", "Complete", False, "ended without a verdict"),
+    ],
+)
+def test_the_verdict_is_read_from_the_termination_message(message, outcome, passed, says):
+    from proctor.reconcile.judgeserver import calibration_verdict
+
+    verdict = calibration_verdict(message, outcome)
+    assert verdict["passed"] is passed and says in verdict["message"]
+
+
+def test_a_verdict_fits_a_termination_message_however_many_items_failed():
+    import json
+
+    from proctor_jobs.judge.calibration import verdict
+
+    outcomes = [Outcome("artifactsbench", f"item-{i}", (55, 100), 10.0, said="x" * 500) for i in range(200)]
+    text = verdict(outcomes)
+    assert len(text.encode()) <= 4096
+    value = json.loads(text)
+    assert value["passed"] is False and value["items"] == 200 and value["failed"]
+    assert json.loads(verdict(None, "the calibration could not run: refused"))["passed"] is False
+
+
+def test_the_gate_creates_one_job_then_reads_its_verdict_into_the_status():
+    import asyncio
+
+    from proctor.controllers.calibration import calibration_gate
+    from proctor.k8s.judge import calibration_fingerprint, calibration_job_name
+
+    created, listed = [], []
+
+    class FakeCluster:
+        async def create(self, body):
+            created.append(body)
+            return True
+
+        async def list_pods(self, namespace, selector):
+            listed.append(selector)
+            message = '{"passed": false, "items": 7, "failed": ["a/b"], "message": "failed on 1 of 7"}'
+            state = {"terminated": {"exitCode": 1, "message": message}}
+            return [{"status": {"containerStatuses": [{"name": "calibrate", "state": state}]}}]
+
+    class Runtime:
+        cluster = FakeCluster()
+        config = _config()
+
+    body = {
+        "metadata": {"namespace": "team", "name": "judge", "uid": "u"},
+        "spec": {"external": {"baseUrl": "http://j/v1", "model": "m"}, "calibration": {"enabled": True}},
+        "status": {},
+    }
+    check = CheckResult(True, "served", True)
+    down = CheckResult(False, "cannot reach", False)
+    verdict, status = asyncio.run(calibration_gate(Runtime(), body, "http://j/v1", "m", down, {}))
+    assert verdict is down and status["state"] == "Waiting" and not created  # no Job for a judge that is down
+
+    verdict, status = asyncio.run(calibration_gate(Runtime(), body, "http://j/v1", "m", check, {}))
+    name = calibration_job_name("judge", calibration_fingerprint("http://j/v1", "m", "all"), 1)
+    assert [job["metadata"]["name"] for job in created] == [name]
+    assert verdict.reason == "Calibrating" and status["state"] == "Running" and status["job"] == name
+    running = {name: {"metadata": {"name": name}, "status": {}}}
+    asyncio.run(
+        calibration_gate(
+            Runtime(), {**body, "status": {"calibration": status}}, "http://j/v1", "m", check, running
+        )
+    )
+    assert len(created) == 1 and not listed  # the Job exists: not created again
+
+    failed = {
+        name: {"metadata": {"name": name}, "status": {"conditions": [{"type": "Failed", "status": "True"}]}}
+    }
+    verdict, status = asyncio.run(
+        calibration_gate(
+            Runtime(), {**body, "status": {"calibration": status}}, "http://j/v1", "m", check, failed
+        )
+    )
+    assert listed == [f"job-name={name}"]
+    assert verdict.reason == "CalibrationFailed" and verdict.message == "failed on 1 of 7"
+    assert status["state"] == "Failed" and status["failedItems"] == ["a/b"] and status["attempt"] == 1
+    # The verdict stands (no new Job) until the retry is due.
+    again, kept = asyncio.run(
+        calibration_gate(
+            Runtime(), {**body, "status": {"calibration": status}}, "http://j/v1", "m", check, {}
+        )
+    )
+    assert kept == status and again.reason == "CalibrationFailed" and len(created) == 1

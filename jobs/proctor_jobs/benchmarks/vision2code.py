@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 from collections import Counter, defaultdict
 from typing import Any
 
 from proctor_jobs.benchmarks.base import FormatError, carry_unreadable, refuse_repeats
 from proctor_jobs.benchmarks.render_judge import RenderThenJudge
+from proctor_jobs.image_header import image_size
 
 ID_FIELDS = ("question_folder", "id", "sample_id", "source_record_id")
 ANSWER_ID_FIELDS = ("question_folder", "id", "sample_id", "source_record_id")
@@ -33,13 +33,6 @@ IMAGE_FIELDS = ("reference_image", "image", "image_path", "image_base64")
 TASK_RENDERERS = {"latex_docvqa": "latex", "excalidraw_json": "excalidraw"}
 RENDERERS = ("matplotlib", "latex", "excalidraw")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
-
-
-def _image_size(data: bytes) -> tuple[int, int]:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as image:
-        return image.size
 
 
 def _decode(value: str) -> bytes:
@@ -122,7 +115,7 @@ class Vision2Code(RenderThenJudge):
             )
         try:
             data = _decode(value)
-            width, height = _image_size(data)
+            width, height = image_size(data)  # the header only, as Pillow's open would read
         except (binascii.Error, ValueError, OSError) as exc:
             raise FormatError(i, field, f"not a readable base64 image: {exc}", source) from None
         return {"reference_image": base64.b64encode(data).decode(), "reference_size": [width, height]}

@@ -80,6 +80,11 @@ class JudgeCalibrationStatus(Model):
     failed_items: list[str] = Field(default_factory=list)
     message: str | None = None
     time: str | None = None
+    fingerprint: str | None = Field(
+        default=None, description="the endpoint, model and set this calibration vouches for (a hash)"
+    )
+    attempt: int | None = Field(default=None, description="which try at this fingerprint (1, 2, ...)")
+    job: str | None = Field(default=None, description="the calibration Job that asked (or asks) the judge")
 
 
 class JudgeServerSpec(Model):

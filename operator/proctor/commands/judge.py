@@ -85,6 +85,12 @@ def add_parser(sub) -> None:
         help="which calibration set (default: %(default)s)",
     )
     check.add_argument("--json", action="store_true", help="print the outcomes as JSON instead of a table")
+    check.add_argument(
+        "--result-file",
+        type=Path,
+        help="also write the verdict (one JSON object of at most 4 KiB) here: a calibration Job's "
+        "termination message",
+    )
     check.set_defaults(handler=run_check)
     p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
 
@@ -100,13 +106,17 @@ CHECK_HELP = (
 def run_check(args: argparse.Namespace) -> int:
     import asyncio
 
-    from proctor_jobs.judge.calibration import calibrate, resolve_benchmarks, summary, table
+    from proctor_jobs.judge.calibration import calibrate, resolve_benchmarks, summary, table, verdict
 
     try:
         outcomes = asyncio.run(calibrate(args.judge_url, args.model, resolve_benchmarks(args.benchmark)))
     except (ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if args.result_file:
+            args.result_file.write_text(verdict(None, f"the calibration could not run: {exc}"))
         return 2
+    if args.result_file:
+        args.result_file.write_text(verdict(outcomes))
     if args.json:
         print(json.dumps([o.to_dict() for o in outcomes], indent=1, ensure_ascii=False))
     else:

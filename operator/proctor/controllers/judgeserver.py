@@ -160,10 +160,17 @@ def served_model(spec: dict[str, Any]) -> str:
 
 
 async def reconcile(
-    rt: Services, body: dict[str, Any], post_event, cache: JudgeCache, children: Observed
+    rt: Services,
+    body: dict[str, Any],
+    post_event,
+    cache: JudgeCache,
+    children: Observed,
+    calibration_jobs: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
     """One pass over one JudgeServer; `children`: its Deployment, Service and NetworkPolicy as the
-    watch sees them, by (kind, name); `cache`: what its daemon remembers (the last check)."""
+    watch sees them, by (kind, name); `calibration_jobs`: its calibration Jobs, by name; `cache`: what
+    its daemon remembers (the last check)."""
+    calibration_jobs = calibration_jobs or {}
     meta, spec, status = body["metadata"], body["spec"], dict(body.get("status") or {})
     namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
     generation = meta.get("generation")
@@ -214,9 +221,7 @@ async def reconcile(
         check = await functional_check(endpoint, model, api_key)
         cache.check_at, cache.check = time.monotonic(), check
     # Calibration (when on) runs in the background once the check passes, and can hold Ready back.
-    verdict, calibration = calibration_gate(
-        (namespace, name, uid), spec, endpoint, model, api_key, check, rt.config.judge_recheck_seconds
-    )
+    verdict, calibration = await calibration_gate(rt, body, endpoint, model, check, calibration_jobs)
     phase, reason, message = judge_phase(kind, desired, ready_replicas, problems, verdict, was_ready)
     conditions = set_condition(
         status.get("conditions") or [], "Ready", phase == "Ready", reason, message, generation

@@ -193,6 +193,7 @@ async def judgeserver_daemon(
     deployments_by_owner,
     services_by_owner,
     networkpolicies_by_owner,
+    calibration_jobs_by_owner,
     **_: Any,
 ) -> None:
     from proctor.controllers import judgeserver
@@ -207,7 +208,10 @@ async def judgeserver_daemon(
             Service=services_by_owner,
             NetworkPolicy=networkpolicies_by_owner,
         )
-        return await judgeserver.reconcile(svc, obj, post, cache, children)
+        calibration_jobs = {
+            job["metadata"]["name"]: job for job in calibration_jobs_by_owner.get((namespace, uid), ())
+        }
+        return await judgeserver.reconcile(svc, obj, post, cache, children, calibration_jobs)
 
     key = ("JudgeServer", namespace, meta["name"])
     await _loop("JudgeServer", key, memo, stopped, body, svc.config.judge_resync_seconds, one_pass)

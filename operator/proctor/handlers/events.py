@@ -12,7 +12,8 @@ import kopf
 
 from proctor.api.common import GROUP, VERSION
 from proctor.handlers.indexes import MANAGED
-from proctor.k8s.names import RUN_UID_LABEL
+from proctor.k8s.judge import CALIBRATION
+from proctor.k8s.names import COMPONENT_LABEL, RUN_UID_LABEL
 
 ARTIFACT_LABEL = "proctor.dev/artifact"
 
@@ -58,7 +59,9 @@ async def artifact_event(type: str, meta, namespace: str, memo: kopf.Memo, **_: 
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
-async def job_event(labels, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+async def job_event(labels, body, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    if labels.get(COMPONENT_LABEL) == CALIBRATION:  # a JudgeServer's calibration Job
+        _wake_owner(body, namespace, memo)
     if labels.get(RUN_UID_LABEL):
         memo.wakers.wake(("EvalRun", namespace, labels[RUN_UID_LABEL]))
     if labels.get(ARTIFACT_LABEL):

@@ -14,7 +14,8 @@ from typing import Any
 import kopf
 
 from proctor.api.common import GROUP, VERSION
-from proctor.k8s.names import MANAGED_BY, RUN_UID_LABEL
+from proctor.k8s.judge import CALIBRATION
+from proctor.k8s.names import COMPONENT_LABEL, MANAGED_BY, RUN_UID_LABEL
 from proctor.reconcile.children import observed_by_kind
 
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY["app.kubernetes.io/managed-by"]}
@@ -25,6 +26,12 @@ async def jobs_by_run(namespace: str, labels, body, **_: Any):
     """(namespace, run uid) -> the run's Jobs."""
     uid = labels.get(RUN_UID_LABEL)
     return {(namespace, uid): dict(body)} if uid else None
+
+
+@kopf.index("batch", "v1", "jobs", labels={**MANAGED, COMPONENT_LABEL: CALIBRATION})
+async def calibration_jobs_by_owner(namespace: str, body, **_: Any):
+    """(namespace, JudgeServer uid) -> its calibration Jobs."""
+    return _by_owner(namespace, body)
 
 
 def owner_uid(body) -> str | None:

@@ -87,15 +87,21 @@ def _resources(ctx: WorkerContext) -> dict[str, Any]:
 
 
 def _pod_security(ctx: WorkerContext, privileged: bool) -> tuple[dict, dict]:
+    return worker_security(ctx.config, privileged)
+
+
+def worker_security(config: OperatorConfig, privileged: bool = False) -> tuple[dict, dict]:
+    """The pod's and the container's securityContext of every pod Proctor runs Proctor's or answers'
+    code in."""
     if privileged:
         # Opt-in only (spec.oracle.privileged): some research artifacts run Docker or kind.
         return {"seccompProfile": {"type": "RuntimeDefault"}}, {"privileged": True}
     pod = {
         "runAsNonRoot": True,
-        "runAsUser": ctx.config.run_as_user,
-        "runAsGroup": ctx.config.run_as_user,
-        "fsGroup": ctx.config.run_as_user,
-        "seccompProfile": dict(ctx.config.worker_seccomp_profile),
+        "runAsUser": config.run_as_user,
+        "runAsGroup": config.run_as_user,
+        "fsGroup": config.run_as_user,
+        "seccompProfile": dict(config.worker_seccomp_profile),
     }
     container = {
         "allowPrivilegeEscalation": False,

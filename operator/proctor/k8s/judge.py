@@ -9,9 +9,12 @@ tensors through it. Replicas are left out when the spec leaves them unset, so an
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
+from proctor.config import OperatorConfig
+from proctor.k8s.jobs import SCRATCH, worker_security
 from proctor.k8s.names import (
     COMPONENT_LABEL,
     JUDGE_LABEL,
@@ -174,10 +177,11 @@ def build_service(namespace: str, name: str, uid: str, spec: dict[str, Any]) -> 
 
 
 def build_judge_network_policy(namespace: str, name: str, uid: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """Who may call a vLLM judge: Proctor's worker pods in its namespace (the judge and generate stages)
-    and the operator (its functional check), on the serving port only; any other pod in the cluster is
-    refused. (Answers' code in render and oracle pods runs without a network of its own: the hermetic
-    browser, the sandbox's empty network namespace.) Egress stays open: vLLM may download its weights."""
+    """Who may call a vLLM judge: Proctor's worker pods in its namespace (the judge and generate stages),
+    its calibration Job and the operator (its functional check), on the serving port only; any other
+    pod in the cluster is refused. (Answers' code in render and oracle pods runs without a network of
+    its own: the hermetic browser, the sandbox's empty network namespace.) Egress stays open: vLLM may
+    download its weights."""
     port = int(spec["vllm"].get("port", 8000))
     return with_spec_hash(
         {
@@ -191,6 +195,7 @@ def build_judge_network_policy(namespace: str, name: str, uid: str, spec: dict[s
                     {
                         "from": [
                             {"podSelector": {"matchLabels": {**MANAGED_BY, COMPONENT_LABEL: "worker"}}},
+                            {"podSelector": {"matchLabels": {**MANAGED_BY, COMPONENT_LABEL: CALIBRATION}}},
                             {"namespaceSelector": {}, "podSelector": {"matchLabels": dict(OPERATOR_POD)}},
                         ],
                         "ports": [{"protocol": "TCP", "port": port}],
@@ -213,3 +218,103 @@ def judge_children(namespace: str, name: str, uid: str, spec: dict[str, Any]) ->
 def in_cluster_endpoint(namespace: str, name: str, spec: dict[str, Any]) -> str:
     port = int(spec["vllm"].get("port", 8000))
     return f"http://{service_name(name)}.{namespace}.svc:{port}/v1"
+
+
+# --- calibration -------------------------------------------------------------------------------------
+
+CALIBRATION = "calibration"
+#: a calibration asks a handful of items with bounded timeouts (proctor_jobs.judge.calibration)
+CALIBRATION_DEADLINE_SECONDS = 900
+#: a finished calibration Job is kept this long: its verdict is in the JudgeServer's status by then
+CALIBRATION_TTL_SECONDS = 3600
+TERMINATION_LOG = "/dev/termination-log"
+
+
+def calibration_fingerprint(endpoint: str, model: str, choice: str) -> str:
+    """What a passed calibration vouches for: a new endpoint, model or calibration set needs a new one."""
+    return hashlib.sha256(json.dumps([endpoint, model, choice]).encode()).hexdigest()[:10]
+
+
+def calibration_job_name(name: str, fingerprint: str, attempt: int) -> str:
+    return dns_label(name, "calibrate", fingerprint[:8], str(attempt))
+
+
+def build_calibration_job(
+    namespace: str,
+    name: str,
+    uid: str,
+    *,
+    endpoint: str,
+    model: str,
+    choice: str,
+    attempt: int,
+    api_key: dict[str, str] | None,
+    config: OperatorConfig,
+) -> dict[str, Any]:
+    """The Job that asks a JudgeServer the calibration items (`proctor judge check`) and leaves its
+    verdict as the pod's termination message. It runs the judge client and the benchmarks' judge
+    stages (openai, Pillow), so it runs in Proctor's worker image, hardened like a worker pod — never
+    in the operator, whose image holds only the control plane. Its only input is the calibration set
+    Proctor ships; the external judge's API key comes from the JudgeServer's own Secret."""
+    fingerprint = calibration_fingerprint(endpoint, model, choice)
+    labels = {**MANAGED_BY, JUDGE_LABEL: label_value(name), COMPONENT_LABEL: CALIBRATION}
+    pod_security, container_security = worker_security(config)
+    env = [
+        {"name": "TMPDIR", "value": SCRATCH},
+        {"name": "HOME", "value": SCRATCH},
+        {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+    ]
+    if api_key:
+        env.append({"name": "PROCTOR_JUDGE_API_KEY", "valueFrom": {"secretKeyRef": dict(api_key)}})
+    container = {
+        "name": "calibrate",
+        "image": config.image_for("default"),
+        "imagePullPolicy": config.image_pull_policy,
+        "command": list(config.calibrate_command),
+        "args": [
+            "--judge-url",
+            endpoint,
+            "--model",
+            model,
+            "--benchmark",
+            choice,
+            "--result-file",
+            TERMINATION_LOG,
+        ],
+        "env": env,
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+        "securityContext": container_security,
+        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePolicy": "File",
+        "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}],
+    }
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security,
+        "containers": [container],
+        "volumes": [{"name": "scratch", "emptyDir": {}}],
+    }
+    if config.runtime_class_name:
+        pod["runtimeClassName"] = config.runtime_class_name
+    if config.node_selector:
+        pod["nodeSelector"] = dict(config.node_selector)
+    if config.tolerations:
+        pod["tolerations"] = list(config.tolerations)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": calibration_job_name(name, fingerprint, attempt),
+            "namespace": namespace,
+            "labels": labels,
+            "ownerReferences": [owner_reference("proctor.dev/v1alpha1", "JudgeServer", name, uid)],
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": CALIBRATION_DEADLINE_SECONDS,
+            "ttlSecondsAfterFinished": CALIBRATION_TTL_SECONDS,
+            "template": {"metadata": {"labels": labels}, "spec": pod},
+        },
+    }

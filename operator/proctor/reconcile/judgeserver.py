@@ -9,7 +9,10 @@ say, so `kubectl describe judgeserver` explains a stuck judge.
 
 from __future__ import annotations
 
+import calendar
+import json
 import re
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -42,6 +45,80 @@ def calibration_choice(spec: dict[str, Any]) -> str | None:
     if enabled is None:
         enabled = bool(spec.get("vllm")) and spec.get("healthCheck", True) is not False
     return (calibration.get("benchmark") or "all") if enabled else None
+
+
+# --- calibration, asked by a Job (proctor.k8s.judge.build_calibration_job) ------------------------------
+
+#: the most of a calibration Job's message copied into the status
+CALIBRATION_MESSAGE_CHARS = 2000
+
+
+def current_calibration(
+    previous: dict[str, Any] | None, fingerprint: str, now: float, retry_seconds: float
+) -> tuple[int, dict[str, Any] | None]:
+    """The calibration attempt that is current, and its verdict when it has one (the status to keep).
+
+    The JudgeServer's `status.calibration` is the record: a passed calibration holds for as long as its
+    fingerprint (endpoint, model, set) is the judge's, a failed one until `retry_seconds` after it ended,
+    then the next attempt (a new Job) asks again. A status of another fingerprint counts for nothing."""
+    if not previous or previous.get("fingerprint") != fingerprint:
+        return 1, None
+    attempt = int(previous.get("attempt") or 1)
+    state = previous.get("state")
+    if state == "Passed":
+        return attempt, previous
+    if state == "Failed":
+        if now - parse_time(previous.get("time")) >= retry_seconds:
+            return attempt + 1, None
+        return attempt, previous
+    return attempt, None  # Waiting or Running: the attempt's Job says how it went
+
+
+def parse_time(text: str | None) -> float:
+    """An RFC 3339 UTC timestamp as the status writes it, in epoch seconds (0 when unreadable)."""
+    try:
+        return float(calendar.timegm(time.strptime(text or "", "%Y-%m-%dT%H:%M:%SZ")))
+    except ValueError:
+        return 0.0
+
+
+def job_outcome(job: dict[str, Any]) -> str | None:
+    """`Complete` or `Failed` once a Job has ended; None while it runs."""
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
+            return condition["type"]
+    return None
+
+
+def termination_message(pods: list[dict[str, Any]], container: str) -> str | None:
+    """What `container` left as its termination message, in the first of `pods` that has one."""
+    for pod in pods:
+        for state in (pod.get("status") or {}).get("containerStatuses") or []:
+            if state.get("name") == container:
+                message = ((state.get("state") or {}).get("terminated") or {}).get("message")
+                if message:
+                    return message
+    return None
+
+
+def calibration_verdict(message: str | None, outcome: str) -> dict[str, Any]:
+    """A finished calibration Job's verdict (`passed`, `items`, `failed`, `message`) from its pod's
+    termination message. Passed only when the Job completed *and* its verdict says so; a Job that
+    failed without a readable verdict (killed, out of time, its pod gone) did not calibrate the judge."""
+    try:
+        value = json.loads(message or "")
+        if not isinstance(value, dict):
+            raise ValueError("not an object")
+    except ValueError:
+        why = "ended without a verdict" if outcome == "Complete" else "failed before it gave a verdict"
+        return {"passed": False, "items": 0, "failed": [], "message": f"the calibration Job {why}"}
+    failed = value.get("failed") if isinstance(value.get("failed"), list) else []
+    return {
+        "passed": value.get("passed") is True and outcome == "Complete",
+        "items": int(value["items"]) if isinstance(value.get("items"), int) else 0,
+        "failed": [str(name)[:200] for name in failed[:50]],
+        "message": str(value.get("message") or "")[:CALIBRATION_MESSAGE_CHARS],
+    }
 
 
 def pod_problems(pods: list[dict[str, Any]]) -> list[Blocker]:

@@ -149,6 +149,32 @@ def table(outcomes: list[Outcome], said_chars: int = SAID_CHARS) -> str:
     return "\n".join(lines)
 
 
+#: a Kubernetes termination message holds at most 4096 bytes
+VERDICT_MAX_BYTES = 4096
+
+
+def verdict(outcomes: list[Outcome] | None, error: str | None = None, said_chars: int = 50) -> str:
+    """The calibration's verdict as one JSON object of at most VERDICT_MAX_BYTES: `passed`, `items`,
+    `failed` (item names) and `message` (the summary, or why the calibration could not run). A
+    calibration Job leaves it as its termination message; the operator copies it into the
+    JudgeServer's status."""
+    outcomes = outcomes or []
+    value: dict[str, Any] = {
+        "passed": error is None and all(o.passed for o in outcomes),
+        "items": len(outcomes),
+        "failed": [o.name for o in outcomes if not o.passed],
+        "message": error if error is not None else summary(outcomes, said_chars=said_chars),
+    }
+    text = json.dumps(value, ensure_ascii=False)
+    while len(text.encode()) > VERDICT_MAX_BYTES:  # long failure lists: the message is cut, then names
+        if len(value["message"]) > 200:
+            value["message"] = value["message"][: len(value["message"]) // 2] + " ..."
+        else:
+            value["failed"] = value["failed"][: len(value["failed"]) // 2]
+        text = json.dumps(value, ensure_ascii=False)
+    return text
+
+
 def summary(outcomes: list[Outcome], said_chars: int = 80) -> str:
     """One line: how many items passed, and for each failure its score, band and words."""
     failures = [o for o in outcomes if not o.passed]
