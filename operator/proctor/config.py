@@ -171,7 +171,8 @@ class OperatorConfig(BaseSettings):
     store_per_namespace_required: bool = setting(
         False,
         "PROCTOR_STORE_PER_NAMESPACE_REQUIRED",
-        doc="refuse (Pending, NotAllowed) a run in a namespace without an entry in PROCTOR_STORE_NAMESPACES",
+        doc="refuse (Pending, NotAllowed) runs and Artifacts in a namespace without an entry in "
+        "PROCTOR_STORE_NAMESPACES",
     )
     store_egress_cidrs: list[str] = setting(
         [],

@@ -1,7 +1,7 @@
 """Each namespace's own store (operator setting PROCTOR_STORE_NAMESPACES, chart `store.namespaces`): its
 runs and Artifacts go to its store with its own Secret, never the operator's; namespaces without an entry
-behave as before; `tenancy.requireNamespaceStore` refuses runs elsewhere; the chart copies the default
-store's Secret into tenants' namespaces only when asked to."""
+behave as before; `tenancy.requireNamespaceStore` refuses runs and holds Artifacts elsewhere; the chart
+copies the default store's Secret into tenants' namespaces only when asked to."""
 
 from __future__ import annotations
 
@@ -181,6 +181,30 @@ async def test_the_operator_reads_the_namespaces_secret_in_that_namespace_once(c
     assert clients[-1] == ("s3://proctor/proctor", None)
 
 
+async def test_a_rotated_secret_gets_a_new_client_and_a_revoked_one_none(clients, monkeypatch):
+    cluster = FakeCluster({("team-a", "team-a-store"): KEYS_A})
+    rt = Services(config=config(), cluster=cluster, state=OperatorState())
+    now = [1000.0]
+    monkeypatch.setattr(services_module.time, "monotonic", lambda: now[0])
+    first = await rt.store_for("team-a", None)
+    now[0] += services_module.SECRET_REFRESH_SECONDS - 1
+    assert await rt.store_for("team-a", None) is first and len(cluster.reads) == 1  # not due yet
+    now[0] += 1
+    assert await rt.store_for("team-a", None) is first  # read again, unchanged: the same client
+    assert len(cluster.reads) == 2 and len(clients) == 1
+    rotated = {**KEYS_A, "AWS_SECRET_ACCESS_KEY": "rotated"}
+    cluster.secrets[("team-a", "team-a-store")] = rotated
+    now[0] += services_module.SECRET_REFRESH_SECONDS
+    assert await rt.store_for("team-a", None) is not first
+    assert clients[-1] == ("s3://evals-team-a/runs", rotated)
+    del cluster.secrets[("team-a", "team-a-store")]
+    now[0] += services_module.SECRET_REFRESH_SECONDS
+    with pytest.raises(NotFound, match="team-a/team-a-store"):
+        await rt.store_for("team-a", None)
+    with pytest.raises(NotFound):  # and the old client is not used meanwhile
+        await rt.store_for("team-a", None)
+
+
 async def test_a_missing_namespace_secret_is_named_with_where_it_was_configured(clients):
     rt = Services(config=config(), cluster=FakeCluster({}), state=OperatorState())
     with pytest.raises(NotFound, match=r"Secret team-b/team-b-store \(the operator's store.namespaces entry"):
@@ -262,6 +286,30 @@ def test_a_run_in_a_namespace_without_a_store_is_refused_when_one_is_required():
     )
     assert tenancy_blockers({}, "team-a", ["render"], policy) == []
     assert tenancy_blockers({}, "team-b", ["render"], policy) == []
+
+
+def test_an_artifact_in_a_namespace_without_a_store_is_held_and_stores_nothing_when_one_is_required():
+    import asyncio
+
+    from proctor.controllers import artifact
+
+    class NoStore:
+        async def store_for(self, namespace, storage):  # the default store: must not be reached
+            raise AssertionError(f"the Artifact in {namespace} reached a store")
+
+    rt = NoStore()
+    rt.config = config(PROCTOR_STORE_PER_NAMESPACE_REQUIRED="true")
+    body = {
+        "metadata": {"namespace": "team-c", "name": "tasks", "generation": 1},
+        "spec": {"source": {"inline": [{"id": "1"}]}, "type": "tasks"},
+        "status": {},
+    }
+    status = asyncio.run(artifact.reconcile(rt, body, lambda *a: None, set(), {}))
+    assert status["phase"] == "Pending"  # held, not Invalid: a store given later lets it go on
+    assert status["conditions"][0]["reason"] == "NotAllowed"
+    assert "refuse Artifacts in such a namespace" in status["message"]
+    # Asked again with that status, nothing changes (no patch).
+    assert asyncio.run(artifact.reconcile(rt, {**body, "status": status}, lambda *a: None, set(), {})) is None
 
 
 def test_without_the_gate_a_namespace_without_a_store_is_allowed():

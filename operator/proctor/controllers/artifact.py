@@ -18,6 +18,7 @@ from proctor.inputs import InputError, fetch_source, store_bundle, validate_bund
 from proctor.k8s.names import MANAGED_BY, dns_label, label_value, owner_reference
 from proctor.k8s.netpol import build_ingest_network_policy, ingest_pod_labels
 from proctor.reconcile.artifact import invalid_status, pending_status, ready_status, results_owner
+from proctor.reconcile.tenancy import TenancyPolicy, store_refusal
 
 log = logging.getLogger("proctor.artifact")
 
@@ -121,6 +122,11 @@ async def reconcile(
     if status.get("observedGeneration") == generation and status.get("phase") in ("Ready", "Invalid"):
         return None
     label = f"Artifact {namespace}/{name}"
+    no_store = store_refusal(namespace, TenancyPolicy.from_config(rt.config), "Artifacts")
+    if no_store:
+        # Held, not Invalid: once the admin gives the namespace a store (an operator restart), it goes on.
+        new = pending_status(status, "NotAllowed", f"{label}: {no_store}", generation)
+        return None if new == status else new
     store = await rt.store_for(namespace, None)
     source = Source.model_validate(spec["source"])
     results_of = await _results_store(rt, body, source.s3.uri, runs or {}) if source.s3 else None

@@ -4,6 +4,9 @@ metric state (`Services`), and what one run's daemon remembers between passes (`
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +46,9 @@ class Services:
     #: input bundles by sha256 (content-addressed, so never stale); runs sharing inputs read them once
     bundles: dict[str, Any] = field(default_factory=dict)
     _stores: dict[tuple, Store] = field(default_factory=dict)
+    #: per cached client built from a namespace's Secret: when the Secret was last read, and a digest
+    #: of the credentials the client holds (a rotated Secret gets a new client)
+    _secret_reads: dict[tuple, tuple[float, str]] = field(default_factory=dict)
     _store_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: judge grants made by this process that kopf's Job index may not show yet, by (namespace, judge
     #: server) then Job name; granting holds the lock, so two runs never take the same free requests
@@ -74,28 +80,44 @@ class Services:
 
     async def store_for(self, namespace: str, storage: dict[str, Any] | None) -> Store:
         """The store of a run (or, with `storage` None, an Artifact) in `namespace`, with the credentials
-        its spec or its namespace's store entry names (that namespace's Secret, read once, then cached
-        per store, namespace and Secret)."""
+        its spec or its namespace's store entry names: that namespace's Secret, read again at most every
+        SECRET_REFRESH_SECONDS, so a rotated (or revoked) key takes effect without a restart; the client
+        is cached per store, namespace and Secret and rebuilt only when the credentials changed."""
         settings = resolve_store(self.config, namespace, storage)
         url, secret = settings.url, settings.operator_secret
         key = (url, namespace if secret else None, secret)
-        if key in self._stores:
+        if key in self._stores and (not secret or not self._secret_due(key)):
             return self._stores[key]
         # One client per store, created once: building a boto3 client takes a second and ~15 MB, and
         # twenty runs arriving together must not build twenty.
         async with self._store_lock:
-            if key not in self._stores:
-                if secret:
-                    try:
-                        creds = await self.cluster.secret_data(namespace, secret)
-                    except NotFound:
-                        raise NotFound(
-                            f"Secret {namespace}/{secret} ({settings.secret_from}) not found"
-                        ) from None
-                    self._stores[key] = await asyncio.to_thread(_s3_with_credentials, url, creds)
-                else:
-                    self._stores[key] = await asyncio.to_thread(open_store, url)
+            if key in self._stores and (not secret or not self._secret_due(key)):
+                return self._stores[key]
+            if not secret:
+                self._stores[key] = await asyncio.to_thread(open_store, url)
+                return self._stores[key]
+            try:
+                creds = await self.cluster.secret_data(namespace, secret)
+            except NotFound:
+                self._stores.pop(key, None)  # revoked: nothing of that key is used any more
+                self._secret_reads.pop(key, None)
+                raise NotFound(f"Secret {namespace}/{secret} ({settings.secret_from}) not found") from None
+            except Exception:
+                if key not in self._stores:
+                    raise
+                return self._stores[key]  # the API is briefly unavailable: the client in hand will do
+            digest = hashlib.sha256(json.dumps(creds, sort_keys=True).encode()).hexdigest()
+            if key not in self._stores or self._secret_reads.get(key, (0.0, ""))[1] != digest:
+                self._stores[key] = await asyncio.to_thread(_s3_with_credentials, url, creds)
+            self._secret_reads[key] = (time.monotonic(), digest)
         return self._stores[key]
+
+    def _secret_due(self, key: tuple) -> bool:
+        return time.monotonic() - self._secret_reads.get(key, (0.0, ""))[0] >= SECRET_REFRESH_SECONDS
+
+
+#: how often the operator reads a namespace's store Secret again (a rotated key is used within this long)
+SECRET_REFRESH_SECONDS = 300.0
 
 
 def _s3_with_credentials(url: str, creds: dict[str, str]) -> Store:

@@ -59,17 +59,27 @@ def _images(spec: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
+def store_refusal(namespace: str, policy: TenancyPolicy, what: str = "runs") -> str | None:
+    """Why nothing of `namespace` may be stored (the namespace has no store of its own while the admin
+    requires one), else None. Runs and Artifacts alike: an Artifact's bundle would otherwise land in
+    the default store every namespace shares."""
+    if policy.namespace_stores is None or namespace in policy.namespace_stores:
+        return None
+    return (
+        f"namespace {namespace!r} has no store of its own (the operator's store.namespaces); "
+        f"the operator's settings (tenancy.requireNamespaceStore) refuse {what} in such a namespace "
+        "until the admin gives it one"
+    )
+
+
 def tenancy_blockers(
     spec: dict[str, Any], namespace: str, stages: list[str], policy: TenancyPolicy
 ) -> list[Blocker]:
     """Why this run may not run here (empty when it may); `stages`: the benchmark's stage names."""
     refused: list[str] = []
-    if policy.namespace_stores is not None and namespace not in policy.namespace_stores:
-        refused.append(
-            f"namespace {namespace!r} has no store of its own (the operator's store.namespaces); "
-            "the operator's settings (tenancy.requireNamespaceStore) refuse runs in such a namespace "
-            "until the admin gives it one"
-        )
+    no_store = store_refusal(namespace, policy)
+    if no_store:
+        refused.append(no_store)
     if policy.allowed_image_prefixes:
         for field, image in _images(spec):
             if not image.startswith(policy.allowed_image_prefixes):
