@@ -206,10 +206,25 @@ def test_deleting_a_run_removes_its_jobs_and_keeps_its_data(kube, operator, s3, 
 
 
 def test_a_missing_store_secret_is_reported_and_the_run_starts_once_it_exists(kube, operator, s3):
+    """Both Secrets a run's store needs: one it names (the operator reads it to open the store), and
+    the operator's store.credentialsSecret its pods read (the operator does not: without it every pod
+    would wait on it while the run said Running). Either missing holds the run Pending, saying which."""
     kube("apply", "-f", str(EXAMPLE / "inputs.yaml"))
     run = yaml_run("own-credentials")
     run["spec"]["storage"] = {"credentialsSecretRef": {"name": "team-store"}}
     kube.apply(run)
+    kube("delete", "secret", "proctor-store")
+    kube.apply(yaml_run("pods-credentials"))
+
+    def inputs_condition():
+        status = (kube.get("evalrun", "pods-credentials") or {}).get("status") or {}
+        found = next((c for c in status.get("conditions") or [] if c["type"] == "InputsReady"), None)
+        return found if found and found["status"] == "False" else None
+
+    held = wait_for(inputs_condition, 60, "an InputsReady=False condition")
+    assert held["reason"] == "StoreSecretMissing" and "proctor-store" in held["message"]
+    assert kube.phase("evalrun", "pods-credentials") == "Pending"
+    assert not kube.items("jobs", "proctor.dev/run=pods-credentials")
 
     def store_condition():
         status = (kube.get("evalrun", "own-credentials") or {}).get("status") or {}
@@ -226,8 +241,17 @@ def test_a_missing_store_secret_is_reported_and_the_run_starts_once_it_exists(ku
         f"--from-literal=AWS_ACCESS_KEY_ID={s3.access_key}",
         f"--from-literal=AWS_SECRET_ACCESS_KEY={s3.secret_key}",
     )
-    final = kube.wait_phase("evalrun", "own-credentials", ("Succeeded", "Failed"), timeout=240)
-    assert final["status"]["scores"] == EXPECTED_N6
+    kube(
+        "create",
+        "secret",
+        "generic",
+        "proctor-store",
+        f"--from-literal=AWS_ACCESS_KEY_ID={s3.access_key}",
+        f"--from-literal=AWS_SECRET_ACCESS_KEY={s3.secret_key}",
+    )
+    for name in ("own-credentials", "pods-credentials"):
+        final = kube.wait_phase("evalrun", name, ("Succeeded", "Failed"), timeout=240)
+        assert final["status"]["scores"] == EXPECTED_N6
 
 
 def test_a_node_below_the_runs_isolation_fails_the_run_with_the_reason(k8s, s3, namespace, tmp_path):

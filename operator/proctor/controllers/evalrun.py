@@ -19,6 +19,7 @@ from typing import Any
 
 from proctor.api import EvalRun
 from proctor.api.common import Source
+from proctor.cluster import NotFound
 from proctor.controllers.services import RunCache, Services
 from proctor.cost import live_cost, status_cost
 from proctor.inputs import InputError, fetch_source, human_table, load_bundle, store_bundle, validate_bundle
@@ -32,6 +33,7 @@ from proctor.reconcile import evalrun as logic
 from proctor.reconcile.budget import grant, held, runs_budget, waiting_message, with_grant
 from proctor.reconcile.children import Observed, stale_children
 from proctor.reconcile.conditions import Blocker, get_condition, problem_condition, set_condition
+from proctor.reconcile.stores import resolve_store
 from proctor.reconcile.tenancy import TenancyPolicy, tenancy_blockers
 from proctor_jobs.benchmarks import get_benchmark
 from proctor_jobs.judge.panel import entry_for_stage, is_judge_stage, judge_entries
@@ -110,6 +112,8 @@ async def reconcile(
     just_planned = False
     if plan is None and status.get("runPrefix"):  # planned before (this operator may have restarted)
         plan = await asyncio.to_thread(read_plan, store, run_prefix)
+    if plan is None and not blockers:
+        blockers += await _worker_secret_blockers(rt, namespace, spec.get("storage"))
     if plan is None and not blockers:
         try:
             async with rt.planning:  # planning holds a run's records in memory: a few at a time
@@ -425,6 +429,28 @@ async def _input_bundle(rt: Services, namespace, ref, role, artifacts, store: St
         return bundle
 
     return await asyncio.to_thread(ingest)
+
+
+async def _worker_secret_blockers(rt: Services, namespace: str, storage) -> list[Blocker]:
+    """The store Secret the run's pods read (and the operator does not: it uses its own credentials)
+    must exist in the run's namespace before any Job is made, or every pod would wait on it
+    (CreateContainerConfigError) while the run said Running. Checked until the run is planned."""
+    settings = resolve_store(rt.config, namespace, storage)
+    if not settings.secret or settings.operator_secret:
+        return []  # no Secret, or one the operator read already to open the run's store
+    try:
+        await rt.cluster.secret_data(namespace, settings.secret)
+    except NotFound:
+        message = (
+            f"Secret {namespace}/{settings.secret}, which the run's pods read their store credentials "
+            "from (the operator's store.credentialsSecret), does not exist in this namespace: create it "
+            "there (the chart does with store.credentials.copyToWatchedNamespaces) or give the "
+            "namespace a store of its own (store.namespaces); the run starts once it exists"
+        )
+        return [Blocker("StoreSecretMissing", message)]
+    except Exception as exc:  # the API is briefly unavailable: the pods will say, if it is really gone
+        log.warning("cannot check Secret %s/%s: %s", namespace, settings.secret, exc)
+    return []
 
 
 def _tenancy_blockers(rt: Services, namespace: str, spec, benchmark_format: str | None) -> list[Blocker]:
