@@ -50,11 +50,15 @@ class Cluster:
         from kubernetes import client, config
 
         if api_client is None:
+            configuration = client.Configuration()
             try:
-                config.load_incluster_config()
+                config.load_incluster_config(client_configuration=configuration)
             except config.ConfigException:
-                config.load_kube_config()
-            api_client = client.ApiClient()
+                config.load_kube_config(client_configuration=configuration)
+            # One pooled connection per thread that calls the API (8 + 4 report threads): urllib3's
+            # default (5 per CPU) dropped and re-opened connections, a TLS handshake each, under load.
+            configuration.connection_pool_maxsize = 16
+            api_client = client.ApiClient(configuration)
         self.api = api_client
         #: with leader election, a check before every write but the Lease's own: a replica that lost
         #: the Lease (or was frozen past its renew deadline) writes nothing, even mid-pass

@@ -301,6 +301,13 @@ class OperatorConfig(BaseSettings):
         "PROCTOR_LEADER_ELECTION_NAMESPACE",
         doc="hold a Lease in this namespace (empty: no election, a single replica)",
     )
+    leader_lease_seconds: int = setting(
+        30,
+        "PROCTOR_LEADER_LEASE_SECONDS",
+        doc="how long a leader's Lease holds without renewal (renewed every third of it): a standby takes "
+        "over within this long of the leader's death",
+        ge=6,
+    )
     judge_recheck_seconds: float = setting(
         60.0,
         "PROCTOR_JUDGE_RECHECK_SECONDS",

@@ -189,20 +189,25 @@ def versioned_bucket(s3) -> str:
     return s3.bucket
 
 
+def create_store_secret(k8s, namespace: str, s3, name: str = "proctor-store") -> None:
+    """A store credentials Secret in `namespace` holding the test S3 server's keys."""
+    k8s.kubectl(
+        "-n",
+        namespace,
+        "create",
+        "secret",
+        "generic",
+        name,
+        f"--from-literal=AWS_ACCESS_KEY_ID={s3.access_key}",
+        f"--from-literal=AWS_SECRET_ACCESS_KEY={s3.secret_key}",
+    )
+
+
 @pytest.fixture
 def namespace(k8s, s3, crds, versioned_bucket) -> Iterator[str]:
     name = f"e2e-{uuid.uuid4().hex[:6]}"
     k8s.create_namespace(name)
-    k8s.kubectl(
-        "-n",
-        name,
-        "create",
-        "secret",
-        "generic",
-        "proctor-store",
-        f"--from-literal=AWS_ACCESS_KEY_ID={s3.access_key}",
-        f"--from-literal=AWS_SECRET_ACCESS_KEY={s3.secret_key}",
-    )
+    create_store_secret(k8s, name, s3)
     yield name
     k8s.kubectl("delete", "namespace", name, "--wait=false", check=False)
 

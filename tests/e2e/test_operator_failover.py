@@ -22,7 +22,7 @@ from tests.e2e.test_operator_lifecycle import metric, small_run
 
 pytestmark = pytest.mark.e2e
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "humanevalv"
-LEASE_S = 30  # controllers/leader.py's default lease duration
+LEASE_S = 12  # PROCTOR_LEADER_LEASE_SECONDS (30 by default): renewed every 4 s
 WRITES = (("create", "Job"), ("patch", "evalruns/status"), ("create", "Event"), ("create", "Artifact"))
 
 
@@ -40,7 +40,9 @@ def test_a_frozen_leader_is_replaced_within_the_lease_and_never_writes_again(k8s
     replicas = []
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-        op = OperatorProcess(k8s, s3, kube.namespace, tmp_path / name)
+        op = OperatorProcess(
+            k8s, s3, kube.namespace, tmp_path / name, {"PROCTOR_LEADER_LEASE_SECONDS": str(LEASE_S)}
+        )
         op.election = ["--leader-election-namespace", kube.namespace]
         replicas.append(op)
     a, b = replicas

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import record_versions, wait_for
+from tests.e2e.conftest import create_store_secret, record_versions, wait_for
 from tests.integration.test_local_humanevalv import EXPECTED_N1, EXPECTED_N6
 
 pytestmark = pytest.mark.e2e
@@ -233,22 +233,8 @@ def test_a_missing_store_secret_is_reported_and_the_run_starts_once_it_exists(ku
     condition = wait_for(store_condition, 60, "a StoreReady condition")
     assert condition["reason"] == "StoreUnavailable" and "team-store" in condition["message"]
     assert kube.phase("evalrun", "own-credentials") == "Pending"
-    kube(
-        "create",
-        "secret",
-        "generic",
-        "team-store",
-        f"--from-literal=AWS_ACCESS_KEY_ID={s3.access_key}",
-        f"--from-literal=AWS_SECRET_ACCESS_KEY={s3.secret_key}",
-    )
-    kube(
-        "create",
-        "secret",
-        "generic",
-        "proctor-store",
-        f"--from-literal=AWS_ACCESS_KEY_ID={s3.access_key}",
-        f"--from-literal=AWS_SECRET_ACCESS_KEY={s3.secret_key}",
-    )
+    create_store_secret(kube.k8s, kube.namespace, s3, "team-store")
+    create_store_secret(kube.k8s, kube.namespace, s3)
     for name in ("own-credentials", "pods-credentials"):
         final = kube.wait_phase("evalrun", name, ("Succeeded", "Failed"), timeout=240)
         assert final["status"]["scores"] == EXPECTED_N6

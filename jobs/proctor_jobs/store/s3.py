@@ -60,7 +60,7 @@ class S3Store(Store):
         self.location = S3Location.parse(url)
         base = f"s3://{self.location.bucket}/{self.location.prefix}".rstrip("/")
         self.url = base
-        self._client = client or _make_client(self.location)
+        self._client = client or make_client(self.location)
 
     def _key(self, key: str) -> str:
         return self.location.prefix + check_key(key)
@@ -146,7 +146,14 @@ class S3Store(Store):
         self._client.close()
 
 
-def _make_client(location: S3Location):
+#: connections a client keeps to its endpoint: the operator reads runs' progress from 32 threads, and
+#: botocore's default (10) made it drop and re-open (a TLS handshake each) under load
+MAX_POOL_CONNECTIONS = 32
+
+
+def make_client(location: S3Location, credentials: dict[str, str] | None = None):
+    """A boto3 S3 client for `location`: bounded retries and timeouts; `credentials` (the keys of a
+    store Secret) or, None, the environment's."""
     import boto3
     from botocore.config import Config
 
@@ -155,8 +162,14 @@ def _make_client(location: S3Location):
         s3={"addressing_style": location.addressing},
         connect_timeout=10,
         read_timeout=60,
+        max_pool_connections=MAX_POOL_CONNECTIONS,
     )
-    session = boto3.session.Session()
+    keys = credentials or {}
+    session = boto3.session.Session(
+        aws_access_key_id=keys.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=keys.get("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=keys.get("AWS_SESSION_TOKEN"),
+    )
     return session.client("s3", endpoint_url=location.endpoint, region_name=location.region, config=config)
 
 

@@ -121,25 +121,9 @@ SECRET_REFRESH_SECONDS = 300.0
 
 
 def _s3_with_credentials(url: str, creds: dict[str, str]) -> Store:
-    import boto3
-    from botocore.config import Config
+    from proctor_jobs.store.s3 import S3Location, S3Store, make_client
 
-    from proctor_jobs.store.s3 import S3Location, S3Store
-
-    location = S3Location.parse(url)
-    client = boto3.session.Session(
-        aws_access_key_id=creds.get("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=creds.get("AWS_SECRET_ACCESS_KEY"),
-        aws_session_token=creds.get("AWS_SESSION_TOKEN"),
-    ).client(
-        "s3",
-        endpoint_url=location.endpoint,
-        region_name=location.region,
-        config=Config(
-            retries={"max_attempts": 6, "mode": "standard"}, s3={"addressing_style": location.addressing}
-        ),
-    )
-    return S3Store(url, client=client)
+    return S3Store(url, client=make_client(S3Location.parse(url), creds))
 
 
 @dataclass

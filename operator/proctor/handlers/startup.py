@@ -68,7 +68,10 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     memo.leader = None
     memo.leader_task = None
     if svc.config.leader_election_namespace:
-        memo.leader = LeaderElection(svc.cluster, svc.config.leader_election_namespace)
+        lease = svc.config.leader_lease_seconds
+        memo.leader = LeaderElection(
+            svc.cluster, svc.config.leader_election_namespace, duration_s=lease, renew_s=lease / 3
+        )
         svc.cluster.may_write = memo.leader.is_leading
         memo.leader_task = asyncio.create_task(memo.leader.run(), name="leader election")
     try:
