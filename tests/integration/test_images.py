@@ -182,13 +182,17 @@ def test_the_operator_image_holds_only_the_control_plane_and_still_plans_every_e
 
 
 #: What the operator does with an EvalRun before its first Job: resolve its inputs, plan it (the
-#: benchmark adapter's stages and shards).
+#: benchmark adapter's stages and shards); and its whole process imports (kopf's wiring, every
+#: controller) and names a JudgeServer's calibration items.
 PLAN_EVERY_EXAMPLE = """
 import sys
 from pathlib import Path
+import proctor.handlers, proctor.controllers.calibration
 from proctor.local import resolve
 from proctor.plan import plan_run
 from proctor_jobs.benchmarks import get_benchmark
+from proctor_jobs.judge.calibration import load_set, resolve_benchmarks
+assert sum(len(load_set(b)) for b in resolve_benchmarks("all")) > 0
 for path in sys.argv[1:]:
     run = resolve(Path(path))
     plan, _ = plan_run(get_benchmark(run.benchmark), run.spec, run.items, "runs/t/u1", run.inputs, [])

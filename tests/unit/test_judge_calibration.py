@@ -327,11 +327,13 @@ def test_the_gate_creates_one_job_then_reads_its_verdict_into_the_status():
     assert [job["metadata"]["name"] for job in created] == [name]
     assert verdict.reason == "Calibrating" and status["state"] == "Running" and status["job"] == name
     running = {name: {"metadata": {"name": name}, "status": {}}}
-    asyncio.run(
+    stored = {k: v for k, v in status.items() if v is not None}  # as a merge patch leaves it
+    _, still = asyncio.run(
         calibration_gate(
-            Runtime(), {**body, "status": {"calibration": status}}, "http://j/v1", "m", check, running
+            Runtime(), {**body, "status": {"calibration": stored}}, "http://j/v1", "m", check, running
         )
     )
+    assert still == stored  # unchanged while the Job runs: the JudgeServer's status is not patched
     assert len(created) == 1 and not listed  # the Job exists: not created again
 
     failed = {
@@ -352,3 +354,9 @@ def test_the_gate_creates_one_job_then_reads_its_verdict_into_the_status():
         )
     )
     assert kept == status and again.reason == "CalibrationFailed" and len(created) == 1
+    # A judge that goes down while an attempt runs keeps that attempt (not back to the first).
+    second = {**status, "state": "Running", "attempt": 2, "job": "judge-calibrate-x-2"}
+    _, held = asyncio.run(
+        calibration_gate(Runtime(), {**body, "status": {"calibration": second}}, "http://j/v1", "m", down, {})
+    )
+    assert held == second

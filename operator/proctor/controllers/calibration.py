@@ -38,10 +38,16 @@ STATUS_FIELDS = (
 )
 
 
-def _status(**fields: Any) -> dict[str, Any]:
-    """`status.calibration` with every field named: the status is merge-patched, so a field this state
-    does not have (an earlier attempt's message) is removed by its None."""
-    return {key: fields.get(key) for key in STATUS_FIELDS}
+def _status(previous: dict[str, Any] | None, **fields: Any) -> dict[str, Any]:
+    """`status.calibration` with these fields. The status is merge-patched, so a field `previous` has
+    and this state has not (an earlier attempt's message) is removed by a None; fields neither has are
+    left out, so an unchanged state compares equal to the status as stored (no patch)."""
+    previous = previous or {}
+    return {
+        key: fields.get(key)
+        for key in STATUS_FIELDS
+        if fields.get(key) is not None or previous.get(key) is not None
+    }
 
 
 async def calibration_gate(
@@ -65,8 +71,11 @@ async def calibration_gate(
     retry = rt.config.judge_recheck_seconds
     attempt, verdict = current_calibration(previous, fingerprint, time.time(), retry)
     if check is None or not check.ok:
-        # Calibrate a judge that serves, not one that is down; a verdict already given stands.
-        return check, verdict or _status(benchmark=choice, state="Waiting", fingerprint=fingerprint)
+        # Calibrate a judge that serves, not one that is down; a verdict already given, or an attempt
+        # under way, stands (its attempt number with it).
+        if previous and previous.get("fingerprint") == fingerprint:
+            return check, previous
+        return check, _status(previous, benchmark=choice, state="Waiting", fingerprint=fingerprint)
     if verdict is None:
         job_name = calibration_job_name(name, fingerprint, attempt)
         job = jobs.get(job_name)
@@ -92,7 +101,12 @@ async def calibration_gate(
             items = sum(len(load_set(b)) for b in resolve_benchmarks(choice))
             message = f"calibrating: job {job_name} asks the judge {items} calibration items ({choice})"
             running = _status(
-                benchmark=choice, state="Running", fingerprint=fingerprint, attempt=attempt, job=job_name
+                previous,
+                benchmark=choice,
+                state="Running",
+                fingerprint=fingerprint,
+                attempt=attempt,
+                job=job_name,
             )
             return replace(check, ok=False, message=message, reason="Calibrating"), running
         pods = await rt.cluster.list_pods(namespace, f"job-name={job_name}")
@@ -100,6 +114,7 @@ async def calibration_gate(
         if not said["passed"]:
             log.warning("calibration of judge %s/%s failed: %s", namespace, name, said["message"])
         verdict = _status(
+            previous,
             benchmark=choice,
             state="Passed" if said["passed"] else "Failed",
             items=said["items"],
