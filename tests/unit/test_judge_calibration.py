@@ -360,3 +360,26 @@ def test_the_gate_creates_one_job_then_reads_its_verdict_into_the_status():
         calibration_gate(Runtime(), {**body, "status": {"calibration": second}}, "http://j/v1", "m", down, {})
     )
     assert held == second
+
+
+def test_judge_check_leaves_a_verdict_when_the_calibration_cannot_run(monkeypatch, tmp_path):
+    import argparse
+    import json
+
+    import proctor_jobs.judge.calibration as calibration
+    from proctor.commands.judge import run_check
+    from proctor.reconcile.judgeserver import calibration_verdict
+
+    async def cannot(*_args, **_kwargs):
+        raise RuntimeError("the judge lists no models")
+
+    monkeypatch.setattr(calibration, "calibrate", cannot)
+    result = tmp_path / "termination-log"
+    args = argparse.Namespace(
+        judge_url="http://judge/v1", model=None, benchmark="all", json=False, result_file=result
+    )
+    assert run_check(args) == 2
+    assert json.loads(result.read_text())["passed"] is False
+    verdict = calibration_verdict(result.read_text(), "Failed")  # what the operator reads of it
+    assert not verdict["passed"]
+    assert verdict["message"] == "the calibration could not run: the judge lists no models"
