@@ -21,12 +21,12 @@ from typing import Any
 
 from proctor.controllers.services import Services
 from proctor.k8s.judge import build_calibration_job, calibration_fingerprint, calibration_job_name
+from proctor.reconcile.evalrun import job_state
 from proctor.reconcile.judgeserver import (
     CheckResult,
     calibration_choice,
     calibration_verdict,
     current_calibration,
-    job_outcome,
     termination_message,
 )
 
@@ -79,8 +79,8 @@ async def calibration_gate(
     if verdict is None:
         job_name = calibration_job_name(name, fingerprint, attempt)
         job = jobs.get(job_name)
-        outcome = job_outcome(job) if job else None
-        if outcome is None:
+        outcome = job_state(job)[0] if job else "Running"
+        if outcome not in ("Complete", "Failed"):
             if job is None:
                 external = spec.get("external") or {}
                 await rt.cluster.create(
@@ -96,9 +96,9 @@ async def calibration_gate(
                         config=rt.config,
                     )
                 )
-            from proctor_jobs.judge.calibration import load_set, resolve_benchmarks
+            from proctor_jobs.judge.calibration import item_count
 
-            items = sum(len(load_set(b)) for b in resolve_benchmarks(choice))
+            items = item_count(choice)
             message = f"calibrating: job {job_name} asks the judge {items} calibration items ({choice})"
             running = _status(
                 previous,

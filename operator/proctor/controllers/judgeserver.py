@@ -165,12 +165,11 @@ async def reconcile(
     post_event,
     cache: JudgeCache,
     children: Observed,
-    calibration_jobs: dict[str, dict[str, Any]] | None = None,
+    calibration_jobs: dict[str, dict[str, Any]],
 ) -> dict[str, Any] | None:
     """One pass over one JudgeServer; `children`: its Deployment, Service and NetworkPolicy as the
     watch sees them, by (kind, name); `calibration_jobs`: its calibration Jobs, by name; `cache`: what
     its daemon remembers (the last check)."""
-    calibration_jobs = calibration_jobs or {}
     meta, spec, status = body["metadata"], body["spec"], dict(body.get("status") or {})
     namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
     generation = meta.get("generation")

@@ -66,13 +66,16 @@ class WorkerContext:
 MODEL_STAGES = frozenset({"judge", "generate"})
 
 
+#: every Proctor pod's own environment: its scratch emptyDir is home and temp (the root is read-only)
+SCRATCH_ENV = (
+    {"name": "TMPDIR", "value": SCRATCH},
+    {"name": "HOME", "value": SCRATCH},
+    {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+)
+
+
 def _env(ctx: WorkerContext, model_key: bool = False, stage: str = "") -> list[dict[str, Any]]:
-    env = [
-        {"name": "TMPDIR", "value": SCRATCH},
-        {"name": "HOME", "value": SCRATCH},
-        {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
-        {"name": "PROCTOR_RUN", "value": f"{ctx.namespace}/{ctx.run_name}"},
-    ]
+    env = [*map(dict, SCRATCH_ENV), {"name": "PROCTOR_RUN", "value": f"{ctx.namespace}/{ctx.run_name}"}]
     env += [{"name": k, "value": v} for k, v in sorted(ctx.store_env.items())]
     key = ctx.api_key_for(stage)
     if key and model_key:

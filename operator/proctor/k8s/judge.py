@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from proctor.config import OperatorConfig
-from proctor.k8s.jobs import SCRATCH, worker_security
+from proctor.k8s.jobs import SCRATCH, SCRATCH_ENV, worker_security
 from proctor.k8s.names import (
     COMPONENT_LABEL,
     JUDGE_LABEL,
@@ -259,11 +259,7 @@ def build_calibration_job(
     fingerprint = calibration_fingerprint(endpoint, model, choice)
     labels = {**MANAGED_BY, JUDGE_LABEL: label_value(name), COMPONENT_LABEL: CALIBRATION}
     pod_security, container_security = worker_security(config)
-    env = [
-        {"name": "TMPDIR", "value": SCRATCH},
-        {"name": "HOME", "value": SCRATCH},
-        {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
-    ]
+    env = [*map(dict, SCRATCH_ENV)]
     if api_key:
         env.append({"name": "PROCTOR_JUDGE_API_KEY", "valueFrom": {"secretKeyRef": dict(api_key)}})
     container = {

@@ -82,14 +82,6 @@ def parse_time(text: str | None) -> float:
         return 0.0
 
 
-def job_outcome(job: dict[str, Any]) -> str | None:
-    """`Complete` or `Failed` once a Job has ended; None while it runs."""
-    for condition in (job.get("status") or {}).get("conditions") or []:
-        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
-            return condition["type"]
-    return None
-
-
 def termination_message(pods: list[dict[str, Any]], container: str) -> str | None:
     """What `container` left as its termination message, in the first of `pods` that has one."""
     for pod in pods:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -96,6 +97,13 @@ def load_set(benchmark: str) -> list[CalibrationItem]:
 
 def image_bytes(name: str) -> bytes:
     return _data().joinpath(name).read_bytes()
+
+
+@functools.cache
+def item_count(choice: str | None) -> int:
+    """How many calibration items `choice` (see resolve_benchmarks) asks (the shipped sets never change
+    while a process runs: read once)."""
+    return sum(len(load_set(b)) for b in resolve_benchmarks(choice))
 
 
 def resolve_benchmarks(choice: str | None) -> tuple[str, ...]:
