@@ -8,14 +8,16 @@ pylint gate off.
 
     python benchmarks/operator_scale.py [--items 2000] [--runs 20] [--items-per-run 100]
 
-Prints Jobs created, API requests per item, time from apply to all stage Jobs created, time to
-Succeeded, and the operator's peak RSS. Last line: `RESULT api_requests_per_item=<x>`.
+Prints Jobs created, API requests per item, time from apply to all stage Jobs created (and, from the
+audit log, the longest time from a run's creation to its Job's: kubectl applies many runs one after
+the other), time to Succeeded, and the operator's peak RSS. Last line: `RESULT api_requests_per_item=<x>`.
 Targets: one Job per stage per run, < 0.05 requests per item, all Jobs within 5 s, peak RSS < 250 MB.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import shutil
@@ -97,12 +99,18 @@ def evalrun(name: str, prefix: str, shard_size: int, parallelism: int) -> dict:
     }
 
 
+def _timestamp(text: str) -> float:
+    """An audit timestamp (RFC 3339 with microseconds, UTC) as seconds."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
 class Bench:
     def __init__(self, workdir: Path) -> None:
         os.environ["PROCTOR_APISERVER_AUDIT"] = "1"
         # In a cluster the worker pods run on other nodes than the operator; here they share its two
-        # cores, so the test kubelet runs them at the lowest priority, and the time to all Jobs is the
-        # operator's and the control plane's, not 40 worker processes' start-up.
+        # cores, so the test kubelet runs them at the lowest priority (nice 19, for their session's
+        # autogroup too), and the time to all Jobs is the operator's and the control plane's, not 40
+        # worker processes' start-up.
         os.environ["PROCTOR_TEST_POD_NICENESS"] = "19"
         self.workdir = workdir
         self.plane = environment.start_k8s(workdir / "k8s")
@@ -183,6 +191,34 @@ class Bench:
                         count += 1
         return count
 
+    def creation_to_jobs(self, names: list[str]) -> float:
+        """The longest time, over the runs, from the API server storing a run to storing its stage
+        Job, both read from the audit log: what the operator takes, apart from how long the client's
+        apply of many runs one after the other takes on a loaded API server."""
+        created: dict[str, float] = {}
+        jobs: dict[str, float] = {}
+        with open(self.audit) as f:
+            for line in f:
+                if '"create"' not in line:
+                    continue
+                event = json.loads(line)
+                ref = event.get("objectRef") or {}
+                status = (event.get("responseStatus") or {}).get("code")
+                if event.get("verb") != "create" or event.get("stage") != "ResponseComplete" or status != 201:
+                    continue
+                at = _timestamp(event["stageTimestamp"])
+                name = ref.get("name") or ""
+                if ref.get("resource") == "evalruns" and name in names:
+                    created[name] = at
+                elif ref.get("resource") == "jobs" and "-aggregate-" not in name:
+                    run = max((n for n in names if name.startswith(f"{n}-")), key=len, default=None)
+                    if run is not None:
+                        jobs[run] = min(at, jobs.get(run, at))
+        missing = set(names) - (created.keys() & jobs.keys())
+        if missing:
+            raise RuntimeError(f"the audit log lacks the creation of {sorted(missing)} or of its Job")
+        return max(jobs[n] - created[n] for n in names)
+
     def peak_rss_mb(self) -> float:
         status = Path(f"/proc/{self.operator.pid}/status").read_text()
         line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
@@ -237,6 +273,7 @@ class Bench:
             j for j in self.jobs("aggregate") if j["metadata"]["labels"].get("proctor.dev/run") in names
         ]
         return {
+            "run_to_job_s": self.creation_to_jobs(names),
             "aggregates": len(aggregates),
             "label": label,
             "runs": len(runs),
@@ -298,7 +335,8 @@ def main() -> None:
         print(
             f"{r['label']}: {r['runs']} run(s), {r['items']} items, {r['jobs']} Jobs created "
             f"({r['jobs'] / r['runs']:.1f} per run, 1 stage each; and {r['aggregates']} aggregate Jobs once "
-            f"over); all stage Jobs {r['jobs_s']:.2f} s after apply; "
+            f"over); all stage Jobs {r['jobs_s']:.2f} s after apply began, each at most "
+            f"{r['run_to_job_s']:.2f} s after its run was stored; "
             f"Succeeded after {r['done_s']:.1f} s; {r['requests']} operator API requests = "
             f"{r['per_item']:.4f} per item"
         )
@@ -311,7 +349,7 @@ def main() -> None:
         f"RSS {PREVIOUS['rss_mb']} MB, now {rss:.0f} MB"
     )
     print(
-        f"targets: jobs within 5 s {'met' if all(r['jobs_s'] < 5 for r in results) else 'MISSED'}; "
+        f"targets: jobs within 5 s of apply {'met' if slowest < 5 else 'MISSED'}; "
         f"< 0.05 requests/item {'met' if worst < 0.05 else 'MISSED'}"
     )
     print(f"RESULT api_requests_per_item={worst:.4f}")

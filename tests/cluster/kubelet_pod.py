@@ -96,7 +96,7 @@ class Spawner:
             if POD_NICENESS:  # pods on other nodes than the control plane's, as far as one machine can
                 wrapped = ["nice", "-n", POD_NICENESS, *wrapped]
             with open(log_path, "ab") as out:
-                return subprocess.Popen(
+                process = subprocess.Popen(
                     wrapped,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
@@ -105,10 +105,23 @@ class Spawner:
                     cwd=cwd,
                     start_new_session=True,
                 )
+            if POD_NICENESS:
+                _lower_session_priority(process.pid, POD_NICENESS)
+            return process
 
         future: Future = Future()
         self._queue.put((start, future))
         return future.result()
+
+
+def _lower_session_priority(pid: int, niceness: str) -> None:
+    """With the kernel's autogroups on, each new session is scheduled as one group, and a process's
+    nice value only ranks it within its group: a pod at nice 19 in its own session still got as much
+    CPU as the API server's whole session. The group's own nice value ranks the group."""
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(niceness)
+    except OSError:  # no autogroups in this kernel (nice alone then ranks the process), or it ended
+        pass
 
 
 class StartError(RuntimeError):

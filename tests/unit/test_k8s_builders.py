@@ -275,3 +275,70 @@ def test_the_selftest_pod_is_a_worker_pod_without_any_secret():
         "-m",
         "proctor_jobs.selftest",
     ]
+
+
+def test_every_kind_of_pod_proctor_creates_is_hardened_alike():
+    """Stage, item, aggregate, selftest, ingest and calibration pods all come out of one builder: an
+    admin's seccomp profile, runtime class, nodes and tolerations reach every one of them, and none
+    holds a service-account token. (A hand-built ingest pod once got its seccomp profile renamed into
+    a value the API server refuses, and never got the admin's runtime class.)"""
+    from proctor.k8s.ingest import build_ingest_job
+    from proctor.k8s.jobs import build_aggregate_job, build_selftest_job
+    from proctor.k8s.judge import build_calibration_job
+
+    config = OperatorConfig(
+        images={"default": "worker:1"},
+        worker_seccomp_profile={"type": "Localhost", "localhostProfile": "proctor/sandbox.json"},
+        runtime_class_name="gvisor",
+        node_selector={"pool": "workers"},
+        tolerations=[{"key": "workers", "operator": "Exists", "effect": "NoSchedule"}],
+    )
+    run = ctx()
+    run.config = config
+    artifact = {
+        "metadata": {"name": "tasks", "namespace": "team", "uid": "u", "generation": 1},
+        "spec": {"type": "benchmark", "format": "humanevalv", "source": {"s3": {"uri": "s3://b/k"}}},
+    }
+    jobs = {
+        "stage": build_stage_job(run, "oracle", "oracle", 2),
+        "item": build_item_job(run, "oracle", "oracle", 0, {"job": {}}),
+        "aggregate": build_aggregate_job(run, "req-1"),
+        "selftest": build_selftest_job(config, "team", "selftest", "cases", []),
+        "ingest": build_ingest_job(config, artifact, "s3://b/p", {}, "store-creds"),
+        "calibration": build_calibration_job(
+            "team",
+            "judge",
+            "u",
+            endpoint="http://j",
+            model="m",
+            choice="all",
+            attempt=1,
+            api_key=None,
+            config=config,
+        ),
+    }
+    for kind, job in jobs.items():
+        pod = job["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        assert pod["securityContext"] == {
+            "runAsNonRoot": True,
+            "runAsUser": config.run_as_user,
+            "runAsGroup": config.run_as_user,
+            "fsGroup": config.run_as_user,
+            "seccompProfile": config.worker_seccomp_profile,
+        }, kind
+        assert container["securityContext"] == {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+        }, kind
+        assert pod["automountServiceAccountToken"] is False and pod["enableServiceLinks"] is False, kind
+        assert pod["restartPolicy"] == "Never", kind
+        assert pod["runtimeClassName"] == "gvisor", kind
+        assert pod["nodeSelector"] == {"pool": "workers"}, kind
+        assert pod["tolerations"] == config.tolerations, kind
+        assert container["imagePullPolicy"] == config.image_pull_policy, kind
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["HOME"] == env["TMPDIR"] == "/scratch", kind  # the root is read-only
+        assert {"name": "scratch", "mountPath": "/scratch"} in container["volumeMounts"], kind

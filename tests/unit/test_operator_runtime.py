@@ -205,20 +205,3 @@ def test_release_lets_a_standby_take_over_at_once(clock):
         assert await b.try_once()
 
     asyncio.run(scenario())
-
-
-def test_the_ingest_job_pod_is_hardened():
-    """(A rename once turned its seccomp profile into a value the API server refuses.)"""
-    from types import SimpleNamespace
-
-    from proctor.config import OperatorConfig
-    from proctor.controllers.artifact import build_ingest_job
-
-    body = {
-        "metadata": {"name": "tasks", "namespace": "ns", "uid": "u", "generation": 1},
-        "spec": {"type": "benchmark", "format": "humanevalv", "source": {"s3": {"uri": "s3://b/k"}}},
-    }
-    job = build_ingest_job(SimpleNamespace(config=OperatorConfig()), body, "s3://b/p", {}, None)
-    pod = job["spec"]["template"]["spec"]
-    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert pod["automountServiceAccountToken"] is False

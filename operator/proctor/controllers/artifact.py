@@ -8,103 +8,18 @@ an invalid record sets phase Invalid with a condition naming the record and the 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
 from proctor.api.common import Source
 from proctor.controllers.services import Services
 from proctor.inputs import InputError, fetch_source, store_bundle, validate_bundle
-from proctor.k8s.names import MANAGED_BY, dns_label, label_value, owner_reference
-from proctor.k8s.netpol import build_ingest_network_policy, ingest_pod_labels
+from proctor.k8s.ingest import build_ingest_job, ingest_result_key
+from proctor.k8s.netpol import build_ingest_network_policy
 from proctor.reconcile.artifact import invalid_status, pending_status, ready_status, results_owner
 from proctor.reconcile.tenancy import TenancyPolicy, store_refusal
 
 log = logging.getLogger("proctor.artifact")
-
-
-def ingest_result_key(namespace: str, name: str, uid: str, generation: int | None) -> str:
-    return f"ingest/{namespace}/{name}/{uid}-{generation or 0}.json"
-
-
-def build_ingest_job(
-    rt: Services, body: dict[str, Any], store_url: str, env: dict[str, str], secret
-) -> dict[str, Any]:
-    meta, spec = body["metadata"], body["spec"]
-    result = ingest_result_key(meta["namespace"], meta["name"], meta["uid"], meta.get("generation"))
-    args = [
-        "--source",
-        json.dumps(spec["source"]),
-        "--format",
-        spec["format"],
-        "--type",
-        spec["type"],
-        "--store",
-        store_url,
-        "--result",
-        result,
-        "--label",
-        f"Artifact {meta['namespace']}/{meta['name']}",
-        "--max-bytes",
-        str(rt.config.ingest_max_bytes),
-    ]
-    container: dict[str, Any] = {
-        "name": "ingest",
-        "image": rt.config.image_for("default"),
-        "command": list(rt.config.ingest_command),
-        "args": args,
-        "env": [
-            {"name": "TMPDIR", "value": "/scratch"},
-            *({"name": k, "value": v} for k, v in sorted(env.items())),
-        ],
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "runAsNonRoot": True,
-        },
-        "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
-        "resources": {
-            "requests": {"cpu": "100m", "memory": "256Mi"},
-            "limits": {"memory": rt.config.ingest_memory},
-        },
-    }
-    if secret:
-        container["envFrom"] = [{"secretRef": {"name": secret}}]
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": dns_label(meta["name"], "ingest", str(meta.get("generation") or 0)),
-            "namespace": meta["namespace"],
-            "labels": {
-                **MANAGED_BY,
-                "proctor.dev/artifact": label_value(meta["name"]),
-                "proctor.dev/component": "ingest",
-            },
-            "ownerReferences": [
-                owner_reference("proctor.dev/v1alpha1", "Artifact", meta["name"], meta["uid"])
-            ],
-        },
-        "spec": {
-            "backoffLimit": 3,
-            "ttlSecondsAfterFinished": 3600,
-            "template": {
-                "metadata": {"labels": ingest_pod_labels(meta["name"])},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": rt.config.run_as_user,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "containers": [container],
-                    "volumes": [{"name": "scratch", "emptyDir": {}}],
-                },
-            },
-        },
-    }
 
 
 async def reconcile(
@@ -167,7 +82,7 @@ async def reconcile(
         key = ingest_result_key(namespace, name, meta["uid"], generation)
         outcome = await asyncio.to_thread(store.get_json_or, key)
         if outcome is None:
-            job = build_ingest_job(rt, body, url, env, secret)
+            job = build_ingest_job(rt.config, body, url, env, secret)
             if job["metadata"]["name"] not in ingest_jobs:  # create once, not on every pass
                 if rt.config.network_policy:  # the fetch of a tenant's URL is confined before it starts
                     owner = {"apiVersion": "proctor.dev/v1alpha1", "kind": "Artifact", **meta}

@@ -1,8 +1,7 @@
 """Worker Jobs: one Indexed Job per stage, or one Job per item for heavy heterogeneous items.
 
-Worker pods are hardened the same way whatever they run: non-root, read-only root filesystem with a
-scratch `emptyDir`, no service-account token (workers never talk to the Kubernetes API), all
-capabilities dropped, seccomp `RuntimeDefault`, an optional runtime class (e.g. gVisor). Evictions
+Worker pods are hardened as every Proctor pod is (`k8s/pods.py`: non-root, read-only root, no
+service-account token, all capabilities dropped, the admin's seccomp profile and runtime class). Evictions
 and other disruptions do not count against a shard's retries (`podFailurePolicy`), and a replacement
 pod starts only after the old one is gone (`podReplacementPolicy: Failed`), so two pods never work
 the same shard at once.
@@ -26,8 +25,8 @@ from proctor.k8s.names import (
     run_labels,
     stage_job_name,
 )
+from proctor.k8s.pods import hardened_pod
 
-SCRATCH = "/scratch"
 WORKSPACE = "/workspace"
 
 
@@ -66,16 +65,8 @@ class WorkerContext:
 MODEL_STAGES = frozenset({"judge", "generate"})
 
 
-#: every Proctor pod's own environment: its scratch emptyDir is home and temp (the root is read-only)
-SCRATCH_ENV = (
-    {"name": "TMPDIR", "value": SCRATCH},
-    {"name": "HOME", "value": SCRATCH},
-    {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
-)
-
-
 def _env(ctx: WorkerContext, model_key: bool = False, stage: str = "") -> list[dict[str, Any]]:
-    env = [*map(dict, SCRATCH_ENV), {"name": "PROCTOR_RUN", "value": f"{ctx.namespace}/{ctx.run_name}"}]
+    env = [{"name": "PROCTOR_RUN", "value": f"{ctx.namespace}/{ctx.run_name}"}]
     env += [{"name": k, "value": v} for k, v in sorted(ctx.store_env.items())]
     key = ctx.api_key_for(stage)
     if key and model_key:
@@ -87,32 +78,6 @@ def _env(ctx: WorkerContext, model_key: bool = False, stage: str = "") -> list[d
 def _resources(ctx: WorkerContext) -> dict[str, Any]:
     requested = {k: v for k, v in (ctx.spec.get("resources") or {}).items() if v}
     return requested or {k: dict(v) for k, v in ctx.config.default_resources.items()}
-
-
-def _pod_security(ctx: WorkerContext, privileged: bool) -> tuple[dict, dict]:
-    return worker_security(ctx.config, privileged)
-
-
-def worker_security(config: OperatorConfig, privileged: bool = False) -> tuple[dict, dict]:
-    """The pod's and the container's securityContext of every pod Proctor runs Proctor's or answers'
-    code in."""
-    if privileged:
-        # Opt-in only (spec.oracle.privileged): some research artifacts run Docker or kind.
-        return {"seccompProfile": {"type": "RuntimeDefault"}}, {"privileged": True}
-    pod = {
-        "runAsNonRoot": True,
-        "runAsUser": config.run_as_user,
-        "runAsGroup": config.run_as_user,
-        "fsGroup": config.run_as_user,
-        "seccompProfile": dict(config.worker_seccomp_profile),
-    }
-    container = {
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "capabilities": {"drop": ["ALL"]},
-        "runAsNonRoot": True,
-    }
-    return pod, container
 
 
 def _pod_template(
@@ -132,41 +97,30 @@ def _pod_template(
     stage: str = "",
     command: list[str] | None = None,
 ) -> dict[str, Any]:
-    pod_security, container_security = _pod_security(ctx, privileged)
     container: dict[str, Any] = {
         "name": "worker",
         "image": image,
-        "imagePullPolicy": ctx.config.image_pull_policy,
         "command": list(command or ctx.config.worker_command),
         "args": args,
         "env": _env(ctx, model_key, stage) + (env or []),
         "resources": resources if resources is not None else _resources(ctx),
-        "securityContext": container_security,
-        "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}, *(mounts or [])],
+        "volumeMounts": list(mounts or []),
     }
     if ctx.credentials_secret:
         container["envFrom"] = [{"secretRef": {"name": ctx.credentials_secret}}]
-    spec: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "securityContext": pod_security,
-        "containers": [container],
-        "volumes": [{"name": "scratch", "emptyDir": {}}, *(volumes or [])],
-    }
-    runtime_class = ctx.spec.get("runtimeClassName") or ctx.config.runtime_class_name
-    if runtime_class:
-        spec["runtimeClassName"] = runtime_class
+    spec = hardened_pod(
+        ctx.config,
+        container,
+        privileged=privileged,
+        runtime_class=ctx.spec.get("runtimeClassName"),
+        node_selector=node_selector,
+        tolerations=tolerations,
+        volumes=volumes,
+    )
     if ctx.spec.get("serviceAccountName"):
         spec["serviceAccountName"] = ctx.spec["serviceAccountName"]
     if ctx.spec.get("imagePullSecrets"):
         spec["imagePullSecrets"] = [dict(s) for s in ctx.spec["imagePullSecrets"]]
-    selector = {**ctx.config.node_selector, **(node_selector or {})}
-    if selector:
-        spec["nodeSelector"] = selector
-    tolerations = [*ctx.config.tolerations, *(tolerations or [])]
-    if tolerations:
-        spec["tolerations"] = tolerations
     return {"metadata": {"labels": labels}, "spec": spec}
 
 

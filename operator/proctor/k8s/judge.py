@@ -14,7 +14,6 @@ import json
 from typing import Any
 
 from proctor.config import OperatorConfig
-from proctor.k8s.jobs import SCRATCH, SCRATCH_ENV, worker_security
 from proctor.k8s.names import (
     COMPONENT_LABEL,
     JUDGE_LABEL,
@@ -24,6 +23,7 @@ from proctor.k8s.names import (
     owner_reference,
     with_spec_hash,
 )
+from proctor.k8s.pods import hardened_pod
 
 MODEL_CACHE = "/models"
 
@@ -258,14 +258,12 @@ def build_calibration_job(
     Proctor ships; the external judge's API key comes from the JudgeServer's own Secret."""
     fingerprint = calibration_fingerprint(endpoint, model, choice)
     labels = {**MANAGED_BY, JUDGE_LABEL: label_value(name), COMPONENT_LABEL: CALIBRATION}
-    pod_security, container_security = worker_security(config)
-    env = [*map(dict, SCRATCH_ENV)]
+    env = []
     if api_key:
         env.append({"name": "PROCTOR_JUDGE_API_KEY", "valueFrom": {"secretKeyRef": dict(api_key)}})
     container = {
         "name": "calibrate",
         "image": config.image_for("default"),
-        "imagePullPolicy": config.image_pull_policy,
         "command": list(config.calibrate_command),
         "args": [
             "--judge-url",
@@ -279,25 +277,10 @@ def build_calibration_job(
         ],
         "env": env,
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
-        "securityContext": container_security,
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "File",
-        "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}],
     }
-    pod: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "securityContext": pod_security,
-        "containers": [container],
-        "volumes": [{"name": "scratch", "emptyDir": {}}],
-    }
-    if config.runtime_class_name:
-        pod["runtimeClassName"] = config.runtime_class_name
-    if config.node_selector:
-        pod["nodeSelector"] = dict(config.node_selector)
-    if config.tolerations:
-        pod["tolerations"] = list(config.tolerations)
+    pod = hardened_pod(config, container)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
