@@ -150,3 +150,79 @@ def test_virtual_clock_fetch_answers_what_the_network_layer_does(libraries):
         "bytes": [0, 255, 128, 1],
         "library": [200, True],  # a library from the cache, cross-origin (CORS without credentials)
     }
+
+
+#: Pages whose screenshots tell whether frames were skipped where something ran on them: each logs
+#: what it saw to the console too. Quiet page time is run in one grant (VirtualClock.run) only up to the
+#: next timer, and never while a frame callback, an animation, an observer or an image is pending.
+QUIET_PAGES = {
+    "static": "<h1>Static</h1><p>Nothing moves on this page.</p>",
+    "timer_starts_a_loop": """<div id=n style="font:40px monospace">0</div><script>
+        setTimeout(() => {
+          let n = 0;
+          const step = () => {
+            n++;
+            document.getElementById('n').textContent = n;
+            requestAnimationFrame(step);
+          };
+          requestAnimationFrame(step);
+        }, 700);</script>""",
+    "timer_starts_a_transition": """<style>
+        #b{width:50px;height:50px;background:#36c;transition:width 600ms linear}
+        #b.wide{width:600px}</style><div id=b></div><script>
+        setTimeout(() => document.getElementById('b').classList.add('wide'), 1300);</script>""",
+    "interval_reads_the_clock": """<pre id=t style="font:24px monospace"></pre><script>
+        setInterval(() => {
+          document.getElementById('t').textContent += Math.round(performance.now()) + ' ';
+        }, 330);</script>""",
+    "timeout_chain": """<div id=c style="font:40px monospace"></div><script>
+        let depth = 0;
+        const next = () => {
+          depth++;
+          document.getElementById('c').textContent = depth + '@' + performance.now();
+          if (depth < 12) setTimeout(next, depth < 6 ? 0 : 170);
+        };
+        setTimeout(next, 0);</script>""",
+    "observer_reveals": """<style>.card{opacity:0;transition:opacity 400ms}.card.seen{opacity:1}</style>
+        <div class=card style="width:300px;height:200px;background:#c33"></div><script>
+        const io = new IntersectionObserver(
+          es => es.forEach(e => e.isIntersecting && e.target.classList.add('seen')));
+        document.querySelectorAll('.card').forEach(c => io.observe(c));</script>""",
+    "idle_callback_draws": """<canvas id=k width=300 height=100></canvas><script>
+        setTimeout(() => requestIdleCallback(() => {
+          const g = document.getElementById('k').getContext('2d');
+          g.fillStyle = '#2a2'; g.fillRect(0, 0, 40 + performance.now() / 20, 100);
+        }), 900);</script>""",
+    "animation_after_load": """<style>@keyframes spin{to{transform:rotate(360deg)}}
+        .s{width:80px;height:80px;background:#e90}.s.on{animation:spin 2s linear infinite}</style>
+        <div class=s></div><script>
+        setTimeout(() => document.querySelector('.s').classList.add('on'), 400);</script>""",
+}
+
+
+def test_quiet_page_time_runs_without_frames_and_shows_the_same_pixels(libraries, monkeypatch):
+    """Frames of quiet page time are not begun (a static page costs a few grants instead of 150
+    frames), and every capture is what beginning each frame gives: timers that start a frame loop, a
+    transition or an animation, a chain of timers, an interval reading the clock, an observer and an
+    idle callback."""
+    from proctor_jobs.render import page as page_module
+
+    def run(skip: bool):
+        monkeypatch.setattr(page_module, "SKIP_QUIET", skip)
+        return asyncio.run(render_all(QUIET_PAGES, libraries, "virtual"))
+
+    skipping, stepping = run(True), run(False)
+    for name in QUIET_PAGES:
+        a, b = skipping[name], stepping[name]
+        assert a.status == b.status == "ok", (name, a.reason, b.reason)
+        assert not a.page_errors and not b.page_errors, (name, a.page_errors[:2], b.page_errors[:2])
+        assert b.frames_skipped == 0
+        print(f"  {name:28s} frames {a.frames}, {a.frames_skipped} not begun")
+        if a.frames == b.frames:
+            assert digest(a) == digest(b), f"{name}: skipping quiet frames changed a capture"
+            assert [m["text"] for m in a.console] == [m["text"] for m in b.console], name
+    assert skipping["static"].frames_skipped >= 140
+    # Quiet stretches are skipped up to a timer, not over it: the pages whose timers fire once or
+    # twice are skipped in part too.
+    assert skipping["timer_starts_a_transition"].frames_skipped >= 40
+    assert skipping["observer_reveals"].frames_skipped == 0  # delivered after a frame: never skipped

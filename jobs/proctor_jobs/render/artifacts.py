@@ -113,13 +113,15 @@ class ArtifactRenderer(StageProcessor):
             self.chromium = await loop.run_in_executor(None, chromium_version, self._browser_path())
             self.farm = BrowserFarm(concurrency=self.concurrency, clock=self.settings.clock)
 
-    def _clock_record(self, frames: int | None = None) -> dict[str, Any]:
+    def _clock_record(self, frames: int | None = None, skipped: int | None = None) -> dict[str, Any]:
         """How page time ran: `realtime` (the wall clock) or `virtual` (fixed frames, see page.py)."""
         record: dict[str, Any] = {"mode": self.settings.clock}
         if self.settings.clock == "virtual":
             record["fps"] = self.settings.fps
             if frames is not None:
                 record["frames"] = frames
+            if skipped is not None:
+                record["framesSkipped"] = skipped  # of those, quiet frames not begun (page.py)
         return record
 
     def _browser_path(self) -> str:
@@ -330,7 +332,7 @@ class ArtifactRenderer(StageProcessor):
             "notes": result.notes + ([self.library_note] if self.library_note else []),
             "network_isolation": self.farm.isolation if self.farm else [],
             "chromium": self.chromium,
-            "clock": self._clock_record(result.frames),
+            "clock": self._clock_record(result.frames, result.frames_skipped),
         }
 
 

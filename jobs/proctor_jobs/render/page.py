@@ -47,6 +47,95 @@ GUARD_SCRIPT = r"""
 #: rounding gives every browser the same value), and Math.random is seeded (a fixed sequence per page).
 VIRTUAL_TIME_SCRIPT = r"""
 (() => {
+  // What the virtual clock asks before it lets page time run without frames (VirtualClock.run):
+  // whether anything of the page runs on frames, and how long until its next timer is due.
+  const quiet = {frames: new Set(), idle: new Set(), due: new Map(), opaque: false};
+  try {
+    const exact = window.performance.now.bind(window.performance);
+    const define = (target, name, value) =>
+      Object.defineProperty(target, name, {value, writable: true, configurable: true});
+    const car = window.cancelAnimationFrame.bind(window);
+    define(window, 'cancelAnimationFrame', function cancelAnimationFrame(id) {
+      quiet.frames.delete(id);
+      return car(id);
+    });
+    const ric = window.requestIdleCallback.bind(window), cic = window.cancelIdleCallback.bind(window);
+    define(window, 'requestIdleCallback', function requestIdleCallback(cb, options) {
+      let id;
+      const run = typeof cb === 'function' ? (d) => { quiet.idle.delete(id); cb.call(window, d); } : cb;
+      id = ric(run, options);
+      quiet.idle.add(id);
+      return id;
+    });
+    define(window, 'cancelIdleCallback', function cancelIdleCallback(id) {
+      quiet.idle.delete(id);
+      return cic(id);
+    });
+    // A timer's due time is never later than when Chromium runs it (it clamps and aligns later only).
+    const due = (delay) => { const d = Number(delay); return exact() + (d > 0 ? d : 0); };
+    const st = window.setTimeout, si = window.setInterval;
+    const ct = window.clearTimeout, ci = window.clearInterval;
+    define(window, 'setTimeout', function setTimeout(fn, delay, ...args) {
+      if (typeof fn !== 'function') { quiet.opaque = true; return st.call(window, fn, delay, ...args); }
+      let id;
+      const run = function () { quiet.due.delete(id); return fn.apply(this, arguments); };
+      id = st.call(window, run, delay, ...args);
+      quiet.due.set(id, due(delay));
+      return id;
+    });
+    define(window, 'setInterval', function setInterval(fn, delay, ...args) {
+      if (typeof fn !== 'function') { quiet.opaque = true; return si.call(window, fn, delay, ...args); }
+      let id;
+      id = si.call(window, function () {
+        if (quiet.due.has(id)) quiet.due.set(id, due(delay));
+        return fn.apply(this, arguments);
+      }, delay, ...args);
+      quiet.due.set(id, due(delay));
+      return id;
+    });
+    define(window, 'clearTimeout', function clearTimeout(id) {
+      quiet.due.delete(id);
+      return ct.call(window, id);
+    });
+    define(window, 'clearInterval', function clearInterval(id) {
+      quiet.due.delete(id);
+      return ci.call(window, id);
+    });
+    // What runs on its own schedule or is delivered after a frame: never skipped over.
+    for (const name of ['Worker', 'SharedWorker', 'WebSocket', 'EventSource', 'IntersectionObserver',
+                        'ResizeObserver', 'AudioContext', 'webkitAudioContext', 'MediaRecorder']) {
+      const native = window[name];
+      if (typeof native !== 'function') continue;
+      define(window, name, new Proxy(native, {construct(target, args, newTarget) {
+        quiet.opaque = true;
+        return Reflect.construct(target, args, newTarget);
+      }}));
+    }
+    const open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send;
+    define(XMLHttpRequest.prototype, 'open', function (method, url, async) {
+      this.__proctorAsync = arguments.length < 3 || !!async;
+      return open.apply(this, arguments);
+    });
+    define(XMLHttpRequest.prototype, 'send', function () {
+      if (this.__proctorAsync) quiet.opaque = true;  // its events come when the answer does
+      return send.apply(this, arguments);
+    });
+    const busy = 'marquee, video, audio, animate, animateTransform, animateMotion, set, iframe, frame, '
+                 + 'object, embed';
+    Object.defineProperty(window, '__proctorQuiet', {value: () => {
+      if (quiet.opaque || quiet.frames.size || quiet.idle.size) return -1;
+      if (document.readyState !== 'complete' || window.frames.length) return -1;
+      if (document.fonts && document.fonts.status !== 'loaded') return -1;
+      if (document.querySelector(busy)) return -1;
+      for (const image of document.images) if (!image.complete) return -1;
+      for (const animation of document.getAnimations()) {
+        if (animation.pending || animation.playState === 'running') return -1;
+      }
+      let next = Infinity;
+      for (const at of quiet.due.values()) next = Math.min(next, at);
+      return next === Infinity ? 1e9 : Math.max(0, next - exact());
+    }});
+  } catch (e) { quiet.opaque = true; }
   try {
     // (The wrapper must not be a function expression named `now`: that name would shadow `exact`
     // inside it and recurse until the stack overflows.)
@@ -56,7 +145,12 @@ VIRTUAL_TIME_SCRIPT = r"""
     const raf = window.requestAnimationFrame.bind(window);
     Object.defineProperty(window, 'requestAnimationFrame', {
       value: function requestAnimationFrame(cb) {
-        return raf(typeof cb === 'function' ? (t) => cb.call(window, Math.round(t)) : cb);
+        let id;
+        const run = typeof cb === 'function'
+          ? (t) => { quiet.frames.delete(id); cb.call(window, Math.round(t)); } : cb;
+        id = raf(run);
+        quiet.frames.add(id);
+        return id;
       }, writable: true, configurable: true});
     let a = 0x9e3779b9, b = 0x243f6a88, c = 0xb7e15162, d = 1;  // sfc32, a fixed seed
     Object.defineProperty(Math, 'random', {value: function random() {
@@ -66,7 +160,7 @@ VIRTUAL_TIME_SCRIPT = r"""
       c = (c << 21) | (c >>> 11); c = (c + t) | 0;
       return (t >>> 0) / 4294967296;
     }, writable: true, configurable: true});
-  } catch (e) {}
+  } catch (e) { quiet.opaque = true; }
   // fetch() is answered at a page time that does not depend on real time. Chromium's pause of
   // virtual time for a request in flight does not hold reliably: measured, the same refused fetch
   // settled 0, 7 or 10 ms of page time after it started, depending on when the answer arrived in
@@ -128,6 +222,18 @@ VIRTUAL_EPOCH_S = 1_767_225_600
 #: On the virtual clock, the quiet period after the load event that stands in for Playwright's
 #: network idle (500 ms without requests): the page runs this long before the first screenshot.
 VIRTUAL_SETTLE_S = 0.5
+
+#: Frames run one by one after the page was found busy, before it is asked again.
+BUSY_STRIDE = 10
+#: Frames always begun after the load event before any is skipped: the first frames of a document
+#: set up its compositing, and an animation started later then starts a frame later when they were
+#: skipped (measured).
+SETTLE_FRAMES = 3
+#: How much earlier than the page's own clock says a timer is taken to be due (ms).
+QUIET_MARGIN_MS = 2.0
+#: PROCTOR_VIRTUAL_SKIP=0 begins every frame of the virtual clock (for comparison).
+SKIP_QUIET = os.environ.get("PROCTOR_VIRTUAL_SKIP", "1") != "0"
+QUIET_PROBE = "typeof window.__proctorQuiet === 'function' ? window.__proctorQuiet() : -1"
 
 SIZE_SCRIPT = (
     "() => { const d = document.documentElement, b = document.body;"
@@ -199,6 +305,7 @@ class PageResult:
     wedged: bool = False  # the browser could not close the context
     infrastructure: bool = False  # the failure is the browser's, not the page's (never cached)
     frames: int | None = None  # animation frames run on the virtual clock (None: real time)
+    frames_skipped: int | None = None  # of those, frames of quiet page time not begun (VirtualClock.run)
 
     @property
     def console_errors(self) -> int:
@@ -406,6 +513,8 @@ class VirtualClock:
         self.lock = lock or asyncio.Lock()
         self.frames = 0
         self.redraws = 0  # frames drawn at an instant already reached (full-page captures)
+        self.skipped = 0  # frames of quiet page time, not begun (see run)
+        self.skip_quiet = SKIP_QUIET
         self.elapsed_ms = 0
         self.base = 0.0
         self._expired = asyncio.Event()
@@ -456,9 +565,53 @@ class VirtualClock:
     async def run(self, seconds: float) -> None:
         """Advance page time by `seconds`: the frames of that span, none of them drawn. Counted in
         frames, not milliseconds: instants are rounded, so a span measured in ms could lose a frame
-        (a 1 s interval after 533 ms ran to 1517, not 1533)."""
-        for _ in range(round(seconds * self.fps)):
-            await self.frame()
+        (a 1 s interval after 533 ms ran to 1517, not 1533).
+
+        Frames of a page with nothing to do on them are not begun: while the page has no animation
+        callback or CSS/Web animation pending, nothing that runs on its own schedule (workers,
+        observers, media) and its images and fonts are loaded, page time runs to just before its
+        next timer is due in one grant (VIRTUAL_TIME_SCRIPT's `__proctorQuiet` says). A frame begun
+        on such a page changes nothing a later frame shows, so the capture is the same."""
+        end = self.frames + round(seconds * self.fps)
+        while self.frames < end:
+            settled = self.frames - self.skipped >= SETTLE_FRAMES
+            until = await self._quiet_for() if self.skip_quiet and settled else -1
+            skip = 0
+            while self.frames + skip < end and self.instant(self.frames + skip + 1) - self.elapsed_ms < until:
+                skip += 1
+            if skip:
+                await self._advance(skip)
+                continue
+            for _ in range(min(BUSY_STRIDE if settled else SETTLE_FRAMES, end - self.frames)):
+                await self.frame()
+
+    async def _quiet_for(self) -> float:
+        """How long page time may run without frames (ms; -1: not at all)."""
+        try:
+            reply = await self.cdp.send(
+                "Runtime.evaluate",
+                {"expression": QUIET_PROBE, "returnByValue": True, "silent": True},
+            )
+            value = (reply.get("result") or {}).get("value")
+        except Exception:
+            return -1
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            return -1  # a page that replaced the probe is stepped frame by frame
+        # performance.now() is coarsened with a random per-process threshold (up to 0.1 ms off): a
+        # timer due right at a frame's instant could otherwise be skipped over (measured, 1 in 8).
+        return float(value) - QUIET_MARGIN_MS
+
+    async def _advance(self, frames: int) -> None:
+        """Page time runs over `frames` frames in one grant; none of them is begun."""
+        target = self.instant(self.frames + frames)
+        self._expired.clear()
+        await self.cdp.send(
+            "Emulation.setVirtualTimePolicy",
+            {"policy": "pauseIfNetworkFetchesPending", "budget": target - self.elapsed_ms},
+        )
+        await self._expired.wait()
+        self.elapsed_ms, self.frames = target, self.frames + frames
+        self.skipped += frames
 
     async def until(self, awaitable, begin: bool = True):
         """Run frames until `awaitable` (a page load, a Playwright action) is done; its result."""
@@ -636,6 +789,7 @@ async def _drive_virtual(
         _ended(result, settings, "timeout")
     finally:
         result.frames = virtual.frames
+        result.frames_skipped = virtual.skipped
         result.timings["virtual_ms"] = virtual.elapsed_ms
     if result.status == "ok":
         await _read_counts(page, result, 1.0)
