@@ -725,6 +725,8 @@ async def _loaded(page, result: PageResult) -> None:
             load.cancel()
             with contextlib.suppress(BaseException):
                 await load
+        elif not load.cancelled():
+            load.exception()  # seen: a crashed page's failure is the caller's to report, not a log's
 
 
 def frame_lock(browser) -> asyncio.Lock:
