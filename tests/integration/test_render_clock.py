@@ -4,8 +4,8 @@ requestAnimationFrame game loop with a per-frame step, performance.now() physics
 Math.random, WebGL through three.js from the library cache, a page that never idles).
 
 Kept cheap (the CI budget): every page twice on the virtual clock — once idle, once while two busy
-processes saturate the CPUs. How much real-time renders vary and the full 5 + 5 measurement are not
-measured yet (issue 15); the comparison with real time is test_render_fidelity.py.
+processes saturate the CPUs. The full 5 + 5 measurement on both clocks, with how much real-time renders
+vary, is benchmarks/render_determinism.py; the comparison with real time is test_render_fidelity.py.
 """
 
 from __future__ import annotations
