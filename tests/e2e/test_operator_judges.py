@@ -113,12 +113,12 @@ def test_a_blind_judge_is_held_back_by_calibration_and_a_run_waiting_on_it_says_
         run = kube.get("evalrun", "on-blind-judge") or {}
         conditions = {c["type"]: c for c in (run.get("status") or {}).get("conditions") or []}
         inputs = conditions.get("InputsReady", {})
-        return inputs if inputs.get("reason") == "JudgeNotReady" else None
+        # The failed calibration is retried every few seconds here (PROCTOR_JUDGE_RECHECK_SECONDS), so
+        # the run also says "(Calibrating)" while a new attempt's Job asks: wait for the failure's words.
+        failed = "JudgeServer 'blind-judge' is not ready (CalibrationFailed): calibration failed"
+        return inputs if inputs.get("reason") == "JudgeNotReady" and failed in inputs["message"] else None
 
-    inputs = wait_for(waiting, 60, "the run to wait with JudgeNotReady")
-    assert (
-        "JudgeServer 'blind-judge' is not ready (CalibrationFailed): calibration failed" in inputs["message"]
-    )
+    inputs = wait_for(waiting, 60, "the run to wait with JudgeNotReady, saying the calibration failed")
     assert "artifactsbench/calculator scored 50" in inputs["message"]
     assert kube.phase("evalrun", "on-blind-judge") == "Pending"
     assert not kube.items("jobs", "proctor.dev/run=on-blind-judge")
