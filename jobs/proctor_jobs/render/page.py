@@ -535,17 +535,10 @@ class VirtualClock:
         """The next frame: page time advances to its instant, then (unless `begin` is False) Chromium
         runs the frame's animation callbacks and lifecycle; the frame is drawn only when captured
         (`screenshot`) or when `draw` asks (a capture that waits for a drawn frame)."""
-        target = self.instant(self.frames + 1)
-        self._expired.clear()
-        await self.cdp.send(
-            "Emulation.setVirtualTimePolicy",
-            {"policy": "pauseIfNetworkFetchesPending", "budget": target - self.elapsed_ms},
-        )
-        await self._expired.wait()
-        self.elapsed_ms, self.frames = target, self.frames + 1
+        await self._advance(1)
         if not begin:
             return {}
-        params: dict[str, Any] = {"frameTimeTicks": self.base + target, "interval": 1000 / self.fps}
+        params: dict[str, Any] = {"frameTimeTicks": self.base + self.elapsed_ms, "interval": 1000 / self.fps}
         if screenshot is not None:
             params["screenshot"] = screenshot
         elif not draw:
@@ -581,6 +574,7 @@ class VirtualClock:
                 skip += 1
             if skip:
                 await self._advance(skip)
+                self.skipped += skip
                 continue
             for _ in range(min(BUSY_STRIDE if settled else SETTLE_FRAMES, end - self.frames)):
                 await self.frame()
@@ -602,7 +596,8 @@ class VirtualClock:
         return float(value) - QUIET_MARGIN_MS
 
     async def _advance(self, frames: int) -> None:
-        """Page time runs over `frames` frames in one grant; none of them is begun."""
+        """Page time runs to the instant `frames` frames on, in one grant (timers due run; no frame is
+        begun here)."""
         target = self.instant(self.frames + frames)
         self._expired.clear()
         await self.cdp.send(
@@ -611,7 +606,6 @@ class VirtualClock:
         )
         await self._expired.wait()
         self.elapsed_ms, self.frames = target, self.frames + frames
-        self.skipped += frames
 
     async def until(self, awaitable, begin: bool = True):
         """Run frames until `awaitable` (a page load, a Playwright action) is done; its result."""

@@ -23,7 +23,7 @@ SCRATCH_ENV = (
 )
 
 
-def worker_security(config: OperatorConfig, privileged: bool = False) -> tuple[dict, dict]:
+def _security(config: OperatorConfig, privileged: bool = False) -> tuple[dict, dict]:
     """The pod's and the container's securityContext of every pod Proctor runs Proctor's or answers'
     code in."""
     if privileged:
@@ -58,7 +58,7 @@ def hardened_pod(
     """The pod spec around `container` (name, image, command, args, resources; its own env, mounts and
     envFrom are kept after the scratch ones). `runtime_class` overrides the admin's default; node
     selector and tolerations are added to the admin's."""
-    pod_security, container_security = worker_security(config, privileged)
+    pod_security, container_security = _security(config, privileged)
     full = {
         "imagePullPolicy": config.image_pull_policy,
         **container,
