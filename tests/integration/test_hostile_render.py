@@ -2,10 +2,10 @@
 
 Every case's answer is an attack (dialog and popup loops, navigations away, beacons to a loopback
 canary, memory bombs, hung pages, oversized pages, `file://` reads, invalid text); all of them are
-rendered at once in one browser by `proctor_jobs.selftest.render.run_render_cases`, which checks each
-case's `expect` block. Meanwhile the worker's secrets are set to canary values in this process, and
-every Chromium process started for the run is inspected: none may carry them, and no record or
-evidence may contain them.
+rendered at once by `proctor_jobs.selftest.render.run_render_cases`, which checks each case's `expect`
+block — on each render clock (one browser on the real-time clock, one per slot on the virtual one).
+Meanwhile the worker's secrets are set to canary values in this process, and every Chromium process
+started for the run is inspected: none may carry them, and no record or evidence may contain them.
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ class EnvironmentWatch:
         self._thread.join(5)
 
 
-def test_hostile_render_cases_are_contained(canary, tmp_path, monkeypatch):
+@pytest.mark.parametrize("clock", ["realtime", "virtual"])
+def test_hostile_render_cases_are_contained(canary, tmp_path, monkeypatch, clock):
     if not Path("/usr/bin/chromium").exists():
         if os.environ.get("PROCTOR_REQUIRE_ENV") == "1":
             pytest.fail("Chromium missing (tests/setup.d/20-render.sh installs it)")
@@ -110,7 +111,7 @@ def test_hostile_render_cases_are_contained(canary, tmp_path, monkeypatch):
     watch = EnvironmentWatch(canaries)
     started = time.monotonic()
     try:
-        results = asyncio.run(run_render_cases(cases, canary_port=port, scratch=tmp_path))
+        results = asyncio.run(run_render_cases(cases, canary_port=port, scratch=tmp_path, clock=clock))
     finally:
         watch.stop()
     elapsed = time.monotonic() - started

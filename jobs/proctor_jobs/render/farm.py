@@ -62,6 +62,9 @@ PROCESS_MEMORY_MB = int(os.environ.get("PROCTOR_RENDER_MEMORY_MB", "2048"))
 JS_HEAP_MB = int(os.environ.get("PROCTOR_RENDER_JS_HEAP_MB", "1024"))
 MEMORY_FLAGS = [f"--js-flags=--max-old-space-size={JS_HEAP_MB}"]
 
+#: Longest wait for a render slot to open (a browser launch included), never charged to the answer.
+SLOT_OPEN_S = 60.0
+
 #: What Chromium may see of the environment, besides its own scratch directories.
 PASSED_ENV = ("FONTCONFIG_FILE", "FONTCONFIG_PATH", "FONTCONFIG_SYSROOT", "TZDIR")
 
@@ -173,6 +176,8 @@ class BrowserFarm:
         self._playwright = None
         self._browser = None
         self._free: list[tuple[object, Slot]] = []  # (browser, slot) ready for the next item
+        # The virtual clock: one browser per slot (see _take_slot), each with its scratch directory.
+        self._own: dict[object, Path] = {}
         self._retiring: set[asyncio.Task] = set()  # slots being closed after a hung or crashed page
         self._scratch: Path | None = None
         self.launches = 0
@@ -191,50 +196,61 @@ class BrowserFarm:
                 return self._browser
             if self._browser is not None:
                 await self._discard()
-            if self._playwright is None:
-                from playwright.async_api import async_playwright
+            self._browser, self._scratch = await self._launch()
+            return self._browser
 
-                self._playwright = await async_playwright().start()
-            executable, self.isolation = (
-                netns_wrapper(self.chromium)
-                if self.isolate_network
-                else (self.chromium, ["request-interception"])
-            )
-            self._scratch = Path(tempfile.mkdtemp(prefix="proctor-chromium-scratch-"))
-            self._browser = await self._playwright.chromium.launch(
-                executable_path=launcher(executable, self._scratch),
+    async def _launch(self):
+        """A new Chromium, with its own scratch directory: (browser, scratch)."""
+        if self._playwright is None:
+            from playwright.async_api import async_playwright
+
+            self._playwright = await async_playwright().start()
+        if self.isolate_network:
+            executable, self.isolation = netns_wrapper(self.chromium)
+        else:
+            executable, self.isolation = self.chromium, ["request-interception"]
+        scratch = Path(tempfile.mkdtemp(prefix="proctor-chromium-scratch-"))
+        try:
+            browser = await self._playwright.chromium.launch(
+                executable_path=launcher(executable, scratch),
                 args=CHROMIUM_FLAGS
                 + EXTRA_FLAGS
                 + MEMORY_FLAGS
                 + CHROMIUM_NETWORK_FLAGS
                 + (VIRTUAL_CLOCK_FLAGS if self.clock == "virtual" else []),
-                env=chromium_env(self._scratch),
+                env=chromium_env(scratch),
                 headless=True,
                 timeout=60_000,
                 handle_sigint=False,
                 handle_sigterm=False,
                 handle_sighup=False,
             )
-            self.launches += 1
-            log.info("launched Chromium %s (%s)", self._browser.version, ", ".join(self.isolation))
-            return self._browser
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        self.launches += 1
+        log.info("launched Chromium %s (%s)", browser.version, ", ".join(self.isolation))
+        return browser, scratch
 
     async def _discard(self) -> None:
-        self._free.clear()  # their contexts die with the browser
+        self._free = [(owner, slot) for owner, slot in self._free if owner is not self._browser]
         browser, self._browser = self._browser, None
         scratch, self._scratch = self._scratch, None
-        if browser is None:
-            return
-        try:
-            await asyncio.wait_for(browser.close(), 10)
-        except Exception:
-            # A browser that ignores close(): stop the Playwright driver, whose exit closes the pipe
-            # Chromium lives on (Chromium exits with it); the next render starts both afresh.
-            log.warning("Chromium did not close; restarting Playwright")
-            playwright, self._playwright = self._playwright, None
-            if playwright is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(playwright.stop(), 10)
+        await self._close_browser(browser, scratch)
+
+    async def _close_browser(self, browser, scratch: Path | None) -> None:
+        """Close a browser (its contexts die with it) and delete its scratch directory."""
+        if browser is not None:
+            try:
+                await asyncio.wait_for(browser.close(), 10)
+            except Exception:
+                # A browser that ignores close(): stop the Playwright driver, whose exit closes the pipe
+                # Chromium lives on (Chromium exits with it); the next render starts both afresh.
+                log.warning("Chromium did not close; restarting Playwright")
+                playwright, self._playwright = self._playwright, None
+                if playwright is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(playwright.stop(), 10)
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -250,18 +266,16 @@ class BrowserFarm:
         await self._slots.acquire()
         retiring = False
         try:
-            browser = None
             try:
-                browser = await self._ensure_browser()
                 opening = time.monotonic()
-                # Bounded: a browser that dies while a context opens may never answer Playwright.
-                slot = await asyncio.wait_for(self._take_slot(browser, settings), settings.deadline_s)
+                # Bounded: a browser that dies while a context opens may never answer Playwright (and
+                # on the virtual clock a new slot launches its browser first).
+                bound = max(settings.deadline_s, SLOT_OPEN_S)
+                browser, slot = await asyncio.wait_for(self._take_slot(settings), bound)
                 # The page's deadline counts from here: opening a context is the machine's time (a
                 # cold or busy browser takes seconds), never charged to the answer.
                 started = time.monotonic()
             except Exception as exc:
-                if browser is not None and (isinstance(exc, TimeoutError) or not browser.is_connected()):
-                    await self._replace(browser)
                 return PageResult(
                     status="error",
                     infrastructure=True,
@@ -279,7 +293,7 @@ class BrowserFarm:
                     reason=f"rendering failed: {type(exc).__name__}: {first}",
                 )
             result.timings["waited_s"] = round(opening - queued, 3)  # for a slot and the browser
-            result.timings["slot_s"] = round(started - opening, 3)  # opening the slot's context
+            result.timings["slot_s"] = round(started - opening, 3)  # opening the slot (and its browser)
             if not browser.is_connected():
                 # The browser died during this render (or was killed): not the page's doing.
                 result.infrastructure = True
@@ -302,24 +316,56 @@ class BrowserFarm:
     async def _retire(self, browser, slot: Slot) -> None:
         """Close a slot that must not be reused; a browser that cannot close it is replaced."""
         try:
-            if not await close_slot(slot):
+            if browser in self._own:
+                await self._close_owned(browser)
+            elif not await close_slot(slot):
                 log.warning("closing a page's context failed; replacing the browser")
                 await self._replace(browser)
         finally:
             self._slots.release()
 
     async def _replace(self, browser) -> None:
+        if browser in self._own:
+            await self._close_owned(browser)
+            return
         async with self._lock:
             if self._browser is browser:
                 await self._discard()
 
-    async def _take_slot(self, browser, settings: RenderSettings) -> Slot:
+    async def _close_owned(self, browser) -> None:
+        scratch = self._own.pop(browser, None)
+        self._free = [(owner, slot) for owner, slot in self._free if owner is not browser]
+        await self._close_browser(browser, scratch)
+
+    async def _take_slot(self, settings: RenderSettings) -> tuple[object, Slot]:
+        """A free slot, or a new one: (its browser, the slot). Cleans up after itself when opening fails
+        or is cancelled (the caller's deadline).
+
+        On the virtual clock every slot has a browser of its own: frames are begun one page at a time
+        per browser (VirtualClock), so a page that never finishes its frame (an endless loop in an
+        animation callback) would otherwise hold its neighbours' frames until its deadline, and they
+        would end as timeouts of their own."""
+        virtual = self.clock == "virtual"
+        shared = None if virtual else await self._ensure_browser()
         while self._free:
             owner, slot = self._free.pop()
-            if owner is browser and slot.healthy:
-                return slot
+            if slot.healthy and owner.is_connected() and (virtual or owner is shared):
+                return owner, slot
+            if owner in self._own:
+                await self._close_owned(owner)
+        if virtual:
+            browser, self._own[browser] = await self._launch()
+        else:
+            browser = shared
         self.slots_opened += 1
-        return await open_slot(browser, settings.width, settings.height, virtual=self.clock == "virtual")
+        try:
+            return browser, await open_slot(browser, settings.width, settings.height, virtual=virtual)
+        except BaseException as exc:
+            if virtual:
+                await self._close_owned(browser)
+            elif isinstance(exc, asyncio.CancelledError | TimeoutError) or not browser.is_connected():
+                await self._replace(browser)
+            raise
 
     async def capture(self, html: str, libraries, deadline_s: float, width: int, height: int, extra=None):
         """Load a page that computes a value (`window.__proctorResult`); returns (value, PageResult)."""
@@ -353,6 +399,8 @@ class BrowserFarm:
     async def close(self) -> None:
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
+        for browser in list(self._own):
+            await self._close_owned(browser)
         await self._discard()
         if self._playwright is not None:
             with contextlib.suppress(Exception):

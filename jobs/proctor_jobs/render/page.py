@@ -505,7 +505,8 @@ class VirtualClock:
 
     Chromium's display compositor (one per browser) refuses overlapping begin-frame requests and
     exits ("Got overlapping IssueExternalBeginFrame"), so the pages of one browser take turns:
-    `lock` is the browser's."""
+    `lock` is the browser's. The render farm gives every slot a browser of its own on this clock, so
+    a page stuck inside a frame holds up no other answer's frames (the lock stays for other callers)."""
 
     def __init__(self, cdp, fps: float, lock: asyncio.Lock | None = None) -> None:
         self.cdp = cdp
@@ -610,6 +611,7 @@ class VirtualClock:
     async def until(self, awaitable, begin: bool = True):
         """Run frames until `awaitable` (a page load, a Playwright action) is done; its result."""
         task = asyncio.ensure_future(awaitable)
+        pump = None
         try:
             while not task.done():
                 pump = asyncio.ensure_future(self.frame(begin=begin))
@@ -620,10 +622,17 @@ class VirtualClock:
                     raise pump.exception()
             return task.result()
         finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+            # Cancelled (the page's deadline) or failed: neither task may outlive this call, nor leave
+            # its failure unretrieved (a page closed under a pending frame fails that frame).
+            for leftover in (task, pump):
+                if leftover is None:
+                    continue
+                if not leftover.done():
+                    leftover.cancel()
+                    with contextlib.suppress(BaseException):
+                        await leftover
+                elif not leftover.cancelled():
+                    leftover.exception()
 
 
 async def _drive(

@@ -4,10 +4,13 @@ Creating a context and its renderer process costs a browser most of a CPU-second
 existing page costs a fifth of that. So each of the farm's `concurrency` slots keeps its context and
 page, and between two items:
 
-- the finished page's `localStorage`/`sessionStorage` are cleared from inside it, the page is sent to
-  `about:blank` (its timers, workers and requests end with the document), and the artifact origin's
-  stored data (cookies, IndexedDB, Cache Storage, local storage) is deleted through the DevTools
-  protocol;
+- on the real-time clock, the finished page's `localStorage`/`sessionStorage` are cleared from inside
+  it, the page is sent to `about:blank` (its timers, workers and requests end with the document) and
+  `window.name`, which belongs to the tab, is emptied there; on the virtual clock the page is closed
+  and a new one opened (virtual time cannot be set back), which takes the tab's state with it;
+- then the artifact origin's stored data (cookies, IndexedDB, Cache Storage, local storage), which a
+  handler of the old document's unload could have written again, is deleted through the DevTools
+  protocol (tests/integration/test_render_slot_isolation.py attacks all of it);
 - the next item gets a fresh router and a fresh result; events that arrive between items go nowhere.
 
 Items rendered at the same time are always in separate contexts. A slot whose page hung, crashed, or
@@ -141,26 +144,35 @@ async def _wipe(slot: Slot) -> bool:
     """Leave the item's document and delete what it stored; False if the page would not go."""
     page = slot.page
     try:
-        await asyncio.wait_for(page.evaluate(CLEAR_STORAGE), 2)
-        slot.router = None  # from here on nothing of the old document may load
-        await asyncio.wait_for(page.goto("about:blank", wait_until="commit"), 5)
-        cdp = getattr(page, "_proctor_cdp", None)
-        if cdp is not None:
-            await asyncio.wait_for(
-                cdp.send("Storage.clearDataForOrigin", {"origin": PAGE_ORIGIN, "storageTypes": "all"}), 5
-            )
-        await asyncio.wait_for(slot.context.clear_cookies(), 5)
         if slot.virtual:
             # Virtual time cannot be set back: the next item gets a new page, whose time starts at 0.
+            # Closing the page ends its document (timers, workers, requests) and its tab's session
+            # storage and `window.name`.
+            slot.router = None  # from here on nothing of the old document may load
             await asyncio.wait_for(page.close(), 5)
             slot.watch.opening = True
             try:
-                slot.page = await asyncio.wait_for(slot.context.new_page(), 10)
+                page = slot.page = await asyncio.wait_for(slot.context.new_page(), 10)
             finally:
                 slot.watch.opening = False
-            _watch_page(slot.page, slot.watch)
-            size = slot.page.viewport_size or {}
+            _watch_page(page, slot.watch)
+            size = page.viewport_size or {}
             slot.viewport = (size.get("width", 0), size.get("height", 0))
+            page._proctor_cdp = await asyncio.wait_for(slot.context.new_cdp_session(page), 5)
+        else:
+            await asyncio.wait_for(page.evaluate(CLEAR_STORAGE), 2)
+            slot.router = None
+            await asyncio.wait_for(page.goto("about:blank", wait_until="commit"), 5)
+            # `window.name` belongs to the tab, not the document: it would greet the next answer. Set
+            # empty on the blank document, after any of the old document's unload handlers ran.
+            await asyncio.wait_for(page.evaluate("() => { window.name = ''; }"), 2)
+        # Cookies, IndexedDB, Cache Storage and local storage outlive the document: deleted once it is
+        # gone (a handler of its unload could write them again).
+        cdp = getattr(page, "_proctor_cdp", None)
+        if cdp is not None:
+            clear = cdp.send("Storage.clearDataForOrigin", {"origin": PAGE_ORIGIN, "storageTypes": "all"})
+            await asyncio.wait_for(clear, 5)
+        await asyncio.wait_for(slot.context.clear_cookies(), 5)
         return True
     except Exception as exc:
         log.debug("could not wipe a render slot (%s); replacing it", exc)

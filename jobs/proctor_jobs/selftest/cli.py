@@ -17,6 +17,8 @@ from pathlib import Path
 from proctor_jobs.selftest import Canary, CaseError, format_table, load_cases
 
 TIERS = ("root", "userns", "none")
+#: The render clocks (`spec.render.clock`) the render attacks run on.
+CLOCKS = ("realtime", "virtual")
 
 
 def default_cases() -> Path | None:
@@ -47,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("harness", "in-process"),
         default="harness",
         help="HumanEval-V verdict path to attack (in-process is the original's, and forgeable)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=CLOCKS,
+        action="append",
+        default=None,
+        help="render clock(s) to run the render attacks on (default: both); may be repeated",
     )
     parser.add_argument("--json", action="store_true", help="print the rows as one JSON list")
 
@@ -101,9 +110,13 @@ def run(args: argparse.Namespace) -> int:
             except ImportError as exc:
                 print(f"proctor selftest: render attacks need the render extra ({exc})", file=sys.stderr)
                 return 2
-            where = Path(scratch) / "render"
-            rendered = asyncio.run(run_render_cases(render, canary_port=canary.port, scratch=where))
-            rows += [{"tier": "browser", **row} for row in rendered]  # pages run in Chromium's sandbox
+            for clock in args.clock or CLOCKS:
+                where = Path(scratch) / f"render-{clock}"
+                rendered = asyncio.run(
+                    run_render_cases(render, canary_port=canary.port, scratch=where, clock=clock)
+                )
+                # Pages run in Chromium's sandbox; the clock decides how (one browser or one per slot).
+                rows += [{"tier": f"browser/{clock}", **row} for row in rendered]
         if canary.seen:
             rows.append(
                 {

@@ -15,9 +15,10 @@ expect: {recorded: true, reason_contains: memory}
 ```
 
 `run_render_cases` renders every answer through `ArtifactRenderer.process` (extraction, the farm,
-the evidence store: what the render stage does for a real item), all cases through one browser
-(`CONCURRENCY` pages at a time), and checks each case's `expect` block. `{canary_port}` in an answer
-is replaced by the port of a loopback listener the caller runs (it must see nothing). Expectations:
+the evidence store: what the render stage does for a real item), all cases through one stage
+(`CONCURRENCY` pages at a time) on either render clock, and checks each case's `expect` block.
+`{canary_port}` in an answer is replaced by the port of a loopback listener the caller runs (it must
+see nothing). Expectations:
 
 | key | the case is safe when |
 |---|---|
@@ -70,8 +71,11 @@ def _expected(expect: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in expect.items())
 
 
-async def run_render_cases(cases: list[dict], *, canary_port: int, scratch: pathlib.Path) -> list[dict]:
-    """Render every case at once through one render stage (one browser); one result dict per case."""
+async def run_render_cases(
+    cases: list[dict], *, canary_port: int, scratch: pathlib.Path, clock: str = "realtime"
+) -> list[dict]:
+    """Render every case at once through one render stage on `clock` (`spec.render.clock`: one
+    browser on the real-time clock, one per slot on the virtual one); one result dict per case."""
     scratch = pathlib.Path(scratch)
     store = FilesystemStore(scratch / "store")
     manifest = ShardManifest(RUN, "artifactsbench", "render", 0, 1, [])
@@ -83,6 +87,7 @@ async def run_render_cases(cases: list[dict], *, canary_port: int, scratch: path
                 "networkIdleSeconds": 2.0,
                 "concurrency": CONCURRENCY,
                 "cache": False,
+                "clock": clock,
             }
         }
     )

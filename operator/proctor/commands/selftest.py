@@ -50,6 +50,8 @@ def suite_args(args: argparse.Namespace) -> list[str]:
     out = ["--target", args.target, "--verdict", args.verdict]
     for tier in args.tier or []:
         out += ["--tier", tier]
+    for clock in args.clock or []:
+        out += ["--clock", clock]
     return out
 
 
