@@ -71,7 +71,7 @@ KNOWN_DIFFERENCES: dict[str, str] = {
     "950": f"{_RANDOM} (enemy spawns) and sprites moving every frame",
     "1394": "PixiJS ticker animation on wall time: real-time renders differ by their capture latency",
     "1466": "a card dealt every 25 ms: real time's first capture lands 44-63 ms later in page time (577-596 "
-    "ms, its load and capture take real time; 533 on the virtual clock) and its renders disagree on the deal",
+    "ms: its load and capture take real time; 533 on the virtual clock), a card or two further into the deal",
     "1767": "ECharts' intro animation starts once its 1 MB script has run: 138-339 ms into the page in real "
     "time on 2 cores, at 10 ms in page time (running a script takes none); real time captures at 614-757 ms, "
     "page time at 533: real time shows the 1 s intro less far along, the more so the slower the machine",
