@@ -80,14 +80,16 @@ async def _proctor(
     settings = _settings(clock, fps)
     async with BrowserFarm(concurrency=concurrency, clock=clock) as farm:
         results = await asyncio.gather(*(farm.render(html, libraries, settings) for _, html in pages))
+    counts = {}
     for (item_id, _), result in zip(pages, results, strict=True):
-        if len(result.screenshots) != settings.screenshots:  # say why, for the lost-screenshot check
+        counts[item_id] = len(result.screenshots)
+        if counts[item_id] != settings.screenshots:  # say why, for the lost-screenshot check
             print(
-                f"{clock} farm: item {item_id}: {len(result.screenshots)} screenshots, {result.status}: "
+                f"{clock} farm: item {item_id}: {counts[item_id]} screenshots, {result.status}: "
                 f"{result.reason} {result.notes} {result.timings}",
                 file=sys.stderr,
             )
-    return {item_id: len(r.screenshots) for (item_id, _), r in zip(pages, results, strict=True)}
+    return counts
 
 
 async def _baseline(pages: list[tuple[str, str]]) -> dict[str, int]:

@@ -469,6 +469,19 @@ async def _quietly(coro) -> None:
         await coro
 
 
+async def _settle(task: asyncio.Future | None) -> None:
+    """Leave nothing of `task` behind: cancel it and wait for its end if it still runs, else mark its
+    failure as seen (asyncio would log an unretrieved one as "Task exception was never retrieved")."""
+    if task is None:
+        return
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+    elif not task.cancelled():
+        task.exception()
+
+
 async def _race(coro, crashed: asyncio.Event, timeout_s: float):
     """Await `coro` unless the page crashes or `timeout_s` passes first."""
     task = asyncio.ensure_future(coro)
@@ -481,9 +494,7 @@ async def _race(coro, crashed: asyncio.Event, timeout_s: float):
         crash.cancel()
     if task in done:
         return task.result()
-    task.cancel()
-    with contextlib.suppress(BaseException):
-        await task
+    await _settle(task)
     if crashed.is_set():
         raise PageCrashed()
     raise TimeoutError()
@@ -624,15 +635,8 @@ class VirtualClock:
         finally:
             # Cancelled (the page's deadline) or failed: neither task may outlive this call, nor leave
             # its failure unretrieved (a page closed under a pending frame fails that frame).
-            for leftover in (task, pump):
-                if leftover is None:
-                    continue
-                if not leftover.done():
-                    leftover.cancel()
-                    with contextlib.suppress(BaseException):
-                        await leftover
-                elif not leftover.cancelled():
-                    leftover.exception()
+            await _settle(task)
+            await _settle(pump)
 
 
 async def _drive(
@@ -724,12 +728,7 @@ async def _loaded(page, result: PageResult) -> None:
                     return
         load.result()
     finally:
-        if not load.done():
-            load.cancel()
-            with contextlib.suppress(BaseException):
-                await load
-        elif not load.cancelled():
-            load.exception()  # seen: a crashed page's failure is the caller's to report, not a log's
+        await _settle(load)  # seen: a crashed page's failure is the caller's to report, not a log's
 
 
 def frame_lock(browser) -> asyncio.Lock:
