@@ -242,7 +242,8 @@ def checks_for(benchmark: str, spec: dict[str, Any], items: list[dict[str, Any]]
                 checks.append(python_module("matplotlib", who))
             if browser:
                 checks += [python_module("playwright", who), chromium(who), fonts(who), library_cache(who)]
-                if benchmark == "artifactsbench" and (spec.get("render") or {}).get("clock") == "virtual":
+                clock = adapter.stage_config(stage.name, spec).get("clock")  # fixed: virtual unless set
+                if benchmark == "artifactsbench" and clock == "virtual":
                     checks.append(headless_shell(f"{who} (clock: virtual)"))
             if benchmark == "vision2code" and "latex" in renderers:
                 checks += tex_tools(f"{title} LaTeX tasks")

@@ -36,6 +36,22 @@ def test_a_missing_extra_is_named_with_the_command_that_installs_it(monkeypatch)
         preflight.preflight("artifactsbench", {}, [{"id": "1"}])
 
 
+def test_the_headless_shell_is_needed_where_the_clock_is_virtual_by_default_or_by_choice():
+    """The `fixed` profile renders on the virtual clock unless told otherwise, so a default ArtifactsBench
+    run needs the old headless shell; `faithful` keeps real time and does not."""
+
+    def shell(render):
+        checks = preflight.checks_for("artifactsbench", {"render": render}, [{"id": "1"}])
+        return [c.needed_by for c in checks if c.name == "chromium-headless-shell"]
+
+    assert (
+        shell({})
+        == shell({"clock": "virtual", "profile": "faithful"})
+        == ["ArtifactsBench render (clock: virtual)"]
+    )
+    assert shell({"profile": "faithful"}) == [] and shell({"clock": "realtime"}) == []
+
+
 def test_proctor_chromium_pointing_at_a_missing_file_is_an_error(monkeypatch, tmp_path):
     monkeypatch.setenv("PROCTOR_CHROMIUM", str(tmp_path / "chromium"))
     check = preflight.chromium("render")

@@ -27,6 +27,12 @@ log = logging.getLogger("proctor.render")
 RECORD_GRACE_S = 3.0
 
 
+def render_clock(render: dict[str, Any]) -> str:
+    """`spec.render.clock`, else the profile's: the virtual clock for `fixed` (the same screenshots on an
+    idle or a loaded machine), real time for `faithful` (the original harness's)."""
+    return str(render.get("clock") or ("realtime" if render.get("profile") == "faithful" else "virtual"))
+
+
 def render_config(spec: dict[str, Any]) -> dict[str, Any]:
     """The render stage's configuration from `spec.render` (camelCase on the wire)."""
     from proctor_jobs.render.libraries import cache_version
@@ -35,7 +41,7 @@ def render_config(spec: dict[str, Any]) -> dict[str, Any]:
     viewport = render.get("viewport") or {}
     return {
         "profile": render.get("profile", "fixed"),
-        "clock": str(render.get("clock") or "realtime"),
+        "clock": render_clock(render),
         "fps": float(render.get("fps", 60.0)),
         "screenshots": int(render.get("screenshots", 3)),
         "interval_s": float(render.get("intervalSeconds", 1.0)),

@@ -40,11 +40,12 @@ class RenderOptions(Model):
     profile: Literal["fixed", "faithful"] = Field(
         default="fixed", description="faithful: the original extraction, bugs included; fixed: corrected"
     )
-    clock: Literal["realtime", "virtual"] = Field(
-        default="realtime",
+    clock: Literal["realtime", "virtual"] | None = Field(
+        default=None,
         description="realtime: the page runs on the wall clock (the original harness); virtual: page time "
         "advances by exactly the configured intervals at `fps` frames per second, every animation frame "
-        "runs and only captured frames are drawn (deterministic; needs chromium-headless-shell)",
+        "runs and only captured frames are drawn (deterministic; needs chromium-headless-shell). "
+        "Unset: virtual for the fixed profile, realtime for faithful",
     )
     fps: float = Field(default=60.0, ge=1, le=240, description="frame rate of the virtual clock")
     screenshots: int = Field(default=3, ge=1, le=20)
