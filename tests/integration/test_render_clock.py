@@ -226,3 +226,35 @@ def test_quiet_page_time_runs_without_frames_and_shows_the_same_pixels(libraries
     # twice are skipped in part too.
     assert skipping["timer_starts_a_transition"].frames_skipped >= 40
     assert skipping["observer_reveals"].frames_skipped == 0  # delivered after a frame: never skipped
+
+
+#: A timer that works a while before it starts a frame loop (a page building its scene first). Page
+#: time stands still while a script runs, so the loop's first frame is the timer's, however long the
+#: work takes in real time: the renderer must be asking for frames before the loop asks.
+SLOW_START = """<div id=n style="font:40px monospace">0</div><script>
+setTimeout(() => {
+  const fired = performance.now();
+  let x = 0;
+  for (let k = 0; k < WORK; k++) x += Math.sqrt(k);
+  document.getElementById('n').textContent = Math.round(x);
+  requestAnimationFrame((t) => console.log(JSON.stringify({fired, first: t})));
+}, 700);</script>"""
+
+
+@pytest.mark.parametrize("skip", [True, False], ids=["skipping", "stepping"])
+def test_a_loop_started_by_a_timer_begins_on_its_frame_however_long_the_timer_works(
+    libraries, monkeypatch, skip
+):
+    """Without Proctor's always-pending frame callback (VIRTUAL_TIME_SCRIPT) the renderer stops asking
+    for frames on quiet pages, and a frame begun before its new request arrives is not its: every
+    loop below but the one started at once began a frame late (6 renders of 6), and which one won
+    depended on real time."""
+    from proctor_jobs.render import page as page_module
+
+    monkeypatch.setattr(page_module, "SKIP_QUIET", skip)
+    corpus = {f"work_{n}": SLOW_START.replace("WORK", str(n)) for n in (0, 3_000_000, 30_000_000)}
+    results = asyncio.run(render_all(corpus, libraries, "virtual", concurrency=3))
+    for name, result in results.items():
+        assert result.status == "ok", (name, result.reason)
+        [line] = [json.loads(m["text"]) for m in result.console if m["text"].startswith("{")]
+        assert line == {"fired": 700, "first": 700}, name

@@ -145,8 +145,8 @@ VIRTUAL_TIME_SCRIPT = r"""
     const raf = window.requestAnimationFrame.bind(window);
     // A frame callback of its own, always pending, keeps the renderer's compositor asking for frames.
     // One that asks for none after quiet frames misses a frame begun before its new request reaches
-    // the display compositor: a rAF requested by a timer due at the frame's instant then ran a frame
-    // late (measured: 1 render in 30 of a page whose timer starts a frame loop).
+    // the display compositor: a loop started by a timer due at the frame's instant then began a frame
+    // late whenever the timer worked a while first (real time deciding page time).
     const keep = () => raf(keep);
     raf(keep);
     Object.defineProperty(window, 'requestAnimationFrame', {
