@@ -242,8 +242,11 @@ def checks_for(benchmark: str, spec: dict[str, Any], items: list[dict[str, Any]]
                 checks.append(python_module("matplotlib", who))
             if browser:
                 checks += [python_module("playwright", who), chromium(who), fonts(who), library_cache(who)]
-                clock = adapter.stage_config(stage.name, spec).get("clock")  # fixed: virtual unless set
-                if benchmark == "artifactsbench" and clock == "virtual":
+                # The resolved clock (asked only of ArtifactsBench): `fixed` is virtual unless told otherwise.
+                if (
+                    benchmark == "artifactsbench"
+                    and adapter.stage_config(stage.name, spec)["clock"] == "virtual"
+                ):
                     checks.append(headless_shell(f"{who} (clock: virtual)"))
             if benchmark == "vision2code" and "latex" in renderers:
                 checks += tex_tools(f"{title} LaTeX tasks")

@@ -855,8 +855,7 @@ async def _capture_beyond_viewport(virtual: VirtualClock, width: int, height: in
             await asyncio.wait({capture}, timeout=5.0)
         return base64.b64decode(capture.result()["data"])
     finally:
-        if not capture.done():
-            capture.cancel()
+        await _settle(capture)  # a page closed under the capture fails it: nothing left unretrieved
 
 
 async def _read_counts(page, result: PageResult, timeout_s: float) -> None:
