@@ -1,6 +1,9 @@
-"""Shared pytest configuration: fixture plugins by area (each optional until its area exists)."""
+"""Shared pytest configuration: fixture plugins by area (each optional until its area exists), and how
+`tests/run` shares the tests between its two pytest-xdist workers."""
 
 import importlib.util
+
+import pytest
 
 _PLUGINS = [
     "tests.cluster.pytest_plugin",  # real control plane, test kubelet, S3 (MinIO), Prometheus
@@ -17,3 +20,19 @@ def _available(name: str) -> bool:
 
 
 pytest_plugins = [name for name in _PLUGINS if _available(name)]
+
+#: Fixtures of the one Kubernetes environment a session may hold: the real node changes the host's
+#: sysctls and iptables and has a fixed name, and a second control plane would only cost CPU.
+CLUSTER_FIXTURES = frozenset({"k8s", "kwok", "real_node", "real_node_network"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `--dist loadgroup`: every test that needs the cluster runs in one worker (the group
+    `cluster`), every other module's tests together in one worker (its module- and class-scoped
+    fixtures, the example runs among them, are then set up once). Without xdist the marks do nothing."""
+    for item in items:
+        needs_cluster = CLUSTER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        module = item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+        group = "cluster" if needs_cluster else module
+        item.add_marker(pytest.mark.xdist_group(group))

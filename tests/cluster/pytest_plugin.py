@@ -40,10 +40,13 @@ def _missing(err: MissingBinary) -> None:
 def proctor_env_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
     """The session's working directory for all servers; kept when a test failed (for the logs).
 
-    PROCTOR_ENV_DIR names a fixed directory instead (it is never deleted then).
+    PROCTOR_ENV_DIR names a fixed directory instead (it is never deleted then; under pytest-xdist, one
+    folder in it per worker).
     """
     fixed = os.environ.get("PROCTOR_ENV_DIR")
     path = Path(fixed) if fixed else Path(tempfile.mkdtemp(prefix="proctor-env-"))
+    if fixed and os.environ.get("PYTEST_XDIST_WORKER"):
+        path /= os.environ["PYTEST_XDIST_WORKER"]  # each xdist worker is a session with servers of its own
     path.mkdir(parents=True, exist_ok=True)
     yield path
     failed = request.session.testsfailed and any(path.iterdir())
