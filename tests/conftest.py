@@ -26,6 +26,10 @@ pytest_plugins = [name for name in _PLUGINS if _available(name)]
 CLUSTER_FIXTURES = frozenset({"k8s", "kwok", "real_node", "real_node_network"})
 
 
+def _module(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under `--dist loadgroup`: every test that needs the cluster runs in one worker (the group
@@ -33,6 +37,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     fixtures, the example runs among them, are then set up once). Without xdist the marks do nothing."""
     for item in items:
         needs_cluster = CLUSTER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
-        module = item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
-        group = "cluster" if needs_cluster else module
+        group = "cluster" if needs_cluster else _module(item)
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: object, ids: list[str]) -> None:
+    """Fail loudly where xdist's groups did not take (a pytest whose node ids it cannot mark:
+    pytest-dev/pytest-xdist#1386): the cluster's tests would start a second control plane and a
+    second real node."""
+    if ids and not all("@" in nodeid for nodeid in ids):
+        raise pytest.UsageError(
+            "pytest-xdist did not apply tests/conftest.py's xdist_group marks: install the pytest that "
+            "pyproject.toml pins, or run with PROCTOR_TEST_WORKERS=0"
+        )
