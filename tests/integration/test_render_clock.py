@@ -24,7 +24,9 @@ import pytest
 from proctor_jobs.render.page import RenderSettings
 from tests.support import require_env
 
-pytestmark = pytest.mark.slow
+# idle_machine: it sets its own load (idle, then both CPUs saturated) or compares with real time on
+# an idle machine, so tests/run runs it alone, after the parallel phase.
+pytestmark = [pytest.mark.slow, pytest.mark.idle_machine]
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "render_clock"
 

@@ -26,7 +26,9 @@ from benchmarks.render_fidelity import (
 )
 from tests.integration.test_render_clock import libraries  # noqa: F401 - the shared fixture
 
-pytestmark = pytest.mark.slow
+# idle_machine: it sets its own load (idle, then both CPUs saturated) or compares with real time on
+# an idle machine, so tests/run runs it alone, after the parallel phase.
+pytestmark = [pytest.mark.slow, pytest.mark.idle_machine]
 
 #: Checked in CI (the benchmark checks every page): pages whose real-time renders agree with each
 #: other to 0.99 even on a loaded machine, so only a virtual-clock difference can fail the test (the
