@@ -26,10 +26,6 @@ pytest_plugins = [name for name in _PLUGINS if _available(name)]
 CLUSTER_FIXTURES = frozenset({"k8s", "kwok", "real_node", "real_node_network"})
 
 
-def _module(item: pytest.Item) -> str:
-    return item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
-
-
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under `--dist loadgroup`: every test that needs the cluster runs in one worker (the group
@@ -37,7 +33,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     fixtures, the example runs among them, are then set up once). Without xdist the marks do nothing."""
     for item in items:
         needs_cluster = CLUSTER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
-        group = "cluster" if needs_cluster else _module(item)
+        group = "cluster" if needs_cluster else item.path.stem
         item.add_marker(pytest.mark.xdist_group(group))
 
 
