@@ -9,8 +9,12 @@ the same number of worker processes, on the same machine, in the same run, throu
 network layer (CDN libraries served from the library cache), with the render cache off:
 
 - baseline ("the original way", ArtifactsBench `src/utils.py` `capture_html_screenshots`): one item
-  at a time per process, a new browser launched for every item and closed after it, Playwright's
-  `page.screenshot(full_page=True)`;
+  at a time per process, Playwright started (`with sync_playwright()`) and a new browser launched for
+  every item and both closed after it, Playwright's `page.screenshot(full_page=True)`; on Debian's
+  Chromium (new headless mode), as the issue measured it;
+- shell: the same on Chromium's old headless shell, the browser the harness's own Playwright
+  launches for `headless=True` — printed beside, so it shows how much of the gain is the browser
+  rather than the clock (the virtual clock runs on the same old headless shell);
 - proctor: `BrowserFarm` — one browser per process, `--concurrency` pages rendered at once, each in
   its own context (reused for the next item after being wiped), screenshots straight from Chromium.
 
@@ -27,7 +31,8 @@ virtual clock) at each process count of `--processes` (the best items/s of each 
 compared; `--by-process` adds each run's CPU per kind of process), checks that every run (each mode
 at each process count) took the same number of screenshots of every item and lost none (an item that
 took fewer is printed with its reason), and ends with
-`RESULT cpu_ratio=<original CPU-s per item / virtual CPU-s per item>`.
+`RESULT cpu_ratio=<original CPU-s per item / virtual CPU-s per item>` (the original on Debian's
+Chromium; the ratio against the old headless shell is the line above it).
 """
 
 from __future__ import annotations
@@ -92,22 +97,29 @@ async def _proctor(
     return counts
 
 
-async def _baseline(pages: list[tuple[str, str]]) -> dict[str, int]:
-    """The original's `capture_html_screenshots`, item after item: launch a browser, open a page,
-    wait for network idle, take 3 full-page screenshots 1 s apart, close the browser. Only the
-    network layer is Proctor's (the same hermetic routing as the farm), so both see the same pages."""
+async def _baseline(pages: list[tuple[str, str]], binary: str = "chromium") -> dict[str, int]:
+    """The original's `capture_html_screenshots`, item after item: start Playwright (its driver
+    process), launch a browser, open a page, wait for network idle, take 3 full-page screenshots 1 s
+    apart, close the browser and Playwright. Only the network layer is Proctor's (the same hermetic
+    routing as the farm), so both see the same pages.
+
+    `binary`: `chromium` is Debian's Chromium in its (new) headless mode, the browser the farm's
+    real-time clock uses; `shell` is Chromium's old headless shell, the browser the harness's own
+    Playwright runs for `headless=True` (Playwright's `chromium-headless-shell`; before 1.49, old
+    headless mode)."""
     from playwright.async_api import async_playwright
 
-    from proctor_jobs.render.farm import CHROMIUM_FLAGS, EXTRA_FLAGS, chromium_path
+    from proctor_jobs.render.farm import CHROMIUM_FLAGS, EXTRA_FLAGS, chromium_path, headless_shell_path
     from proctor_jobs.render.libcache import ensure_cache
     from proctor_jobs.render.network import CHROMIUM_NETWORK_FLAGS, PAGE_URL, HermeticRouter, netns_wrapper
 
     libraries = ensure_cache()
-    executable, _ = netns_wrapper(chromium_path())
+    executable, _ = netns_wrapper(headless_shell_path() if binary == "shell" else chromium_path())
     counts = {}
-    async with async_playwright() as playwright:
-        for item_id, html in pages:
-            shots = 0
+    for item_id, html in pages:
+        shots = 0
+        # The harness enters `with sync_playwright()` for every item: a driver started per item.
+        async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
                 executable_path=executable,
                 args=CHROMIUM_FLAGS + EXTRA_FLAGS + CHROMIUM_NETWORK_FLAGS,
@@ -130,7 +142,7 @@ async def _baseline(pages: list[tuple[str, str]]) -> dict[str, int]:
                 print(f"baseline: item {item_id}: {type(exc).__name__}: {exc}", file=sys.stderr)
             finally:
                 await browser.close()
-            counts[item_id] = shots
+        counts[item_id] = shots
     return counts
 
 
@@ -164,7 +176,9 @@ class CpuMeter:
     (root; Chromium reparents processes, so walking the process tree misses some), else the tree."""
 
     def __init__(self, label: str) -> None:
-        self.group = CPUACCT / f"proctor-bench-{label}-{os.getpid()}"
+        # Unique per measurement: a group left behind by an earlier one (its rmdir raced a process
+        # still exiting) must not be reused, or its CPU would be counted again.
+        self.group = CPUACCT / f"proctor-bench-{label}-{os.getpid()}-{time.monotonic_ns()}"
         try:
             self.group.mkdir()
             (self.group / "cgroup.procs").write_text(str(os.getpid()))
@@ -176,12 +190,16 @@ class CpuMeter:
     def stop(self) -> float:
         if not self.exact:
             return tree_cpu_seconds(os.getpid()) - self.start
+        (CPUACCT / "cgroup.procs").write_text(str(os.getpid()))
+        for _ in range(50):  # a process still exiting is still spending: wait for it, up to 5 s
+            if not (self.group / "cgroup.procs").read_text().strip():
+                break
+            time.sleep(0.1)
         used = int((self.group / "cpuacct.usage").read_text()) / 1e9
         try:
-            (CPUACCT / "cgroup.procs").write_text(str(os.getpid()))
-            self.group.rmdir()  # fails while a straggler lives in it; harmless
+            self.group.rmdir()
         except OSError:
-            pass
+            pass  # a process outlived the wait: the group stays, and is never reused (unique name)
         return used
 
 
@@ -205,7 +223,6 @@ def process_kind(pid: int) -> str:
     return "python" if "python" in line else "other"
 
 
-
 def process_table() -> tuple[dict[int, int], dict[int, int]]:
     """Every process's parent and own CPU ticks (user + system), from /proc."""
     parents: dict[int, int] = {}
@@ -219,6 +236,7 @@ def process_table() -> tuple[dict[int, int], dict[int, int]]:
             parents[int(entry)] = int(fields[1])
             ticks[int(entry)] = int(fields[11]) + int(fields[12])
     return parents, ticks
+
 
 class ProcessSampler(threading.Thread):
     """CPU time per kind of process (see `process_kind`), read from /proc every 0.2 s: a process
@@ -264,8 +282,8 @@ def _worker(
     started, meter, sampler = time.monotonic(), CpuMeter(mode), ProcessSampler()
     if split:  # reading /proc costs this process about 1% of a CPU: off unless asked for
         sampler.start()
-    if mode == "baseline":
-        coro = _baseline(pages)
+    if mode in ("baseline", "shell"):
+        coro = _baseline(pages, "shell" if mode == "shell" else "chromium")
     else:
         coro = _proctor(pages, concurrency, "virtual" if mode == "virtual" else "realtime", fps)
     counts = asyncio.run(coro)
@@ -320,6 +338,11 @@ def main() -> int:
     from proctor_jobs.render.libcache import ensure_cache
 
     ensure_cache()  # built once, before any timing
+    for stale in CPUACCT.glob("proctor-bench-*"):  # left by earlier runs (see CpuMeter.stop)
+        try:
+            stale.rmdir()
+        except OSError:
+            pass
     pages = load_pages(args.include_hostile)
     print(
         f"{len(pages)} pages, {'/'.join(map(str, counts_to_try))} processes, "
@@ -332,7 +355,7 @@ def main() -> int:
         for future in [pool.submit(_warm) for _ in range(max(counts_to_try))]:
             future.result()
         cores = len(os.sched_getaffinity(0))
-        for mode in ("baseline", "proctor", "virtual"):
+        for mode in ("baseline", "shell", "proctor", "virtual"):
             for processes in counts_to_try:
                 counts, seconds, cpu, busy, split = run_mode(
                     mode, pages, processes, args.concurrency, pool, args.fps, args.by_process
@@ -375,6 +398,11 @@ def main() -> int:
     print(
         f"CPU-s per item (at those counts): original {base_cpu:.2f}, farm realtime {our_cpu:.2f}, "
         f"farm virtual {virtual_cpu:.2f}"
+    )
+    shell_cpu = results["shell"][2]
+    print(
+        f"CPU-s per item of the original way on the old headless shell: {shell_cpu:.2f}; "
+        f"ratio to the virtual farm (same browser) {shell_cpu / max(virtual_cpu, 1e-9):.2f}"
     )
     print(f"RESULT cpu_ratio={base_cpu / max(virtual_cpu, 1e-9):.2f}")
     return 0 if not lost and not differ else 1
