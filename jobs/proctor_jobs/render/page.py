@@ -239,6 +239,15 @@ SETTLE_FRAMES = 3
 QUIET_MARGIN_MS = 2.0
 #: PROCTOR_VIRTUAL_SKIP=0 begins every frame of the virtual clock (for comparison).
 SKIP_QUIET = os.environ.get("PROCTOR_VIRTUAL_SKIP", "1") != "0"
+#: Each grant of page time ends a few microseconds after its frame's instant: frame k at instant + (k
+#: mod GRANT_OFFSET_CYCLE) + 1 µs. A grant that ended exactly when a timer was due let Chromium pause
+#: page time before or after running that timer depending on real time (a loop started by a timer due
+#: at 700 ms began at 717 in about 3% of busy renders). A timer is due at an instant, or at an earlier
+#: frame's offset plus whole milliseconds, so it falls strictly inside a grant and runs before the frame
+#: unless it was set exactly GRANT_OFFSET_CYCLE frames (a multiple of 4.2 s at 60 fps) before. The
+#: offset stays below 0.3 ms: performance.now() (coarsened to 0.1 ms, then rounded by
+#: VIRTUAL_TIME_SCRIPT) and Date.now() still read the frame's whole-millisecond instant.
+GRANT_OFFSET_CYCLE = 250
 QUIET_PROBE = "typeof window.__proctorQuiet === 'function' ? window.__proctorQuiet() : -1"
 
 SIZE_SCRIPT = (
@@ -534,6 +543,7 @@ class VirtualClock:
         self.skipped = 0  # frames of quiet page time, not begun (see run)
         self.skip_quiet = SKIP_QUIET
         self.elapsed_ms = 0
+        self.offset_us = 0  # page time is elapsed_ms plus this (see GRANT_OFFSET_CYCLE)
         self.base = 0.0
         self._expired = asyncio.Event()
         cdp.on("Emulation.virtualTimeBudgetExpired", lambda _event: self._expired.set())
@@ -617,13 +627,17 @@ class VirtualClock:
         """Page time runs to the instant `frames` frames on, in one grant (timers due run; no frame is
         begun here)."""
         target = self.instant(self.frames + frames)
+        offset_us = (self.frames + frames) % GRANT_OFFSET_CYCLE + 1
+        budget_us = (target - self.elapsed_ms) * 1000 + offset_us - self.offset_us
         self._expired.clear()
         await self.cdp.send(
             "Emulation.setVirtualTimePolicy",
-            {"policy": "pauseIfNetworkFetchesPending", "budget": target - self.elapsed_ms},
+            # Chromium takes the budget in whole microseconds: a quarter more keeps 17.001 ms (17000.999…
+            # µs as a double) at 17001 whether it truncates or rounds.
+            {"policy": "pauseIfNetworkFetchesPending", "budget": (budget_us + 0.25) / 1000},
         )
         await self._expired.wait()
-        self.elapsed_ms, self.frames = target, self.frames + frames
+        self.elapsed_ms, self.offset_us, self.frames = target, offset_us, self.frames + frames
 
     async def until(self, awaitable, begin: bool = True):
         """Run frames until `awaitable` (a page load, a Playwright action) is done; its result."""
