@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -260,3 +261,33 @@ def test_a_loop_started_by_a_timer_begins_on_its_frame_however_long_the_timer_wo
         assert result.status == "ok", (name, result.reason)
         [line] = [json.loads(m["text"]) for m in result.console if m["text"].startswith("{")]
         assert line == {"fired": 700, "first": 700}, name
+
+
+STEP_BAR = """<!doctype html><html><body style="margin:0;height:HEIGHTpx">
+<div id=bar style="position:absolute;top:10px;left:0;height:20px;width:0;background:#f00"></div>
+<script>
+let n = 0;
+(function step() { n++; document.getElementById('bar').style.width = n + 'px';
+                   requestAnimationFrame(step); })();
+</script></body></html>"""
+
+
+def bar_width(png: bytes) -> int:
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    return sum(1 for x in range(image.width) if image.getpixel((x, 20)) == (255, 0, 0))
+
+
+def test_a_full_page_capture_shows_the_page_after_the_same_frames_as_a_viewport_capture(libraries):
+    """A page taller than the viewport is captured with redraws at the capture's instant (as many as
+    the capture takes, which depends on real time); they must not run the page's animation callbacks,
+    or its picture is a step or two further than the same page captured within the viewport (it was,
+    every time, before redraws held the callbacks back)."""
+    corpus = {"short": STEP_BAR.replace("HEIGHT", "600"), "tall": STEP_BAR.replace("HEIGHT", "2400")}
+    results = asyncio.run(render_all(corpus, libraries, "virtual", concurrency=2))
+    short, tall = results["short"], results["tall"]
+    assert short.status == "ok" and tall.status == "ok", (short.reason, tall.reason)
+    assert short.frames == tall.frames, (short.frames, tall.frames)
+    widths = [(bar_width(a), bar_width(b)) for a, b in zip(short.screenshots, tall.screenshots, strict=True)]
+    assert len(widths) == 3 and all(s == t > 0 for s, t in widths), widths

@@ -50,6 +50,10 @@ VIRTUAL_TIME_SCRIPT = r"""
   // What the virtual clock asks before it lets page time run without frames (VirtualClock.run):
   // whether anything of the page runs on frames, and how long until its next timer is due.
   const quiet = {frames: new Set(), idle: new Set(), due: new Map(), opaque: false};
+  // Redraws (VirtualClock.redraw) run no callback of the page: each one pending is put off to the
+  // next frame, under the same id (`later` maps it to the native id that now stands for it).
+  const hold = {on: false}, later = new Map();
+  Object.defineProperty(window, '__proctorHold', {value: (on) => { hold.on = !!on; }});
   try {
     const exact = window.performance.now.bind(window.performance);
     const define = (target, name, value) =>
@@ -57,7 +61,9 @@ VIRTUAL_TIME_SCRIPT = r"""
     const car = window.cancelAnimationFrame.bind(window);
     define(window, 'cancelAnimationFrame', function cancelAnimationFrame(id) {
       quiet.frames.delete(id);
-      return car(id);
+      const native = later.has(id) ? later.get(id) : id;
+      later.delete(id);
+      return car(native);
     });
     const ric = window.requestIdleCallback.bind(window), cic = window.cancelIdleCallback.bind(window);
     define(window, 'requestIdleCallback', function requestIdleCallback(cb, options) {
@@ -152,8 +158,12 @@ VIRTUAL_TIME_SCRIPT = r"""
     Object.defineProperty(window, 'requestAnimationFrame', {
       value: function requestAnimationFrame(cb) {
         let id;
-        const run = typeof cb === 'function'
-          ? (t) => { quiet.frames.delete(id); cb.call(window, Math.round(t)); } : cb;
+        const run = typeof cb === 'function' ? (t) => {
+          if (hold.on) { later.set(id, raf(run)); return; }
+          quiet.frames.delete(id);
+          later.delete(id);
+          cb.call(window, Math.round(t));
+        } : cb;
         id = raf(run);
         quiet.frames.add(id);
         return id;
@@ -575,13 +585,25 @@ class VirtualClock:
             return await self.cdp.send("HeadlessExperimental.beginFrame", params)
 
     async def redraw(self) -> dict[str, Any]:
-        """Draw a frame at the current instant (page time does not advance; the frame's animation
-        callbacks run again, at the same whole-millisecond timestamp)."""
+        """Draw a frame at the current instant. Page time does not advance, and the page's animation
+        callbacks do not run (VIRTUAL_TIME_SCRIPT puts them off to the next frame): however many
+        redraws a capture takes, the page is where the last frame left it."""
         self.redraws += 1
         ticks = self.base + self.elapsed_ms + self.redraws * 0.001  # frame times must increase
         params = {"frameTimeTicks": ticks, "interval": 1000 / self.fps}
-        async with self.lock:
-            return await self.cdp.send("HeadlessExperimental.beginFrame", params)
+        await self._hold(True)
+        try:
+            async with self.lock:
+                return await self.cdp.send("HeadlessExperimental.beginFrame", params)
+        finally:
+            await self._hold(False)
+
+    async def _hold(self, on: bool) -> None:
+        expression = f"window.__proctorHold && window.__proctorHold({'true' if on else 'false'})"
+        try:
+            await self.cdp.send("Runtime.evaluate", {"expression": expression, "silent": True})
+        except Exception:
+            pass  # a page gone: its frames no longer matter
 
     async def run(self, seconds: float) -> None:
         """Advance page time by `seconds`: the frames of that span, none of them drawn. Counted in
@@ -850,23 +872,30 @@ async def _shoot_virtual(page, settings, result: PageResult, clock: _Clock, cras
     await _read_counts(page, result, min(0.5, clock.remaining()))
 
 
+#: How long a full-page capture on the virtual clock waits before it draws one more frame (a redraw
+#: changes nothing the page shows, so waiting longer only delays it).
+CAPTURE_REDRAW_S = 1.0
+
+
 async def _capture_beyond_viewport(virtual: VirtualClock, width: int, height: int) -> bytes:
     """A page larger than the viewport, captured as the real-time clock captures it: Chromium's
     capture-beyond-viewport keeps the layout viewport (`100vh`, `position: fixed`) and paints the
     whole document, which no emulation setting of the protocol does by itself. It needs frames: the
-    next frame of page time, then one redraw at that instant (the frame at the capture's size; always
-    one, so every render runs the same animation callbacks), more only if the capture still waits."""
+    next frame of page time, then redraws at that instant until the capture is done. The capture's
+    emulation reaches the renderer on its own channel, so which frame it takes depends on real time;
+    redraws run none of the page's animation callbacks, so every frame it could take shows the page
+    after the same frames (when they ran them, a tall animated page's capture was one step further
+    now and then)."""
     clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
     params = {"format": "png", "optimizeForSpeed": FAST_PNG, "captureBeyondViewport": True, "clip": clip}
     capture = asyncio.ensure_future(virtual.cdp.send("Page.captureScreenshot", params))
     try:
         await virtual.frame(draw=True)
         await virtual.redraw()
-        # Long enough for a large PNG on a busy machine: a further redraw is a last resort.
-        await asyncio.wait({capture}, timeout=5.0)
+        await asyncio.wait({capture}, timeout=CAPTURE_REDRAW_S)
         while not capture.done():
             await virtual.redraw()
-            await asyncio.wait({capture}, timeout=5.0)
+            await asyncio.wait({capture}, timeout=CAPTURE_REDRAW_S)
         return base64.b64decode(capture.result()["data"])
     finally:
         await _settle(capture)  # a page closed under the capture fails it: nothing left unretrieved
