@@ -553,13 +553,17 @@ class VirtualClock:
         self.skipped = 0  # frames of quiet page time, not begun (see run)
         self.skip_quiet = SKIP_QUIET
         self.elapsed_ms = 0
-        self.offset_us = 0  # page time is elapsed_ms plus this (see GRANT_OFFSET_CYCLE)
         self.base = 0.0
         self._expired = asyncio.Event()
         cdp.on("Emulation.virtualTimeBudgetExpired", lambda _event: self._expired.set())
 
     def instant(self, frame: int) -> int:
         return round(frame * 1000 / self.fps)
+
+    def grant_end_us(self, frame: int) -> int:
+        """Page time (µs) when the grant up to `frame` ends: its instant plus a few microseconds
+        (see GRANT_OFFSET_CYCLE); 0 before the first frame."""
+        return self.instant(frame) * 1000 + (frame % GRANT_OFFSET_CYCLE + 1 if frame else 0)
 
     async def start(self) -> None:
         reply = await self.cdp.send(
@@ -649,8 +653,7 @@ class VirtualClock:
         """Page time runs to the instant `frames` frames on, in one grant (timers due run; no frame is
         begun here)."""
         target = self.instant(self.frames + frames)
-        offset_us = (self.frames + frames) % GRANT_OFFSET_CYCLE + 1
-        budget_us = (target - self.elapsed_ms) * 1000 + offset_us - self.offset_us
+        budget_us = self.grant_end_us(self.frames + frames) - self.grant_end_us(self.frames)
         self._expired.clear()
         await self.cdp.send(
             "Emulation.setVirtualTimePolicy",
@@ -659,7 +662,7 @@ class VirtualClock:
             {"policy": "pauseIfNetworkFetchesPending", "budget": (budget_us + 0.25) / 1000},
         )
         await self._expired.wait()
-        self.elapsed_ms, self.offset_us, self.frames = target, offset_us, self.frames + frames
+        self.elapsed_ms, self.frames = target, self.frames + frames
 
     async def until(self, awaitable, begin: bool = True):
         """Run frames until `awaitable` (a page load, a Playwright action) is done; its result."""
